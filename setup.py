@@ -1,0 +1,33 @@
+"""Installs the `sed` package: SED (CVPR 2024) and ECENet (ICCV 2023) on detectron2.
+
+detectron2 itself is not on PyPI under its own name; `tools/setup_env.sh` installs it first (see INSTALL.md).
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="sed",
+    version="0.1.0",
+    description="SED: a simple encoder-decoder for open-vocabulary semantic segmentation, on detectron2",
+    python_requires=">=3.9",
+    packages=find_packages(include=["sed", "sed.*"]),
+    package_data={"sed": ["model_configs/*.json", "data/class_names/*.json"]},
+    install_requires=[
+        "torch>=2.0",
+        "torchvision",
+        # detectron2 is installed by tools/setup_env.sh (upstream source or the registry build); see INSTALL.md.
+        "open_clip_torch>=2.23",
+        "timm>=0.9",
+        "fvcore",
+        "pycocotools",
+        # detectron2's SemSegEvaluator and its Python code predate numpy 2.
+        "numpy<2",
+        # 4.11 is the first opencv release built against numpy 2 only.
+        "opencv-python-headless<4.11",
+        "einops",
+        "scipy",
+        "tqdm",
+        "Pillow",
+        "tensorboard",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+)
