@@ -27,7 +27,7 @@ def add_sed_config(cfg):
     cfg.MODEL.CLIP_PIXEL_STD = [68.5005327, 66.6321579, 70.3231630]  # CLIP normalisation std, RGB 0..255
     cfg.MODEL.CLIP_RESOLUTION = (768, 768)  # every image is resized to this before the CLIP encoder
     cfg.MODEL.PROMPT_ENSEMBLE = False  # authors' key, kept for config compatibility; templates follow PROMPT_ENSEMBLE_TYPE
-    cfg.MODEL.PROMPT_ENSEMBLE_TYPE = "imagenet"  # prompt templates: "imagenet" (80), "imagenet_select", "single"
+    cfg.MODEL.PROMPT_ENSEMBLE_TYPE = "imagenet"  # prompt templates: "imagenet" (80), "single"
 
     # ---------------------------------------------------------------- SED head (gradual fusion decoder)
     head = cfg.MODEL.SEM_SEG_HEAD

@@ -1,0 +1,90 @@
+"""The CLIP ConvNeXt encoder of SED: one open_clip model gives hierarchical features and a dense embedding.
+
+The visual tower is an open_clip `TimmModel` wrapping a timm ConvNeXt (`trunk`) and a projection (`head`).
+Its four stages give res2..res5; the dense embedding applies, at every pixel of res5, what CLIP applies to the
+pooled vector (the trunk head's LayerNorm, then the projection): the CLIP embedding of that pixel.
+"""
+import logging
+import os
+
+import open_clip
+import torch
+from torch.utils.checkpoint import checkpoint
+
+logger = logging.getLogger(__name__)
+
+STAGE_NAMES = ("res2", "res3", "res4", "res5")
+
+
+def build_clip_model(model_name, pretrained_weights=""):
+    """Builds an open_clip model whose visual tower is a timm ConvNeXt.
+
+    Args:
+        model_name: an open_clip model name, e.g. "convnext_base_w_320" (or one added with
+            `open_clip.add_model_config`).
+        pretrained_weights: an open_clip pretrained tag (downloaded by open_clip where the network allows),
+            a path to a local open_clip weights file, or "" for random initialisation.
+    """
+    if model_name not in open_clip.list_models():
+        raise ValueError(
+            f"MODEL.ENC.CLIP_MODEL_NAME={model_name!r} is not an open_clip model. Use one of open_clip's "
+            "ConvNeXt models (e.g. convnext_base_w_320, convnext_large_d_320) or register a model config "
+            "first with open_clip.add_model_config(dir_with_NAME.json)."
+        )
+    if not pretrained_weights:
+        model = open_clip.create_model(model_name, pretrained=None)
+    elif os.path.isfile(os.path.expanduser(pretrained_weights)):
+        model = open_clip.create_model(model_name, pretrained=os.path.expanduser(pretrained_weights))
+    else:
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        if pretrained_weights not in tags:
+            raise FileNotFoundError(
+                f"MODEL.ENC.CLIP_PRETRAINED_WEIGHTS={pretrained_weights!r} is neither a file nor an open_clip "
+                f"pretrained tag of {model_name} (tags: {tags}). Pass a tag, the path of a downloaded "
+                "open_clip_pytorch_model.bin, or \"\" for random weights (see INSTALL.md, 'CLIP weights')."
+            )
+        try:
+            model = open_clip.create_model(model_name, pretrained=pretrained_weights)
+        except Exception as e:  # network or hub failures surface as many exception types
+            raise RuntimeError(
+                f"Could not get the CLIP weights {model_name}/{pretrained_weights} through open_clip ({e}). "
+                "Without network access, download open_clip_pytorch_model.bin elsewhere and set "
+                "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS to its path, or use \"\" when MODEL.WEIGHTS carries the "
+                "CLIP weights (as the released SED checkpoints do). See INSTALL.md, 'CLIP weights'."
+            ) from e
+    trunk = getattr(model.visual, "trunk", None)
+    if trunk is None or not all(hasattr(trunk, a) for a in ("stem", "stages", "norm_pre", "head")):
+        raise ValueError(f"open_clip model {model_name!r} has no timm ConvNeXt visual tower; SED needs one.")
+    return model
+
+
+def text_tower_parameters(clip_model):
+    """(name, parameter) pairs of the CLIP text tower: everything outside the visual tower and the logit scale."""
+    return [(n, p) for n, p in clip_model.named_parameters()
+            if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")]
+
+
+def encode_image(visual, images, gradient_checkpointing=False):
+    """Stage features and the dense CLIP embedding of images.
+
+    Args:
+        visual: `clip_model.visual`, an open_clip TimmModel with a ConvNeXt trunk.
+        images: (B, 3, H, W) CLIP-normalised images.
+        gradient_checkpointing: recompute each stage's activations in backward (training memory).
+    Returns:
+        features: dict res2..res5 of (B, C_l, H / 2**(l+1), W / 2**(l+1)) tensors.
+        dense: (B, C, H/32, W/32) CLIP image embedding of every res5 pixel (not normalised).
+    """
+    trunk = visual.trunk
+    x = trunk.stem(images)
+    features = {}
+    for name, stage in zip(STAGE_NAMES, trunk.stages):
+        if gradient_checkpointing and torch.is_grad_enabled() and x.requires_grad:
+            x = checkpoint(stage, x, use_reentrant=False)
+        else:
+            x = stage(x)
+        features[name] = x
+    x = trunk.norm_pre(x)
+    x = trunk.head.norm(x)  # LayerNorm2d: the pooled-vector norm, applied per pixel
+    dense = visual.head(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    return features, dense

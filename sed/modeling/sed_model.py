@@ -1,0 +1,131 @@
+"""The SED meta-architecture: detectron2's input/output contract around `SEDHead`."""
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import META_ARCH_REGISTRY, build_sem_seg_head
+from detectron2.structures import ImageList
+from torch import nn
+
+from ..data.class_names import load_class_names
+
+
+def _test_class_names(cfg):
+    if cfg.MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON:
+        return load_class_names(cfg.MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON)
+    if not cfg.DATASETS.TEST:
+        raise ValueError("MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON is empty and DATASETS.TEST names no dataset: "
+                         "set one of them to give SED its test vocabulary.")
+    return list(MetadataCatalog.get(cfg.DATASETS.TEST[0]).stuff_classes)
+
+
+def _describe_mismatch(model, incompatible):
+    missing, unexpected = incompatible.missing_keys, incompatible.unexpected_keys
+    shapes = model.state_dict()
+    lines = [f"  missing or of another shape: {k} (this model: {tuple(shapes[k].shape)})" for k in missing[:5]]
+    lines += [f"  not in this model: {k}" for k in unexpected[:5]]
+    return (
+        f"The checkpoint does not fit this SED model: {len(missing)} of its tensors are missing or have other "
+        f"shapes and {len(unexpected)} are unknown to it, e.g.\n" + "\n".join(lines) + "\n"
+        "A checkpoint loads only into the config it was trained with: SED-B checkpoints with "
+        "configs/convnextB_768.yaml, SED-L ones with configs/convnextL_768.yaml (MODEL.ENC.CLIP_MODEL_NAME and "
+        "MODEL.SEM_SEG_HEAD.DECODER_GUIDANCE_DIMS must match); checkpoints of other models do not load."
+    )
+
+
+@META_ARCH_REGISTRY.register()
+class SED(nn.Module):
+    """Open-vocabulary semantic segmentation with a CLIP ConvNeXt encoder and a gradual fusion decoder.
+
+    Input: detectron2's list of dicts with "image" (3, H, W) in 0..255 (INPUT.FORMAT channel order),
+    optional "height"/"width" (output size), and "sem_seg" (H, W) class ids in training.
+    Output (inference): [{"sem_seg": (T, height, width) probabilities}] over `test_class_names`.
+    """
+
+    @configurable
+    def __init__(self, *, sem_seg_head, train_class_names, test_class_names, clip_pixel_mean, clip_pixel_std,
+                 clip_resolution=(768, 768), size_divisibility=-1, input_format="RGB", fast_inference=False,
+                 topk=8):
+        """
+        Args:
+            sem_seg_head: an `SEDHead`.
+            train_class_names / test_class_names: vocabularies of training and inference (T names each). The
+                test vocabulary may be replaced at any time (`model.test_class_names = [...]`).
+            clip_pixel_mean, clip_pixel_std: CLIP normalisation, RGB 0..255.
+            clip_resolution: every image is resized to this (whatever its aspect ratio) for the encoder.
+            size_divisibility: training batches are padded to a multiple of this (the authors' behaviour).
+            input_format: "RGB" or "BGR" channel order of "image".
+            fast_inference, topk: category early rejection, keeping the top-k classes of every pixel.
+        """
+        super().__init__()
+        self.sem_seg_head = sem_seg_head
+        self.train_class_names = list(train_class_names)
+        self.test_class_names = list(test_class_names)
+        # Not persistent: the released checkpoints hold no such buffers.
+        self.register_buffer("clip_pixel_mean", torch.tensor(clip_pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("clip_pixel_std", torch.tensor(clip_pixel_std).view(-1, 1, 1), False)
+        self.clip_resolution = tuple(clip_resolution)
+        self.size_divisibility = size_divisibility
+        self.input_format = input_format
+        self.fast_inference = fast_inference
+        self.topk = topk
+        self.register_load_state_dict_post_hook(self._check_checkpoint_fits)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return {
+            "sem_seg_head": build_sem_seg_head(cfg, None),
+            "train_class_names": load_class_names(cfg.MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON),
+            "test_class_names": _test_class_names(cfg),
+            "clip_pixel_mean": cfg.MODEL.CLIP_PIXEL_MEAN,
+            "clip_pixel_std": cfg.MODEL.CLIP_PIXEL_STD,
+            "clip_resolution": cfg.MODEL.CLIP_RESOLUTION,
+            "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
+            "input_format": cfg.INPUT.FORMAT,
+            "fast_inference": cfg.TEST.FAST_INFERENCE,
+            "topk": cfg.TEST.TOPK,
+        }
+
+    @property
+    def device(self):
+        return self.clip_pixel_mean.device
+
+    @staticmethod
+    def _check_checkpoint_fits(module, incompatible):
+        if incompatible.missing_keys or incompatible.unexpected_keys:
+            raise ValueError(_describe_mismatch(module, incompatible))
+
+    def _normalize(self, image):
+        image = image.to(self.device, non_blocking=True).float()
+        if self.input_format == "BGR":
+            image = image.flip(0)
+        return (image - self.clip_pixel_mean) / self.clip_pixel_std
+
+    def _resize_for_clip(self, images):
+        return F.interpolate(images, size=self.clip_resolution, mode="bilinear", align_corners=False)
+
+    def forward(self, batched_inputs):
+        if self.training:
+            return self.forward_train(batched_inputs)
+        return self.inference(batched_inputs)
+
+    def forward_train(self, batched_inputs):
+        """dict of losses. The batch is padded (ignored in the targets) and resized as a whole, as the authors do."""
+        images = ImageList.from_tensors([self._normalize(x["image"]) for x in batched_inputs],
+                                        max(self.size_divisibility, 0))
+        targets = ImageList.from_tensors([x["sem_seg"].to(self.device) for x in batched_inputs],
+                                         max(self.size_divisibility, 0),
+                                         pad_value=self.sem_seg_head.ignore_value).tensor
+        return self.sem_seg_head.losses(self._resize_for_clip(images.tensor), self.train_class_names, targets)
+
+    def inference(self, batched_inputs):
+        """Each image is resized to the CLIP resolution on its own, so a batch equals its images one by one."""
+        clip_images = torch.cat([self._resize_for_clip(self._normalize(x["image"])[None]) for x in batched_inputs])
+        probs = self.sem_seg_head.probabilities(
+            clip_images, self.test_class_names, self.topk if self.fast_inference else None)
+        results = []
+        for prob, x in zip(probs, batched_inputs):
+            size = (x.get("height", x["image"].shape[-2]), x.get("width", x["image"].shape[-1]))
+            prob = F.interpolate(prob[None], size=size, mode="bilinear", align_corners=False)[0]
+            results.append({"sem_seg": prob})
+        return results

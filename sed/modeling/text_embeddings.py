@@ -1,0 +1,108 @@
+"""CLIP text embeddings of a vocabulary: every class name in every prompt template, cached.
+
+A class name holding ", " lists synonyms ("sky, heaven"): each template is encoded with each synonym, the
+normalised embeddings are averaged over synonyms and normalised again.
+
+Embeddings depend only on the text tower's weights, which SED never trains, so they are computed once per
+(weights, vocabulary, templates) and kept in memory; with a cache directory they are also kept on disk, keyed
+by a digest of the text-tower weights, so that a 847-class vocabulary costs its minutes once per machine.
+"""
+import hashlib
+import logging
+import os
+
+import open_clip
+import torch
+import torch.nn.functional as F
+
+from .clip_encoder import text_tower_parameters
+
+logger = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def encode_vocabulary(clip_model, tokenizer, class_names, templates, batch_size=1024):
+    """Text embeddings of every class in every template.
+
+    Args:
+        clip_model: an open_clip model (only its text tower is used).
+        tokenizer: `open_clip.get_tokenizer(model_name)`.
+        class_names: T names; ", " separates synonyms.
+        templates: P strings, each with one "{}".
+        batch_size: sentences encoded at a time.
+    Returns:
+        (T, P, C) L2-normalised embeddings, float32, on the model's device.
+    """
+    device = next(clip_model.parameters()).device
+    sentences, owners = [], []  # owners[i]: (class index, template index) of sentence i
+    for t, name in enumerate(class_names):
+        for p, template in enumerate(templates):
+            for synonym in name.split(", "):
+                sentences.append(template.format(synonym))
+                owners.append(t * len(templates) + p)
+    embeddings = []
+    for start in range(0, len(sentences), batch_size):
+        tokens = tokenizer(sentences[start:start + batch_size]).to(device)
+        embeddings.append(F.normalize(clip_model.encode_text(tokens).float(), dim=-1))
+    embeddings = torch.cat(embeddings)
+    owners = torch.as_tensor(owners, device=device)
+    # Average the synonyms of each (class, template), then normalise again.
+    summed = torch.zeros(len(class_names) * len(templates), embeddings.shape[1], device=device)
+    summed.index_add_(0, owners, embeddings)
+    counts = torch.bincount(owners, minlength=summed.shape[0]).unsqueeze(1)
+    averaged = summed / counts
+    has_synonyms = counts.squeeze(1) > 1
+    averaged[has_synonyms] = F.normalize(averaged[has_synonyms], dim=-1)
+    return averaged.view(len(class_names), len(templates), -1)
+
+
+class TextEmbeddingCache:
+    """Vocabulary embeddings of one CLIP model, computed once and reused (memory, optionally disk).
+
+    Call `invalidate()` whenever the text tower's weights change (SED does so after every state-dict load).
+    """
+
+    def __init__(self, model_name, cache_dir=""):
+        self.model_name = model_name
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.cache_dir = os.path.expanduser(cache_dir) if cache_dir else ""
+        self.invalidate()
+
+    def invalidate(self):
+        self._memory = {}
+        self._weights_digest = None
+
+    def _digest_weights(self, clip_model):
+        if self._weights_digest is None:
+            h = hashlib.sha1(self.model_name.encode())
+            for name, param in text_tower_parameters(clip_model):
+                h.update(name.encode())
+                h.update(param.detach().float().cpu().contiguous().numpy().tobytes())
+            self._weights_digest = h.hexdigest()
+        return self._weights_digest
+
+    def get(self, clip_model, class_names, templates):
+        """(T, P, C) embeddings of `class_names` on `clip_model`'s device."""
+        key = (tuple(class_names), tuple(templates))
+        device = next(clip_model.parameters()).device
+        if key in self._memory:
+            return self._memory[key].to(device)
+        path = None
+        if self.cache_dir:
+            h = hashlib.sha1(self._digest_weights(clip_model).encode())
+            h.update(repr(key).encode())
+            path = os.path.join(self.cache_dir, f"{self.model_name}-{h.hexdigest()[:20]}.pt")
+            if os.path.isfile(path):
+                embeddings = torch.load(path, map_location="cpu")
+                self._memory[key] = embeddings
+                return embeddings.to(device)
+        logger.info(f"Encoding {len(class_names)} class names x {len(templates)} templates with CLIP "
+                    f"{self.model_name} ...")
+        embeddings = encode_vocabulary(clip_model, self.tokenizer, class_names, templates)
+        self._memory[key] = embeddings
+        if path is not None:
+            os.makedirs(self.cache_dir, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            torch.save(embeddings.cpu(), tmp)
+            os.replace(tmp, path)  # atomic: concurrent workers never read half a file
+        return embeddings
