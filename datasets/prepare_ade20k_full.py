@@ -3,7 +3,7 @@
 Input, under the datasets root (`--root`, default $DETECTRON2_DATASETS or ./datasets):
     ADE20K_2021_17_01/index_ade20k.pkl
     ADE20K_2021_17_01/images/ADE/{training,validation}/<scene folders>/ADE_*.jpg and ADE_*_seg.png
-    (ADE20K_2021_17_01.zip from https://groups.csail.mit.edu/vision/datasets/ADE20K/, after registering)
+    (ADE20K_2021_17_01.zip from https://ade20k.csail.mit.edu, after registering)
 Output:
     ADE20K_2021_17_01/images_detectron2/{training,validation}/ADE_*.jpg
     ADE20K_2021_17_01/annotations_detectron2/{training,validation}/ADE_*.tif   uint16, 847 classes, 65535 = ignore
@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from prepare_common import main_wrapper, make_parser, read_class_names, remap, require, run_jobs, save_atomic, save_label
+from prepare_common import (main_wrapper, make_parser, read_class_names, remap, require, run_jobs, save_atomic,
+                            save_label)
 
 SPLITS = ("training", "validation")
 IGNORE = 65535
@@ -72,9 +73,12 @@ def convert(sources, outputs, lut):
     label = remap(read_raw_classes(seg_src), lut, IGNORE).astype(np.uint16)
     h, w = label.shape
     if min(h, w) > MAX_SHORT_SIDE:
-        size = (MAX_SHORT_SIDE, round(w / h * MAX_SHORT_SIDE)) if h <= w else (round(h / w * MAX_SHORT_SIDE), MAX_SHORT_SIDE)
-        image = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR)  # cv2 takes (w, h)
-        label = cv2.resize(label, size[::-1], interpolation=cv2.INTER_NEAREST)
+        if h <= w:
+            new_w, new_h = round(w / h * MAX_SHORT_SIDE), MAX_SHORT_SIDE
+        else:
+            new_w, new_h = MAX_SHORT_SIDE, round(h / w * MAX_SHORT_SIDE)
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        label = cv2.resize(label, (new_w, new_h), interpolation=cv2.INTER_NEAREST)
     save_atomic(Image.fromarray(image), image_dst)
     save_label(label, label_dst)
 
@@ -82,7 +86,7 @@ def convert(sources, outputs, lut):
 def prepare(root, splits=SPLITS, workers=1):
     """Writes images_detectron2/ and annotations_detectron2/ for each split; returns {split: (written, skipped)}."""
     root = Path(root)
-    hint = (f"Download {TOP}.zip from https://groups.csail.mit.edu/vision/datasets/ADE20K/ (free registration) "
+    hint = (f"Download {TOP}.zip from https://ade20k.csail.mit.edu (free registration) "
             "and unzip it into the root.")
     base = require(root / TOP, hint)
     with open(require(base / "index_ade20k.pkl", hint), "rb") as f:
@@ -101,7 +105,8 @@ def prepare(root, splits=SPLITS, workers=1):
         stem = Path(filename).stem
         jobs[split].append((
             (src_dir / filename, src_dir / f"{stem}_seg.png"),
-            (base / "images_detectron2" / split / f"{stem}.jpg", base / "annotations_detectron2" / split / f"{stem}.tif"),
+            (base / "images_detectron2" / split / f"{stem}.jpg",
+             base / "annotations_detectron2" / split / f"{stem}.tif"),
         ))
     return {split: run_jobs(convert_fn, jobs[split], workers, f"ADE20K-847 {split}") for split in splits}
 

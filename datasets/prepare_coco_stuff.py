@@ -49,7 +49,8 @@ def prepare(root, splits=SPLITS, workers=1):
         src_dir = require(base / "annotations" / split,
                           "Download stuffthingmaps_trainval2017.zip (github.com/nightrome/cocostuff) and unzip it "
                           "into coco-stuff/annotations/.")
-        require(base / "images" / split, f"Download {split}.zip from cocodataset.org and unzip it into coco-stuff/images/.")
+        require(base / "images" / split,
+                f"Download {split}.zip from https://cocodataset.org and unzip it into coco-stuff/images/.")
         out_dir = base / "annotations_detectron2" / split
         jobs = [(src, out_dir / src.name) for src in sorted(src_dir.glob("*.png"))]
         result[split] = run_jobs(convert, jobs, workers, f"COCO-Stuff {split}")

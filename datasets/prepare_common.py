@@ -125,7 +125,7 @@ def run_jobs(fn: Callable[[object, Outputs], None], jobs: Iterable[Tuple[object,
         for p in paths:
             p.parent.mkdir(parents=True, exist_ok=True)
         todo.append((source, outputs))
-    if workers <= 1:
+    if workers <= 1 or len(todo) <= 1:  # no pool to start for a single job
         for job in tqdm(todo, desc=desc, unit="img"):
             fn(*job)
     else:

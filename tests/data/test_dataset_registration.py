@@ -80,7 +80,8 @@ def test_prepared_datasets_load_from_the_root_set_after_import(tmp_path, monkeyp
         record = DatasetCatalog.get(name)[0]
         assert record["file_name"].startswith(meta.image_root) and meta.image_root.startswith(str(tmp_path))
         assert record["sem_seg_file_name"].startswith(meta.sem_seg_root)
-    assert MetadataCatalog.get("voc_2012_test_background_sem_seg").sem_seg_root.endswith("annotations_detectron2_bg/val")
+    bg_root = MetadataCatalog.get("voc_2012_test_background_sem_seg").sem_seg_root
+    assert bg_root.endswith("annotations_detectron2_bg/val")
 
 
 def test_missing_dataset_folder_names_it_and_the_prepare_script(tmp_path, monkeypatch):

@@ -34,14 +34,15 @@ def test_coco_stuff_maps_182_ids_to_171_contiguous(tmp_path):
     # bicycle (2) -> 1; id 13 (stop sign) -> 11; 183 "other" -> 255; 250 -> 255; 25 (giraffe, id 25) -> 23
     np.testing.assert_array_equal(val, [[1, 11, 255], [255, 0, 23]])
     names = class_names("coco.json")
-    assert (names[0], names[11], names[23], names[80], names[170]) == ("person", "stop sign", "giraffe", "banner", "wood")
+    assert [names[i] for i in (0, 11, 23, 80, 170)] == ["person", "stop sign", "giraffe", "banner", "wood"]
 
 
 def test_ade20k_150_shifts_ids_and_ignores_other(tmp_path):
     make_ade20k_150(tmp_path)
     load_script("prepare_ade20k_150").prepare(tmp_path)
     out = tmp_path / "ADEChallengeData2016" / "annotations_detectron2"
-    np.testing.assert_array_equal(read_label(out / "training" / "ADE_train_00000001.png"), [[255, 0, 149], [255, 1, 255]])
+    train = read_label(out / "training" / "ADE_train_00000001.png")
+    np.testing.assert_array_equal(train, [[255, 0, 149], [255, 1, 255]])
     val = read_label(out / "validation" / "ADE_val_00000001.png")
     np.testing.assert_array_equal(val, [[4, 255], [149, 0]])
     assert val.dtype == np.uint8
@@ -191,12 +192,17 @@ def test_missing_mat_files_of_pascal_context_are_named(tmp_path):
 
 def test_command_line_with_worker_processes_and_env_root(tmp_path):
     make_ade20k_150(tmp_path)
+    raw_val = tmp_path / "ADEChallengeData2016" / "annotations" / "validation"
+    for i in range(2, 5):  # enough jobs for the worker pool
+        (raw_val / f"ADE_val_0000000{i}.png").write_bytes((raw_val / "ADE_val_00000001.png").read_bytes())
     env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path))
     cmd = [sys.executable, str(DATASETS_DIR / "prepare_ade20k_150.py"), "--workers", "2"]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert "wrote 1, skipped 0" in run.stdout
-    assert (tmp_path / "ADEChallengeData2016/annotations_detectron2/validation/ADE_val_00000001.png").exists()
+    assert "ADE20K-150 validation: wrote 4, skipped 0" in run.stdout
+    out = tmp_path / "ADEChallengeData2016" / "annotations_detectron2" / "validation"
+    for i in range(1, 5):
+        np.testing.assert_array_equal(read_label(out / f"ADE_val_0000000{i}.png"), [[4, 255], [149, 0]])
     # A missing raw folder is a one-line error, not a traceback.
     run = subprocess.run(cmd + ["--root", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and run.stderr.startswith("error: raw input") and "Traceback" not in run.stderr
