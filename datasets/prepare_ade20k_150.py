@@ -26,6 +26,7 @@ LUT[1:NUM_CLASSES + 1] = np.arange(NUM_CLASSES)
 
 
 def convert(src, dst):
+    """ADEChallenge annotation PNG `src` -> 150-class label PNG `dst`."""
     save_label(remap(np.array(Image.open(src)), LUT, IGNORE).astype(np.uint8), dst)
 
 

@@ -67,6 +67,7 @@ def read_raw_classes(seg_png) -> np.ndarray:
 
 
 def convert(sources, outputs, lut):
+    """(image, *_seg.png) -> (resized image JPEG, 847-class uint16 TIFF), raw classes mapped by `lut`."""
     image_src, seg_src = sources
     image_dst, label_dst = outputs
     image = np.array(Image.open(image_src).convert("RGB"))

@@ -38,6 +38,7 @@ LUT = build_lut()
 
 
 def convert(src, dst):
+    """stuffthingmaps PNG `src` -> 171-class label PNG `dst`."""
     save_label(remap(np.array(Image.open(src)), LUT, IGNORE).astype(np.uint8), dst)
 
 

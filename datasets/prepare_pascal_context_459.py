@@ -21,6 +21,7 @@ LUT[1:] = np.arange(NUM_CLASSES)
 
 
 def convert(mat_path, dst):
+    """PASCAL Context .mat -> 459-class uint16 TIFF `dst`."""
     save_label(remap(read_label_map(mat_path), LUT, IGNORE).astype(np.uint16), dst)
 
 

@@ -42,6 +42,7 @@ def build_lut(labels) -> np.ndarray:
 
 
 def convert(mat_path, dst, lut):
+    """PASCAL Context .mat -> 59-class label PNG `dst`, ids mapped by `lut`."""
     save_label(remap(read_label_map(mat_path), lut, IGNORE).astype(np.uint8), dst)
 
 

@@ -36,6 +36,7 @@ LUT_BG[0] = BACKGROUND
 
 
 def convert(src, outputs):
+    """VOC label PNG `src` -> (label PNG without background, label PNG with background)."""
     # Palette PNGs (and the grayscale SegmentationClassAug ones) read as their indices, i.e. the labels.
     raw = np.array(Image.open(src))
     dst, dst_bg = outputs
