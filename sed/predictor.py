@@ -4,7 +4,7 @@ Like detectron2's `DefaultPredictor` (config in, test-time resize, model, output
 vocabulary per call, batches, and image files, arrays or PIL images as input:
 
     from sed import OpenVocabSegmenter
-    segmenter = OpenVocabSegmenter("configs/convnextB_768.yaml", weights="sed_model_base.pth")
+    segmenter = OpenVocabSegmenter("configs/convnextB_768.yaml", weights="path/to/sed_b.pth")
     result = segmenter.segment("street.jpg", vocabulary="car, road, tree/bush, sky")
     result.label_map        # (H, W) indices into result.class_names
     result.present_classes  # the classes found, largest first
@@ -44,7 +44,7 @@ class CheckpointError(ValueError):
     """MODEL.WEIGHTS does not load into the model its config builds."""
 
 
-@dataclass
+@dataclass(eq=False)  # arrays have no single truth value to compare by
 class SegmentationResult:
     """The segmentation of one image over a vocabulary of T classes.
 
@@ -96,9 +96,13 @@ def _is_one_image(images):
     return isinstance(images, (str, os.PathLike, Image.Image, np.ndarray))
 
 
-def _resolve_device(device):
+def _resolve_device(device, config_device):
+    """`device`; None = the config's, or the CPU when that is CUDA and torch sees none."""
     if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if config_device.startswith("cuda") and not torch.cuda.is_available():
+            logger.info(f"MODEL.DEVICE={config_device} but torch sees no CUDA device: running on the CPU.")
+            return "cpu"
+        return config_device
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"Device {device!r} asked for, but torch sees no CUDA device; use 'cpu'.")
     return str(device)
@@ -123,7 +127,7 @@ def load_config(config_file, opts=(), weights=None, device=None):
         raise ValueError(f"Config {config_file} with opts {list(opts)}: {e}") from e
     if weights is not None:
         cfg.MODEL.WEIGHTS = weights
-    cfg.MODEL.DEVICE = _resolve_device(device)
+    cfg.MODEL.DEVICE = _resolve_device(device, cfg.MODEL.DEVICE)
     cfg.freeze()
     return cfg
 
@@ -180,7 +184,8 @@ class OpenVocabSegmenter:
             weights: checkpoint path; None = the config's MODEL.WEIGHTS (which `opts` may set). Without any the
                 model keeps its initialisation (a warning says so).
             opts: config overrides, ["KEY", "VALUE", ...].
-            device: "cpu", "cuda", "cuda:1"...; None = CUDA when available, else CPU.
+            device: "cpu", "cuda", "cuda:1"...; None = the config's MODEL.DEVICE, or the CPU when that is CUDA
+                and there is none.
             fast_inference: category early rejection (TEST.FAST_INFERENCE) of open-vocabulary models. None =
                 as TEST.FAST_INFERENCE, and on for vocabularies above FAST_INFERENCE_ABOVE (50) classes.
         Raises:
@@ -233,7 +238,7 @@ class OpenVocabSegmenter:
             return self.fast_inference
         return self.cfg.TEST.FAST_INFERENCE or num_classes > FAST_INFERENCE_ABOVE
 
-    def segment(self, images, vocabulary=None, batch_size=4, return_probabilities=False):
+    def segment(self, images, vocabulary=None, batch_size=2, return_probabilities=False):
         """Segments one image or a list of images.
 
         Args:
@@ -249,7 +254,7 @@ class OpenVocabSegmenter:
             return next(self.iter_segment([images], vocabulary, batch_size, return_probabilities))
         return list(self.iter_segment(images, vocabulary, batch_size, return_probabilities))
 
-    def iter_segment(self, images, vocabulary=None, batch_size=4, return_probabilities=False):
+    def iter_segment(self, images, vocabulary=None, batch_size=2, return_probabilities=False):
         """Like `segment` for an iterable of images, yielding results as batches finish (bounded memory).
 
         The vocabulary is checked at once; images are read one batch at a time.

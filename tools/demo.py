@@ -56,11 +56,11 @@ def get_parser():
                             help='classes separated by commas, synonyms by "/": "cat, dog, grass/lawn"')
     vocabulary.add_argument("--dataset", metavar="NAME", help="a benchmark vocabulary (e.g. ade150) or a JSON file")
     parser.add_argument("--output", required=True, metavar="DIR", help="directory for the results")
-    parser.add_argument("--probabilities", action="store_true", help="also write the class probability maps")
+    parser.add_argument("--probabilities", action="store_true", help="also write the class probability maps (images)")
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None,
                         help="category early rejection; default: on above 50 classes or if TEST.FAST_INFERENCE")
     parser.add_argument("--batch-size", type=int, default=2, metavar="N", help="images per forward pass")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: MODEL.DEVICE if available, else cpu)")
     parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
                         help="config overrides, e.g. MODEL.WEIGHTS model.pth (must come last)")
     return parser
@@ -126,9 +126,10 @@ def write_outputs(output_dir, stem, image, result, probabilities):
     return files
 
 
-def summary_line(name, class_areas):
-    shown = [f"{display_name(c)} {100 * a:.1f}%" for c, a in list(class_areas.items())[:SUMMARY_CLASSES]]
-    more = len(class_areas) - SUMMARY_CLASSES
+def summary_line(name, areas):
+    """"NAME: grass 45.2%, dog 30.1%, ..." for {class name: share}, largest first."""
+    shown = [f"{display_name(c)} {100 * a:.1f}%" for c, a in list(areas.items())[:SUMMARY_CLASSES]]
+    more = len(areas) - SUMMARY_CLASSES
     return f"{name}: {', '.join(shown)}" + (f", +{more} more" if more > 0 else "")
 
 
@@ -211,10 +212,12 @@ def setup(args):
     except CheckpointError as e:
         raise SetupError(f"The checkpoint does not match the config {args.config_file}; no image was "
                          f"processed.\n{e}") from e
-    except (ValueError, OSError) as e:  # config, opts, device, dataset, closed vocabulary
+    except (ValueError, OSError, RuntimeError) as e:  # config, opts, device, CLIP weights, dataset, vocabulary
         raise SetupError(str(e)) from e
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise SetupError(f"--output {args.output} exists and is not a directory.")
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as e:
+        raise SetupError(f"--output {args.output}: {e}") from e
     return segmenter, class_names, paths, problems
 
 
@@ -223,7 +226,6 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     try:
         segmenter, class_names, paths, problems = setup(args)
-        os.makedirs(args.output, exist_ok=True)
         failures = [{"input": item, "error": why} for item, why in problems]
         if args.video_input:
             entries = [segment_video(segmenter, args.video_input, class_names, args)]
