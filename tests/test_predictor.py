@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 import torch
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import META_ARCH_REGISTRY
 from PIL import Image
 
 from sed import OpenVocabSegmenter
@@ -21,6 +23,20 @@ def make_image(height, width, seed):
     coarse = rng.uniform(0, 255, (3, height // 16 + 1, width // 16 + 1))
     image = torch.nn.functional.interpolate(torch.tensor(coarse)[None], size=(height, width), mode="bilinear")
     return image[0].permute(1, 2, 0).numpy().astype(np.uint8)
+
+
+@META_ARCH_REGISTRY.register()
+class ClosedVocabularyToyModel(torch.nn.Module):
+    """A closed-vocabulary stand-in (like ECENet): no `test_class_names`, maps over its dataset's 3 classes."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.head = torch.nn.Conv2d(3, 3, 1)
+
+    def forward(self, batched_inputs):
+        return [{"sem_seg": torch.nn.functional.interpolate(self.head(x["image"][None] / 255),
+                                                            size=(x["height"], x["width"]))[0].softmax(0)}
+                for x in batched_inputs]
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +150,16 @@ def test_bad_images_are_named(tmp_path):
     with pytest.raises(ValueError, match="shape"):
         load_image(np.zeros((8, 8, 2), np.uint8))
     assert load_image(np.zeros((8, 8), np.uint8)).shape == (8, 8, 3)
+
+
+def test_closed_vocabulary_models_segment_their_dataset_classes(images):
+    MetadataCatalog.get("closed_vocabulary_toy").set(stuff_classes=["road", "car", "sky"])
+    segmenter = OpenVocabSegmenter("configs/tiny_cpu.yaml", device="cpu", opts=[
+        "MODEL.META_ARCHITECTURE", "ClosedVocabularyToyModel", "DATASETS.TEST", "('closed_vocabulary_toy',)"])
+    assert not segmenter.open_vocabulary and segmenter.class_names == ["road", "car", "sky"]
+    result = segmenter.segment(images[0])
+    assert result.class_names == ["road", "car", "sky"] and result.label_map.shape == images[0].shape[:2]
+    assert segmenter.resolve_vocabulary("road, car, sky") == ["road", "car", "sky"]
+    with pytest.raises(VocabularyError, match="closed-vocabulary model: it segments the 3 classes of "
+                                              "closed_vocabulary_toy only"):
+        segmenter.segment(images[0], VOCABULARY)
