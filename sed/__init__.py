@@ -3,6 +3,7 @@ from pathlib import Path
 
 import open_clip
 
+from . import modeling  # noqa: F401  (registers the models)
 from .config import add_sed_config
 
 # Lets open_clip build the package's own model configs (e.g. the tiny test CLIP) by name.
