@@ -32,8 +32,8 @@ class ECENetHead(nn.Module):
                  dropout: float = 0.1, sau_dropout: float = 0.0, norm: str = "SyncBN"):
         """
         Args:
-            input_shape: the backbone levels used, e.g. res2..res5 (strides 4..32); each level must be twice the
-                stride of the previous one.
+            input_shape: the backbone levels used, e.g. res2..res5 (strides 4..32); each stride a power-of-2
+                multiple of the finest (the ghost upsampling factors).
             num_classes: K.
             channels: C, head channels.
             num_heads: attention heads of the SAU blocks.
