@@ -4,7 +4,16 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["sliding_window_inference", "multi_scale_inference"]
+__all__ = ["sliding_window_from_config", "sliding_window_inference", "multi_scale_inference"]
+
+
+def sliding_window_from_config(cfg) -> Optional[Tuple[Tuple[int, int], Tuple[int, int]]]:
+    """((h, w) window, (h, w) stride) of TEST.SLIDING_WINDOW*, or None when sliding windows are off."""
+    test = cfg.TEST
+    if not test.SLIDING_WINDOW:
+        return None
+    return (tuple(test.SLIDING_WINDOW_SIZE_HW) or (test.SLIDING_WINDOW_SIZE,) * 2,
+            tuple(test.SLIDING_WINDOW_STRIDE_HW) or (test.SLIDING_WINDOW_STRIDE,) * 2)
 
 
 def _window_starts(length: int, crop: int, stride: int) -> List[int]:

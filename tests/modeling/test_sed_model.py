@@ -169,3 +169,17 @@ def test_no_device_hard_coding_in_the_package():
     for path in (REPO / "sed").rglob("*.py"):
         text = path.read_text()
         assert ".cuda(" not in text and 'device="cuda"' not in text, path
+
+
+def test_sliding_window_with_one_window_covering_the_image_equals_whole_image(parity):
+    whole = parity.build()
+    window = parity.build(extra=["TEST.SLIDING_WINDOW", "True", "TEST.SLIDING_WINDOW_SIZE_HW", "[200, 300]",
+                                 "TEST.SLIDING_WINDOW_STRIDE_HW", "[100, 150]"])
+    tiled = parity.build(extra=["TEST.SLIDING_WINDOW", "True", "TEST.SLIDING_WINDOW_SIZE", "128",
+                                "TEST.SLIDING_WINDOW_STRIDE", "96"])
+    x = parity.input(height=200, width=300)
+    with torch.no_grad():
+        expected = whole([x])[0]["sem_seg"]
+        torch.testing.assert_close(window([x])[0]["sem_seg"], expected, atol=1e-6, rtol=0)
+        out = tiled([x])[0]["sem_seg"]
+    assert out.shape == expected.shape and 0 <= out.min() and out.max() <= 1

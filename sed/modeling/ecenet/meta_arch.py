@@ -8,7 +8,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone, bu
 from detectron2.structures import ImageList
 from torch import nn
 
-from ..inference import multi_scale_inference, sliding_window_inference
+from ..inference import multi_scale_inference, sliding_window_from_config, sliding_window_inference
 from .aggregation import resize
 from .losses import ECENetCriterion
 
@@ -46,20 +46,15 @@ class ECENet(nn.Module):
     @classmethod
     def from_config(cls, cfg):
         backbone = build_backbone(cfg)
-        test = cfg.TEST
-        sliding_window = None
-        if test.SLIDING_WINDOW:
-            sliding_window = (tuple(test.SLIDING_WINDOW_SIZE_HW) or (test.SLIDING_WINDOW_SIZE,) * 2,
-                              tuple(test.SLIDING_WINDOW_STRIDE_HW) or (test.SLIDING_WINDOW_STRIDE,) * 2)
         return {
             "backbone": backbone,
             "sem_seg_head": build_sem_seg_head(cfg, backbone.output_shape()),
             "criterion": ECENetCriterion(cfg),
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
-            "sliding_window": sliding_window,
-            "test_scales": test.AUG.SCALES if test.AUG.ENABLED else (1.0,),
-            "test_flip": test.AUG.ENABLED and test.AUG.FLIP,
+            "sliding_window": sliding_window_from_config(cfg),
+            "test_scales": cfg.TEST.AUG.SCALES if cfg.TEST.AUG.ENABLED else (1.0,),
+            "test_flip": cfg.TEST.AUG.ENABLED and cfg.TEST.AUG.FLIP,
         }
 
     @property
