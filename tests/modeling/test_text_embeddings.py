@@ -49,3 +49,12 @@ def test_disk_cache_is_keyed_by_the_weights(clip_model, tmp_path):
     other = open_clip.create_model("sed_tiny_convnext", pretrained=None)
     TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(other, ["cat"], TEMPLATES)
     assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_embeddings_are_full_precision_under_autocast(clip_model):
+    tokenizer = open_clip.get_tokenizer("sed_tiny_convnext")
+    expected = encode_vocabulary(clip_model, tokenizer, ["cat"], TEMPLATES)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = encode_vocabulary(clip_model, tokenizer, ["cat"], TEMPLATES)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
