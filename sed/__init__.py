@@ -4,6 +4,7 @@ from pathlib import Path
 import open_clip
 
 from . import modeling  # noqa: F401  (registers the models)
+from .data import synthetic  # noqa: F401  (registers the synthetic quickstart datasets)
 from .config import add_sed_config
 
 # Lets open_clip build the package's own model configs (e.g. the tiny test CLIP) by name.
