@@ -3,6 +3,7 @@ from pathlib import Path
 
 import open_clip
 
+from . import data  # noqa: F401  registers datasets
 from . import modeling  # noqa: F401  (registers the models)
 from .data import synthetic  # noqa: F401  (registers the synthetic quickstart datasets)
 from .config import add_sed_config

@@ -9,6 +9,8 @@ def add_sed_config(cfg):
     cfg.INPUT.COLOR_AUG_SSD = False  # SSD-style photometric distortion in training
     cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0  # re-draw a crop while one class covers more than this share
     cfg.INPUT.SIZE_DIVISIBILITY = -1  # pad training images to a multiple of this (-1: no padding)
+    cfg.INPUT.RESIZE_RATIO_RANGE = ()  # (lo, hi): resize by a random ratio of RESIZE_BASE_SCALE, not MIN_SIZE_TRAIN
+    cfg.INPUT.RESIZE_BASE_SCALE = (2048, 512)  # (long, short) side limits at ratio 1 of RESIZE_RATIO_RANGE
 
     # ---------------------------------------------------------------- optimizer
     cfg.SOLVER.OPTIMIZER = "ADAMW"  # "ADAMW" or "SGD"

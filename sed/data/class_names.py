@@ -1,29 +1,64 @@
-"""Class-name JSON files: the vocabularies of training and test (one name per class, in label order)."""
-import json
-import os
-from pathlib import Path
+"""Class-name vocabularies: JSON lists of class names in label order, such as `datasets/coco.json`.
 
+A name may list synonyms separated by ", " ("building, edifice"); that is the text encoder's business, here a
+name is just a non-empty string.
+"""
+import json
+from collections import Counter
+from pathlib import Path
+from typing import List, Union
+
+# The checkout's root (the parent of the `sed` package): configs name class files relative to it
+# ("datasets/coco.json"), so they work whatever the current directory is.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def resolve_class_json(path):
-    """A relative path is looked up in the working directory, then in the repository root."""
-    candidates = [Path(path).expanduser()]
-    if not candidates[0].is_absolute():
-        candidates.append(REPO_ROOT / path)
+def resolve_class_json(path: Union[str, Path]) -> Path:
+    """
+    Finds a class-name JSON file.
+
+    Args:
+        path: an absolute path, or a relative one, tried against the current directory first and then
+            against the repository root.
+
+    Returns:
+        Path: the existing file.
+
+    Raises:
+        FileNotFoundError: naming every place that was tried.
+    """
+    path = Path(path).expanduser()
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, REPO_ROOT / path]
     for candidate in candidates:
         if candidate.is_file():
-            return str(candidate)
-    raise FileNotFoundError(f"Class-name file {path!r} not found (looked in {[str(c) for c in candidates]}).")
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"class-name JSON '{path}' not found (tried {tried})")
 
 
-def load_class_names(path):
-    """The list of class names in a JSON file; ", " inside a name separates synonyms."""
-    path = resolve_class_json(path)
-    with open(path) as f:
-        names = json.load(f)
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
-        raise ValueError(f"{path}: expected a non-empty JSON list of non-empty class names.")
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path}: duplicated class names.")
+def load_class_names(path: Union[str, Path]) -> List[str]:
+    """
+    Reads and validates a class-name JSON file (see :func:`resolve_class_json` for how `path` is found).
+
+    Returns:
+        list[str]: the class names; index i is the name of label i.
+
+    Raises:
+        ValueError: naming the file and the problem, if it is not a non-empty JSON list of non-empty,
+            distinct strings.
+    """
+    file = resolve_class_json(path)
+    try:
+        names = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"class-name JSON {file} is not valid JSON: {e}") from e
+    if not isinstance(names, list) or not names:
+        raise ValueError(f"class-name JSON {file} must hold a non-empty list of names, got {type(names).__name__}"
+                         f"{'' if names else ' (empty)'}")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"class-name JSON {file}: entry {i} ({name!r}) is not a non-empty string")
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"class-name JSON {file}: duplicate names {duplicates}")
     return names

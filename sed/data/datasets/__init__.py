@@ -1,0 +1,11 @@
+"""Dataset registrations; importing this package registers every dataset in detectron2's catalogs."""
+from . import (  # noqa: F401
+    register_ade20k_150,
+    register_ade20k_full,
+    register_coco_stuff,
+    register_pascal_context,
+    register_voc,
+)
+from .register_sem_seg import datasets_root, register_sem_seg_dataset
+
+__all__ = ["datasets_root", "register_sem_seg_dataset"]

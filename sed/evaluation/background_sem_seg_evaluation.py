@@ -1,0 +1,39 @@
+"""PAS-20b evaluation: 20 PASCAL VOC classes plus background, predicted with a vocabulary that names what
+"background" is made of."""
+import torch
+from detectron2.evaluation import SemSegEvaluator
+
+__all__ = ["BackgroundSemSegEvaluator"]
+
+
+class BackgroundSemSegEvaluator(SemSegEvaluator):
+    """
+    detectron2's SemSegEvaluator for a dataset whose last class is "background" (evaluator_type
+    "sem_seg_background", e.g. voc_2012_test_background_sem_seg: 20 VOC classes, then "background" = label 20).
+
+    An open-vocabulary model cannot recognise "background" from its name, so it is given the vocabulary of
+    the dataset's `class_json` (voc20b.json: the 20 VOC classes, then 39 PASCAL Context classes such as "wall",
+    "sky", "grass" that make up VOC's background) and outputs `sem_seg` of shape (T, H, W), T = 59. The
+    prediction of a pixel is its argmax; any argmax >= 20 (one of the background classes) counts as background,
+    label 20. mIoU is then over the 21 classes, with ignore 255 as usual.
+
+    Implemented by keeping scores 0..19 and replacing the others by their per-pixel maximum as channel 20:
+    the argmax of the result is exactly the mapped argmax (ties resolve to the lower index either way).
+    """
+
+    def __init__(self, dataset_name, distributed=True, output_dir=None, **kwargs):
+        super().__init__(dataset_name, distributed=distributed, output_dir=output_dir, **kwargs)
+        # stuff_classes ends with "background"; everything before it is a foreground class.
+        self._background_label = self._num_classes - 1
+
+    def process(self, inputs, outputs):
+        """outputs: dicts with "sem_seg" (T, H, W), T >= 21 scores; the first 20 are the VOC classes."""
+        super().process(inputs, [{"sem_seg": self.merge_background(o["sem_seg"])} for o in outputs])
+
+    def merge_background(self, scores: torch.Tensor) -> torch.Tensor:
+        """(T, H, W) scores over the model's vocabulary -> (21, H, W) scores over the evaluated classes."""
+        b = self._background_label
+        if scores.shape[0] <= b:
+            raise ValueError(f"{self._dataset_name}: expected scores for at least {b + 1} classes "
+                             f"({b} foreground, then background ones), got {scores.shape[0]}")
+        return torch.cat([scores[:b], scores[b:].amax(dim=0, keepdim=True)])
