@@ -5,7 +5,7 @@ and [{"sem_seg": (K, H, W)}] in inference trains and evaluates. A model with a s
 (open-vocabulary, SED) gets each test dataset's vocabulary before that dataset is evaluated.
 
 What this adds to DefaultTrainer:
-- data: `sed.data.build.build_train_mapper`, `sed.evaluation.build_sem_seg_evaluator`;
+- data: `sed.data.build.build_train_mapper` / `build_test_mapper`, `sed.evaluation.build_sem_seg_evaluator`;
 - optimizer and schedule of `sed.engine.optimizer`;
 - CPU processes under DistributedDataParallel (gloo) as well as GPUs;
 - AMP: detectron2's AMPTrainer (float16 + GradScaler) on GPUs, bfloat16 autocast on CPU;
@@ -27,7 +27,8 @@ from collections import OrderedDict
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.data import MetadataCatalog, build_detection_train_loader, get_detection_dataset_dicts
+from detectron2.data import (MetadataCatalog, build_detection_test_loader, build_detection_train_loader,
+                             get_detection_dataset_dicts)
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, hooks
 from detectron2.evaluation import DatasetEvaluator, inference_on_dataset, print_csv_format
@@ -242,6 +243,12 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_train_loader(cls, cfg):
         return cls._build_train_loader(cfg)[0]
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        from ..data.build import build_test_mapper
+
+        return build_detection_test_loader(cfg, dataset_name, mapper=build_test_mapper(cfg))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
