@@ -66,6 +66,9 @@ def add_sed_config(cfg):
     cfg.TEST.SLIDING_WINDOW_STRIDE = 512  # window stride in pixels
     cfg.TEST.FAST_INFERENCE = False  # category early rejection
     cfg.TEST.TOPK = 8  # classes kept per pixel by category early rejection
+    # what eval.sh evaluates: "auto" (SED: the six open-vocabulary benchmarks, other models: DATASETS.TEST),
+    # "open_vocabulary" or "config" (each dataset of DATASETS.TEST); see sed/engine/benchmarks.py
+    cfg.TEST.EVAL_SUITE = "auto"
 
     # ---------------------------------------------------------------- data
     cfg.DATASETS.VAL_ALL = ()  # authors' key: extra test sets

@@ -1,0 +1,207 @@
+"""A small synthetic segmentation dataset for the quickstart and the tests: no download.
+
+Every image is a Voronoi mosaic of 2-4 regions; each region shows one of the classes below as a colour and a
+texture (sky: smooth light-blue gradient, grass: green streaks, brick wall: bricks and mortar, ...), with random
+brightness and tint. Even a randomly initialised CLIP learns them from appearance, so a few minutes of CPU
+training show a model that learns. Pixels on region borders are labelled 255 (ignored), as unlabelled pixels
+in COCO-Stuff.
+
+On disk it has the COCO-Stuff layout under its root (default `$DETECTRON2_DATASETS/synthetic`):
+
+    images/{train2017,val2017}/NNNNNN.jpg
+    annotations_detectron2/{train2017,val2017}/NNNNNN.png   (uint8 class ids 0..K-1, 255 = ignore)
+    classes.json                                             (the class names, label order)
+
+Importing this module registers `synthetic_train_sem_seg` and `synthetic_test_sem_seg`; the root is read when a
+dataset is used, so `$DETECTRON2_DATASETS` may be set after `import sed`. Generate it with
+`python datasets/prepare_synthetic.py` (a few seconds), or `ensure_synthetic_dataset()`.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
+from detectron2.data.datasets import load_sem_seg
+from PIL import Image
+
+# Label order; `datasets/synthetic.json` holds the same list (a test checks it).
+SYNTHETIC_CLASSES = ["sky", "grass", "water", "road", "sand", "snow", "brick wall", "tree"]
+SPLITS = {"synthetic_train_sem_seg": "train2017", "synthetic_test_sem_seg": "val2017"}
+DEFAULT_DIRNAME = "synthetic"
+IGNORE_LABEL = 255
+_COMPLETE_MARKER = ".complete"
+
+
+def datasets_root():
+    """`$DETECTRON2_DATASETS`, else ./datasets, read at call time."""
+    return os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", "datasets"))
+
+
+def default_root():
+    return os.path.join(datasets_root(), DEFAULT_DIRNAME)
+
+
+# ---------------------------------------------------------------------------------------------- textures
+def _noise(rng, h, w, scale):
+    """Smooth noise in [-1, 1]: random values on a coarse grid, bilinearly upsampled."""
+    gh, gw = max(2, h // scale + 2), max(2, w // scale + 2)
+    grid = rng.uniform(-1, 1, (gh, gw)).astype(np.float32)
+    img = Image.fromarray(grid).resize((w, h), Image.BILINEAR)
+    return np.asarray(img)
+
+
+def _texture(name, rng, h, w):
+    """(h, w, 3) float RGB in 0..255 of class `name`."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    fine = rng.normal(0, 1, (h, w)).astype(np.float32)
+    if name == "sky":
+        t = yy / max(h - 1, 1)
+        base = np.stack([110 + 60 * t, 170 + 45 * t, 235 + 10 * t], -1)
+        return base + 3 * fine[..., None]
+    if name == "grass":
+        streaks = np.asarray(Image.fromarray(rng.uniform(-1, 1, (max(2, h // 6), w)).astype(np.float32))
+                             .resize((w, h), Image.BILINEAR))
+        return np.array([70, 160, 50], np.float32) + 35 * streaks[..., None] * np.array([0.5, 1, 0.4]) \
+            + 10 * fine[..., None]
+    if name == "water":
+        phase = rng.uniform(0, 2 * np.pi)
+        waves = np.sin(yy / 3.0 + 0.8 * np.sin(xx / 9.0 + phase))
+        return np.array([30, 80, 150], np.float32) + 25 * waves[..., None] * np.array([0.6, 0.8, 1.0]) \
+            + 5 * fine[..., None]
+    if name == "road":
+        return np.array([105, 105, 110], np.float32) + 18 * fine[..., None]
+    if name == "sand":
+        speckle = (rng.uniform(0, 1, (h, w)) > 0.93).astype(np.float32)
+        return np.array([215, 185, 125], np.float32) + 12 * fine[..., None] - 60 * speckle[..., None]
+    if name == "snow":
+        return np.array([240, 242, 250], np.float32) + 6 * _noise(rng, h, w, 16)[..., None] + 2 * fine[..., None]
+    if name == "brick wall":
+        bh, bw = 8, 16
+        row = (yy // bh).astype(np.int64)
+        shifted = xx + (row % 2) * (bw // 2)
+        mortar = ((yy % bh) < 2) | ((shifted % bw) < 2)
+        bricks = np.array([160, 65, 45], np.float32) + 12 * fine[..., None]
+        return np.where(mortar[..., None], np.array([200, 195, 185], np.float32), bricks)
+    if name == "tree":
+        blobs = _noise(rng, h, w, 6)
+        return np.array([35, 95, 35], np.float32) + 30 * blobs[..., None] * np.array([0.4, 1, 0.4]) \
+            + 6 * fine[..., None]
+    raise KeyError(name)
+
+
+def render_sample(rng, height, width, classes=SYNTHETIC_CLASSES, max_regions=4):
+    """One (image (H, W, 3) uint8 RGB, labels (H, W) uint8) pair: a Voronoi mosaic of 2..max_regions classes."""
+    n = int(rng.integers(2, max_regions + 1))
+    chosen = rng.choice(len(classes), size=n, replace=False)
+    seeds = rng.uniform(0, 1, (n, 2)) * np.array([height, width])
+    yy, xx = np.mgrid[0:height, 0:width]
+    dist = (yy[None] - seeds[:, 0, None, None]) ** 2 + (xx[None] - seeds[:, 1, None, None]) ** 2
+    region = dist.argmin(0)
+    labels = chosen[region].astype(np.uint8)
+    image = np.zeros((height, width, 3), np.float32)
+    for i, c in enumerate(chosen):
+        tint = rng.uniform(-12, 12, 3)
+        image = np.where((region == i)[..., None], _texture(classes[c], rng, height, width) + tint, image)
+    image = image * rng.uniform(0.85, 1.15)
+    # Region borders are ignored (a pixel whose right or lower neighbour lies in another region).
+    border = np.zeros((height, width), bool)
+    border[:, :-1] |= region[:, :-1] != region[:, 1:]
+    border[:-1, :] |= region[:-1, :] != region[1:, :]
+    labels[border] = IGNORE_LABEL
+    return np.clip(image, 0, 255).astype(np.uint8), labels
+
+
+def generate_synthetic_dataset(root=None, num_train=200, num_val=40, size=(128, 128), seed=0):
+    """Writes the dataset (COCO-Stuff layout, see the module docstring) under `root`; returns the root.
+
+    Args:
+        root: output folder (default `$DETECTRON2_DATASETS/synthetic`).
+        num_train, num_val: images in train2017 / val2017.
+        size: (height, width) of every image.
+        seed: the random seed; the same arguments always give the same files.
+    """
+    root = root or default_root()
+    rng = np.random.default_rng(seed)
+    for split, count in (("train2017", num_train), ("val2017", num_val)):
+        image_dir = os.path.join(root, "images", split)
+        label_dir = os.path.join(root, "annotations_detectron2", split)
+        os.makedirs(image_dir, exist_ok=True)
+        os.makedirs(label_dir, exist_ok=True)
+        for i in range(count):
+            image, labels = render_sample(rng, *size)
+            Image.fromarray(image).save(os.path.join(image_dir, f"{i:06d}.jpg"), quality=92)
+            Image.fromarray(labels).save(os.path.join(label_dir, f"{i:06d}.png"))
+    with open(os.path.join(root, "classes.json"), "w") as f:
+        json.dump(SYNTHETIC_CLASSES, f)
+    with open(os.path.join(root, _COMPLETE_MARKER), "w") as f:
+        json.dump({"num_train": num_train, "num_val": num_val, "size": list(size), "seed": seed}, f)
+    return root
+
+
+def synthetic_dataset_exists(root=None):
+    return os.path.isfile(os.path.join(root or default_root(), _COMPLETE_MARKER))
+
+
+def ensure_synthetic_dataset(root=None, **kwargs):
+    """Generates the dataset unless a complete one is already under `root`; returns the root."""
+    root = root or default_root()
+    if not synthetic_dataset_exists(root):
+        generate_synthetic_dataset(root, **kwargs)
+    return root
+
+
+# ---------------------------------------------------------------------------------------------- registration
+class _SyntheticMetadata(Metadata):
+    """Metadata whose folders follow `$DETECTRON2_DATASETS` at the time they are read."""
+
+    @property
+    def image_root(self):
+        return os.path.join(default_root(), "images", self.split)
+
+    @property
+    def sem_seg_root(self):
+        return os.path.join(default_root(), "annotations_detectron2", self.split)
+
+
+def _load(name, split):
+    root = default_root()
+    image_dir = os.path.join(root, "images", split)
+    label_dir = os.path.join(root, "annotations_detectron2", split)
+    if not (synthetic_dataset_exists(root) and os.path.isdir(image_dir) and os.path.isdir(label_dir)):
+        raise FileNotFoundError(
+            f"dataset '{name}' needs the synthetic dataset in {root}, which does not exist or is incomplete: "
+            "generate it with `python datasets/prepare_synthetic.py` (a few seconds; DETECTRON2_DATASETS="
+            f"{os.environ.get('DETECTRON2_DATASETS', '(unset, ./datasets)')}).")
+    return load_sem_seg(label_dir, image_dir, gt_ext="png", image_ext="jpg")
+
+
+def register_synthetic_datasets():
+    for name, split in SPLITS.items():
+        if name in DatasetCatalog.list():
+            continue
+        DatasetCatalog.register(name, lambda name=name, split=split: _load(name, split))
+        MetadataCatalog[name] = _SyntheticMetadata(
+            name=name, split=split, stuff_classes=list(SYNTHETIC_CLASSES), ignore_label=IGNORE_LABEL,
+            evaluator_type="sem_seg", class_json="datasets/synthetic.json")
+
+
+register_synthetic_datasets()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Generate the synthetic quickstart dataset (COCO-Stuff layout).")
+    parser.add_argument("--root", default=None, help="output folder (default: $DETECTRON2_DATASETS/synthetic)")
+    parser.add_argument("--num-train", type=int, default=200)
+    parser.add_argument("--num-val", type=int, default=40)
+    parser.add_argument("--size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--if-missing", action="store_true", help="do nothing when a complete dataset exists")
+    args = parser.parse_args(argv)
+    root = args.root or default_root()
+    if args.if_missing and synthetic_dataset_exists(root):
+        print(f"synthetic dataset already in {root}")
+        return root
+    generate_synthetic_dataset(root, args.num_train, args.num_val, tuple(args.size), args.seed)
+    print(f"wrote the synthetic dataset ({args.num_train} train, {args.num_val} val images) to {root}")
+    return root

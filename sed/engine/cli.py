@@ -1,0 +1,235 @@
+"""Command line of `tools/train_net.py`: configuration, checks that fail early with one clear line, launch.
+
+    python tools/train_net.py --config-file CONFIG [--num-gpus N] [--resume | --eval-only] [KEY VALUE ...]
+
+Mistakes a user can fix (a missing dataset or file, an OUTPUT_DIR that cannot be written, a config key that does
+not exist, more processes than GPUs, a batch that does not split over the processes) end the run with exit
+code 2 and ONE line on stderr saying what to do, before any model is built. Set SED_DEBUG=1 to get the
+traceback instead.
+"""
+import logging
+import os
+import re
+import sys
+import tempfile
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+from torch.multiprocessing import ProcessExitedException
+
+from .launch import launch
+from .trainer import Trainer, write_results
+
+__all__ = ["UsageError", "build_parser", "load_config", "setup", "main", "preflight", "run"]
+
+USAGE_EXIT_CODE = 2
+logger = logging.getLogger("sed.engine")
+
+
+class UsageError(Exception):
+    """A mistake in the command, config or files, explained in one line that says what to do."""
+
+
+def build_parser():
+    parser = default_argument_parser()
+    parser.description = "Train or evaluate a segmentation model of this project (SED, ECENet) with detectron2."
+    parser.add_argument("--skip-missing-datasets", action="store_true",
+                        help="with --eval-only: record a test dataset whose files are missing as skipped "
+                             "(in OUTPUT_DIR/results.json) instead of failing")
+    return parser
+
+
+def _one_line(message):
+    return " ".join(str(message).split())
+
+
+def load_config(config_file, opts=()):
+    """The project config (detectron2's defaults + every key of the project) from a file and KEY VALUE overrides;
+    mistakes raise UsageError."""
+    from .. import add_sed_config
+
+    cfg = get_cfg()
+    add_sed_config(cfg)
+    if not config_file:
+        raise UsageError("no config: pass --config-file configs/<name>.yaml")
+    if not os.path.isfile(config_file):
+        raise UsageError(f"config file {config_file!r} not found: pass the path of a yaml file, e.g. "
+                         "--config-file configs/convnextB_768.yaml")
+    try:
+        cfg.merge_from_file(config_file)
+        cfg.merge_from_list(list(opts or []))
+    except (KeyError, AssertionError, ValueError, TypeError) as e:
+        message = _one_line(e.args[0] if e.args else e)
+        key = re.search(r"Non-existent (?:config )?key: (\S+)", message)
+        if key:
+            raise UsageError(f"config key {key.group(1)} does not exist: check its spelling (the project's keys "
+                             "are in sed/config.py, the others are detectron2's defaults)") from e
+        if "odd length" in message:
+            raise UsageError("config overrides must come in KEY VALUE pairs after the options, e.g. "
+                             "SOLVER.MAX_ITER 1000 MODEL.WEIGHTS model.pth") from e
+        raise UsageError(f"invalid config ({message}): fix the value in {config_file} or on the command line") from e
+    return cfg
+
+
+def _check_output_dir(output_dir):
+    if not output_dir:
+        raise UsageError("OUTPUT_DIR is empty: add OUTPUT_DIR <folder> to the command")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write_test"):
+            pass
+    except OSError as e:
+        raise UsageError(f"OUTPUT_DIR {output_dir!r} cannot be written ({e.strerror or e}): give a folder you can "
+                         "write to, e.g. OUTPUT_DIR ./output/<run name>") from e
+
+
+def _check_devices(cfg, args):
+    n = args.num_gpus
+    if n < 1 or args.num_machines < 1:
+        raise UsageError("--num-gpus and --num-machines must be at least 1 (--num-gpus is the number of "
+                         "processes per machine: GPUs, or CPU processes with MODEL.DEVICE cpu)")
+    if not cfg.MODEL.DEVICE.startswith("cuda"):
+        return False
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if available == 0:
+        if n > 1:
+            raise UsageError(f"--num-gpus {n} but this machine has no GPU: add MODEL.DEVICE cpu to run {n} CPU "
+                             "processes (gloo), or use --num-gpus 1 MODEL.DEVICE cpu")
+        raise UsageError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has no GPU: add MODEL.DEVICE cpu "
+                         "to the command (CPU runs suit the tiny configs; the paper's models need GPUs)")
+    if n > available:
+        raise UsageError(f"--num-gpus {n} but this machine has {available} GPU(s): use --num-gpus {available} or "
+                         "less (SOLVER.IMS_PER_BATCH is split over the processes)")
+    return True
+
+
+def _check_batch(cfg, world_size):
+    cfg = DefaultTrainer.auto_scale_workers(cfg, world_size)
+    batch = cfg.SOLVER.IMS_PER_BATCH
+    if batch < world_size or batch % world_size:
+        raise UsageError(f"SOLVER.IMS_PER_BATCH {batch} does not split evenly over {world_size} processes "
+                         f"(--num-gpus x --num-machines): use a multiple of {world_size}, e.g. SOLVER.IMS_PER_BATCH "
+                         f"{max(world_size, batch // world_size * world_size)}")
+
+
+def _weights_available(weights):
+    return not weights or "://" in weights or os.path.isfile(os.path.expanduser(weights))
+
+
+def _dataset_error(name, key):
+    """None if `name` loads, else the one-line reason its files are missing. An unregistered name raises."""
+    if name not in DatasetCatalog.list():
+        raise UsageError(f"dataset {name!r} ({key}) is not registered: check the name (registered datasets: "
+                         f"{', '.join(sorted(DatasetCatalog.list())[:8])}, ... see sed/data)")
+    try:
+        DatasetCatalog.get(name)
+    except FileNotFoundError as e:
+        return _one_line(e.args[-1] if e.args else e)
+    return None
+
+
+def preflight(cfg, args):
+    """Checks what can be checked before launching processes. Returns a dict {test dataset: reason} of missing
+    test datasets that --skip-missing-datasets allows to skip; raises UsageError otherwise."""
+    _check_output_dir(cfg.OUTPUT_DIR)
+    _check_devices(cfg, args)
+    world_size = args.num_gpus * args.num_machines
+    if args.num_machines > 1 and args.dist_url == "auto":
+        raise UsageError("--dist-url auto works on one machine only: give tcp://<address of machine 0>:<port>")
+    resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
+    if not resuming and not _weights_available(cfg.MODEL.WEIGHTS):
+        raise UsageError(f"MODEL.WEIGHTS {cfg.MODEL.WEIGHTS!r}: no such file: give the path of a checkpoint (.pth), "
+                         "or MODEL.WEIGHTS \"\" to start from the config's initialisation")
+    if not args.eval_only:
+        _check_batch(cfg, world_size)
+        if not cfg.DATASETS.TRAIN:
+            raise UsageError("DATASETS.TRAIN is empty: name the training dataset(s) in the config")
+        for name in cfg.DATASETS.TRAIN:
+            error = _dataset_error(name, "DATASETS.TRAIN")
+            if error:
+                raise UsageError(error)
+    skipped = {}
+    for name in cfg.DATASETS.TEST:
+        error = _dataset_error(name, "DATASETS.TEST")
+        if error is None:
+            continue
+        if args.eval_only and args.skip_missing_datasets:
+            skipped[name] = error
+        elif args.eval_only:
+            raise UsageError(error)
+        else:
+            raise UsageError(f"{error} (training evaluates DATASETS.TEST; add DATASETS.TEST \"()\" to train without "
+                             "evaluation)")
+    return skipped
+
+
+def setup(args):
+    """The frozen config of a process, with detectron2's logging, config dump and seeding (`default_setup`)."""
+    cfg = load_config(args.config_file, args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="sed")
+    return cfg
+
+
+def main(args):
+    """One process: evaluate (--eval-only) or train. Returns the evaluation results."""
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        if not cfg.MODEL.WEIGHTS and not args.resume:
+            logger.warning("MODEL.WEIGHTS is empty: evaluating the model's initial weights.")
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return Trainer.test(cfg, model, skip_missing_datasets=args.skip_missing_datasets)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def _fail(message):
+    print(f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: error: {_one_line(message)}", file=sys.stderr)
+    sys.stderr.flush()
+    return USAGE_EXIT_CODE
+
+
+def guarded_main(args):
+    """`main` in a process: user mistakes print one line and exit with code 2."""
+    try:
+        return main(args)
+    except (UsageError, FileNotFoundError) as e:
+        if os.environ.get("SED_DEBUG"):
+            raise
+        sys.exit(_fail(e.args[-1] if isinstance(e, FileNotFoundError) and e.args else e))
+
+
+def run(argv=None):
+    """Entry point of tools/train_net.py. Returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config_file, args.opts)
+        skipped = preflight(cfg, args)
+    except (UsageError, FileNotFoundError) as e:
+        if os.environ.get("SED_DEBUG"):
+            raise
+        return _fail(e)
+    if skipped and len(skipped) == len(cfg.DATASETS.TEST):
+        # Nothing to evaluate: record why, without building the model.
+        write_results({name: {"skipped": reason} for name, reason in skipped.items()},
+                      os.path.join(cfg.OUTPUT_DIR, "results.json"))
+        for name, reason in skipped.items():
+            print(f"skipped {name}: {reason}", file=sys.stderr)
+        return 0
+    use_gpu = cfg.MODEL.DEVICE.startswith("cuda")
+    try:
+        launch(guarded_main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+               dist_url=args.dist_url, args=(args,), use_gpu=use_gpu)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    except ProcessExitedException as e:  # a worker exited after printing its one-line error
+        return e.exit_code or 1
+    return 0

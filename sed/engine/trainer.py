@@ -1,0 +1,328 @@
+"""The training / evaluation loop: detectron2's DefaultTrainer with the project's data, optimizer and evaluation.
+
+Nothing here assumes a particular model: any detectron2 meta-architecture that returns a loss dict in training
+and [{"sem_seg": (K, H, W)}] in inference trains and evaluates. A model with a settable `test_class_names`
+(open-vocabulary, SED) gets each test dataset's vocabulary before that dataset is evaluated.
+
+What this adds to DefaultTrainer:
+- data: `sed.data.build.build_train_mapper` / `build_test_mapper`, `sed.evaluation.build_sem_seg_evaluator`;
+- optimizer and schedule of `sed.engine.optimizer`;
+- CPU processes under DistributedDataParallel (gloo) as well as GPUs;
+- AMP: detectron2's AMPTrainer (float16 + GradScaler) on GPUs, bfloat16 autocast on CPU;
+- exact resume: the checkpoint holds the model, optimizer, scheduler, iteration, the data order's seed and the run
+  seed; on resume the sampler skips the images already seen and every random generator is re-seeded as it was
+  at that iteration (generators are re-seeded at every checkpoint iteration from (run seed, iteration, rank)),
+  so N iterations equal N/2 + resume + N/2 exactly when DATALOADER.NUM_WORKERS is 0 (with workers, data
+  augmentation draws from the workers' own generators, which restart);
+- evaluation: skipping missing test datasets on request, `OUTPUT_DIR/results.json`, a results table.
+"""
+import itertools
+import json
+import logging
+import os
+import time
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import (MetadataCatalog, build_detection_test_loader, build_detection_train_loader,
+                             get_detection_dataset_dicts)
+from detectron2.data.samplers import TrainingSampler
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, hooks
+from detectron2.evaluation import DatasetEvaluator, inference_on_dataset, print_csv_format
+from detectron2.utils import comm
+from detectron2.utils.env import seed_all_rng
+from detectron2.utils.logger import setup_logger
+from tabulate import tabulate
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data.class_names import load_class_names
+from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
+
+__all__ = ["Trainer", "set_test_vocabulary", "results_table", "write_results", "derived_seed"]
+
+logger = logging.getLogger(__name__)
+
+RESULT_COLUMNS = ("mIoU", "fwIoU", "pACC")
+
+
+def derived_seed(run_seed, iteration, rank):
+    """A seed for (run, iteration, rank): the same on a resumed run as on an uninterrupted one."""
+    return int(np.random.SeedSequence([int(run_seed), int(iteration), int(rank)]).generate_state(1)[0] % 2**31)
+
+
+class ResumableTrainingSampler(TrainingSampler):
+    """detectron2's TrainingSampler (an infinite stream of shuffled indices, sharded over ranks) that can start
+    `skip` indices into its rank's stream: a resumed run continues the data order instead of restarting it."""
+
+    def __init__(self, size, shuffle=True, seed=None):
+        super().__init__(size, shuffle, seed)
+        self.skip = 0
+
+    def __iter__(self):
+        start = self._rank + self.skip * self._world_size
+        yield from itertools.islice(self._infinite_indices(), start, None, self._world_size)
+
+
+class AutocastTrainer(SimpleTrainer):
+    """SimpleTrainer whose forward runs under `torch.autocast(device_type, dtype)`: AMP on CPU with bfloat16
+    (same range as float32, so no gradient scaling)."""
+
+    def __init__(self, model, data_loader, optimizer, device_type="cpu", dtype=torch.bfloat16, **kwargs):
+        super().__init__(model, data_loader, optimizer, **kwargs)
+        self.device_type, self.dtype = device_type, dtype
+
+    def run_step(self):
+        assert self.model.training, "[AutocastTrainer] model was changed to eval mode!"
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            loss_dict = self.model(data)
+            if isinstance(loss_dict, torch.Tensor):
+                loss_dict = {"total_loss": loss_dict}
+            losses = sum(loss_dict.values())
+        self.optimizer.zero_grad()
+        losses.backward()
+        self.after_backward()
+        self._write_metrics(loss_dict, data_time)
+        self.optimizer.step()
+
+
+class ReseedHook(hooks.HookBase):
+    """Re-seeds python, numpy and torch generators after every checkpoint iteration (see the module docstring)."""
+
+    def __init__(self, period, run_seed):
+        self.period, self.run_seed = period, run_seed
+
+    def after_step(self):
+        next_iter = self.trainer.iter + 1
+        if self.period > 0 and next_iter % self.period == 0:
+            seed_all_rng(derived_seed(self.run_seed, next_iter, comm.get_rank()))
+
+
+def _model_device(model):
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def set_test_vocabulary(cfg, model, dataset_name):
+    """Gives an open-vocabulary model (one with a `test_class_names` attribute) the vocabulary to evaluate
+    `dataset_name` with: MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON if set, else the dataset's own (its metadata's
+    `class_json` where the data layer records one, else its `stuff_classes`). Other models are left alone.
+    Returns the vocabulary set, or None."""
+    model = unwrap_model(model)
+    if not hasattr(model, "test_class_names"):
+        return None
+    json_path = cfg.MODEL.SEM_SEG_HEAD.get("TEST_CLASS_JSON", "")
+    if json_path:
+        names = load_class_names(json_path)
+    else:
+        meta = MetadataCatalog.get(dataset_name)
+        class_json = meta.get("class_json", None)
+        names = load_class_names(class_json) if class_json else list(meta.stuff_classes)
+    model.test_class_names = list(names)
+    logger.info("Test vocabulary for %s: %d classes (%s)", dataset_name, len(names),
+                json_path or f"from the dataset {dataset_name}")
+    return names
+
+
+def _sem_seg_metrics(result):
+    """The SemSegEvaluator dict inside an evaluator's output ({"sem_seg": {...}}), or the output itself."""
+    if isinstance(result, dict) and isinstance(result.get("sem_seg"), dict):
+        return result["sem_seg"]
+    return result if isinstance(result, dict) else {}
+
+
+def results_table(results):
+    """A text table (dataset, mIoU, fwIoU, pACC) of {dataset: evaluator output or {"skipped": reason}}."""
+    rows = []
+    for name, result in results.items():
+        if isinstance(result, dict) and "skipped" in result:
+            rows.append([name, "skipped", "", ""])
+            continue
+        metrics = _sem_seg_metrics(result)
+        rows.append([name] + [f"{metrics[c]:.2f}" if c in metrics else "-" for c in RESULT_COLUMNS])
+    return tabulate(rows, headers=["dataset", *RESULT_COLUMNS], tablefmt="pipe", stralign="left")
+
+
+def write_results(results, path):
+    """Writes {dataset: {"sem_seg": {...}} or {"skipped": reason}} as JSON (floats, NaN as null)."""
+    def clean(x):
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, (float, np.floating)):
+            return None if not np.isfinite(x) else float(x)
+        if isinstance(x, (int, np.integer)):
+            return int(x)
+        return x
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(clean(results), f, indent=1)
+    os.replace(tmp, path)
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer with the project's data, optimizer, schedule, evaluation, AMP, CPU DDP and exact resume."""
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        # A per-run seed (saved in checkpoints): SEED, or a random one shared by all ranks.
+        self.run_seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
+
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader, self._train_sampler = self._build_train_loader(cfg, self.run_seed)
+        model = self._wrap_ddp(cfg, model)
+        self._trainer = self._build_step_trainer(cfg, model, data_loader, optimizer)
+
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _wrap_ddp(cfg, model):
+        if comm.get_world_size() == 1:
+            return model
+        on_gpu = _model_device(model).type == "cuda"
+        return DistributedDataParallel(model, device_ids=[comm.get_local_rank()] if on_gpu else None,
+                                       broadcast_buffers=False)
+
+    @staticmethod
+    def _build_step_trainer(cfg, model, data_loader, optimizer):
+        if not cfg.SOLVER.AMP.ENABLED:
+            return SimpleTrainer(model, data_loader, optimizer)
+        device_type = _model_device(unwrap_model(model)).type
+        if device_type == "cuda":
+            logger.info("SOLVER.AMP.ENABLED: mixed precision with float16 autocast and gradient scaling.")
+            return AMPTrainer(model, data_loader, optimizer)
+        logger.info("SOLVER.AMP.ENABLED on %s: mixed precision with bfloat16 autocast (no gradient scaling); "
+                    "set SOLVER.AMP.ENABLED False for float32.", device_type)
+        return AutocastTrainer(model, data_loader, optimizer, device_type=device_type, dtype=torch.bfloat16)
+
+    @classmethod
+    def build_model(cls, cfg):
+        model = super().build_model(cfg)
+        if cfg.SOLVER.get("CLIP_GRADIENT_CHECKPOINTING", False):
+            logger.info("SOLVER.CLIP_GRADIENT_CHECKPOINTING: CLIP stage activations are recomputed in backward.")
+        return model
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        return build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def _build_train_loader(cls, cfg, seed=None):
+        from ..data.build import build_train_mapper
+
+        mapper = build_train_mapper(cfg)
+        if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
+            logger.info("DATALOADER.SAMPLER_TRAIN=%s: a resumed run restarts its data order.",
+                        cfg.DATALOADER.SAMPLER_TRAIN)
+            return build_detection_train_loader(cfg, mapper=mapper), None
+        dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+        sampler = ResumableTrainingSampler(len(dataset), seed=seed)
+        return build_detection_train_loader(cfg, mapper=mapper, dataset=dataset, sampler=sampler), sampler
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return cls._build_train_loader(cfg)[0]
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        from ..data.build import build_test_mapper
+
+        return build_detection_test_loader(cfg, dataset_name, mapper=build_test_mapper(cfg))
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        from ..evaluation import build_sem_seg_evaluator
+
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return build_sem_seg_evaluator(cfg, dataset_name, output_folder)
+
+    def build_hooks(self):
+        ret = super().build_hooks()
+        ret.append(ReseedHook(self.cfg.SOLVER.CHECKPOINT_PERIOD, self.run_seed))
+        return ret
+
+    # ------------------------------------------------------------------ checkpoint state and resume
+    def state_dict(self):
+        ret = super().state_dict()
+        ret["run_seed"] = self.run_seed
+        if self._train_sampler is not None:
+            ret["sampler_seed"] = self._train_sampler._seed
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self.run_seed = state_dict.get("run_seed", self.run_seed)
+        if self._train_sampler is not None and "sampler_seed" in state_dict:
+            self._train_sampler._seed = int(state_dict["sampler_seed"])
+        for h in self._hooks:
+            if isinstance(h, ReseedHook):
+                h.run_seed = self.run_seed
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume)
+        if self.start_iter > 0:
+            per_rank_batch = self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
+            if self._train_sampler is not None:
+                self._train_sampler.skip = self.start_iter * per_rank_batch
+            seed_all_rng(derived_seed(self.run_seed, self.start_iter, comm.get_rank()))
+            logger.info("Resuming at iteration %d (data order continues after %d images per process).",
+                        self.start_iter, self.start_iter * per_rank_batch)
+
+    # ------------------------------------------------------------------ evaluation
+    @classmethod
+    def test(cls, cfg, model, evaluators=None, skip_missing_datasets=False):
+        """Evaluates `model` on every dataset of DATASETS.TEST (detectron2's DefaultTrainer.test contract: one
+        dataset gives its evaluator's dict, several a dict by dataset). Writes OUTPUT_DIR/results.json and logs a
+        table. With `skip_missing_datasets`, a dataset whose files are missing is recorded as skipped instead of
+        failing the run."""
+        if isinstance(evaluators, DatasetEvaluator):
+            evaluators = [evaluators]
+        if evaluators is not None and len(evaluators) != len(cfg.DATASETS.TEST):
+            raise ValueError(f"{len(evaluators)} evaluators for {len(cfg.DATASETS.TEST)} test datasets")
+        results = OrderedDict()
+        for idx, dataset_name in enumerate(cfg.DATASETS.TEST):
+            try:
+                data_loader = cls.build_test_loader(cfg, dataset_name)
+            except FileNotFoundError as e:
+                if not skip_missing_datasets:
+                    raise
+                logger.warning("Skipping %s: %s", dataset_name, e)
+                results[dataset_name] = {"skipped": str(e)}
+                continue
+            evaluator = evaluators[idx] if evaluators is not None else cls.build_evaluator(cfg, dataset_name)
+            set_test_vocabulary(cfg, model, dataset_name)
+            results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
+            if comm.is_main_process():
+                logger.info("Evaluation results for %s in csv format:", dataset_name)
+                print_csv_format(results[dataset_name])
+        if comm.is_main_process():
+            if cfg.OUTPUT_DIR:
+                write_results(results, os.path.join(cfg.OUTPUT_DIR, "results.json"))
+            logger.info("Results:\n%s", results_table(results))
+        evaluated = OrderedDict((k, v) for k, v in results.items() if not (isinstance(v, dict) and "skipped" in v))
+        if len(evaluated) == 1 and len(results) == 1:
+            return list(evaluated.values())[0]
+        return evaluated
+

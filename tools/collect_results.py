@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Prints one table of the results of eval.sh: EVAL_DIR/<name>/results.json for each name.
+
+    python tools/collect_results.py OUTPUT_DIR/eval [NAME ...]
+
+Without names, every sub-folder of EVAL_DIR. Skipped benchmarks (missing data) show their reason.
+Exit code 1 if a benchmark has no results (its evaluation failed), else 0.
+"""
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+# Loaded by path: the module needs only json and tabulate, not torch and the models (`import sed`).
+_spec = importlib.util.spec_from_file_location(
+    "sed_engine_benchmarks", Path(__file__).resolve().parents[1] / "sed" / "engine" / "benchmarks.py")
+_benchmarks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_benchmarks)
+collect_results, format_results = _benchmarks.collect_results, _benchmarks.format_results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("eval_dir")
+    parser.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+    rows = collect_results(args.eval_dir, args.names or None)
+    if not rows:
+        print(f"collect_results.py: no results under {args.eval_dir}", file=sys.stderr)
+        return 1
+    print(format_results(rows))
+    return 1 if any(note.startswith("failed") for *_, note in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
