@@ -27,7 +27,7 @@ def add_ecenet_config(cfg):
     ece.DIV_WEIGHT = 0.2  # weight of loss_div (diversity of the FR diverse-branch channels)
     ece.FOCAL_ALPHA = 0.25  # alpha of the sigmoid focal loss
     ece.FOCAL_GAMMA = 2.0  # gamma of the sigmoid focal loss
-    ece.HEAD_LR_MULTIPLIER = 10.0  # lr multiplier of sem_seg_head.* parameters (read by the optimizer builder)
+    ece.HEAD_LR_MULTIPLIER = 10.0  # lr multiplier of sem_seg_head.* parameters (via ECENet.lr_multiplier)
 
     # Swin Transformer backbone, built from timm's SwinTransformer class; defaults = swin_base_patch4_window12_384.
     ece.SWIN = CN()

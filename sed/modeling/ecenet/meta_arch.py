@@ -23,7 +23,7 @@ class ECENet(nn.Module):
     def __init__(self, *, backbone: Backbone, sem_seg_head: nn.Module, criterion: ECENetCriterion,
                  pixel_mean: Sequence[float], pixel_std: Sequence[float],
                  sliding_window: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None,
-                 test_scales: Sequence[float] = (1.0,), test_flip: bool = False):
+                 test_scales: Sequence[float] = (1.0,), test_flip: bool = False, head_lr_multiplier: float = 1.0):
         """
         Args:
             backbone: returns the levels the head reads.
@@ -32,6 +32,7 @@ class ECENet(nn.Module):
             pixel_mean, pixel_std: per-channel normalisation of the input images (their channel order, 0..255).
             sliding_window: ((h, w) window, (h, w) stride) for test-time sliding windows; None = whole image.
             test_scales, test_flip: multi-scale / flip test; (1.0,) and False = single scale.
+            head_lr_multiplier: lr factor of the head's parameters (`lr_multiplier`).
         """
         super().__init__()
         self.backbone = backbone
@@ -42,6 +43,7 @@ class ECENet(nn.Module):
         self.sliding_window = sliding_window
         self.test_scales = tuple(test_scales)
         self.test_flip = test_flip
+        self.head_lr_multiplier = head_lr_multiplier
 
     @classmethod
     def from_config(cls, cfg):
@@ -55,7 +57,14 @@ class ECENet(nn.Module):
             "sliding_window": sliding_window_from_config(cfg),
             "test_scales": cfg.TEST.AUG.SCALES if cfg.TEST.AUG.ENABLED else (1.0,),
             "test_flip": cfg.TEST.AUG.ENABLED and cfg.TEST.AUG.FLIP,
+            "head_lr_multiplier": cfg.MODEL.ECENET.HEAD_LR_MULTIPLIER,
         }
+
+    def lr_multiplier(self, param_name: str) -> float:
+        """The lr factor of parameter `param_name` (a name of `named_parameters()`), read by the engine's
+        optimizer builder on top of SOLVER.BACKBONE_MULTIPLIER: the head trains at `head_lr_multiplier` x the
+        backbone's lr (mmsegmentation's `custom_keys={"head": lr_mult 10}` of the released config)."""
+        return self.head_lr_multiplier if param_name.startswith("sem_seg_head.") else 1.0
 
     @property
     def device(self):
