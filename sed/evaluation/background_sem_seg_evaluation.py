@@ -1,14 +1,15 @@
 """PAS-20b evaluation: 20 PASCAL VOC classes plus background, predicted with a vocabulary that names what
 "background" is made of."""
 import torch
-from detectron2.evaluation import SemSegEvaluator
+
+from .sem_seg_evaluation import CheckedSemSegEvaluator
 
 __all__ = ["BackgroundSemSegEvaluator"]
 
 
-class BackgroundSemSegEvaluator(SemSegEvaluator):
+class BackgroundSemSegEvaluator(CheckedSemSegEvaluator):
     """
-    detectron2's SemSegEvaluator for a dataset whose last class is "background" (evaluator_type
+    The semantic segmentation evaluator for a dataset whose last class is "background" (evaluator_type
     "sem_seg_background", e.g. voc_2012_test_background_sem_seg: 20 VOC classes, then "background" = label 20).
 
     An open-vocabulary model cannot recognise "background" from its name, so it is given the vocabulary of

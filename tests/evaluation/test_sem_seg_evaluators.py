@@ -3,11 +3,10 @@ import numpy as np
 import pytest
 import torch
 from detectron2.data import DatasetCatalog
-from detectron2.evaluation import SemSegEvaluator
 from PIL import Image
 
 import sed  # noqa: F401  registers the datasets
-from sed.evaluation import BackgroundSemSegEvaluator, build_sem_seg_evaluator
+from sed.evaluation import BackgroundSemSegEvaluator, CheckedSemSegEvaluator, build_sem_seg_evaluator
 
 # Where each registered benchmark keeps images and ground truth, relative to the datasets root.
 LAYOUT = {
@@ -59,7 +58,7 @@ def test_voc20_miou_by_hand(datasets_root, tmp_path):
     })
     out_dir = tmp_path / "eval"
     evaluator = build_sem_seg_evaluator(None, name, str(out_dir))
-    assert type(evaluator) is SemSegEvaluator
+    assert type(evaluator) is CheckedSemSegEvaluator
     res = _evaluate(evaluator, name, {"a": [[0, 1, 1, 1], [0, 0, 1, 2]], "b": [[2, 3], [3, 3]]}, 20)
     # class 0: tp 3, gt 4, pred 3 -> 3/4; class 1: tp 3, gt 3, pred 4 -> 3/4; class 2: tp 1, gt 3, pred 1 -> 1/3
     # (its prediction on the ignored pixel does not count); class 3: tp 1, gt 1, pred 3 -> 1/3; absent classes
@@ -115,5 +114,6 @@ def test_merge_background_keeps_the_argmax_mapping_and_checks_the_vocabulary(dat
 
 
 def test_unknown_evaluator_type_is_rejected():
-    with pytest.raises(ValueError, match="has evaluator_type None; supported: \\['sem_seg', 'sem_seg_background'\\]"):
+    supported = "\\['cityscapes_sem_seg', 'sem_seg', 'sem_seg_background'\\]"
+    with pytest.raises(ValueError, match=f"has evaluator_type None; supported: {supported}"):
         build_sem_seg_evaluator(None, "sed_test_dataset_without_metadata", None)

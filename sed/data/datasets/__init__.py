@@ -2,6 +2,7 @@
 from . import (  # noqa: F401
     register_ade20k_150,
     register_ade20k_full,
+    register_cityscapes,
     register_coco_stuff,
     register_pascal_context,
     register_voc,
