@@ -56,7 +56,7 @@ def test_inference_returns_class_probabilities_at_the_requested_size():
     with torch.no_grad():
         out = model([{"image": torch.randint(0, 255, (3, 60, 90), dtype=torch.uint8), "height": 30, "width": 45},
                      {"image": torch.randint(0, 255, (3, 40, 40), dtype=torch.uint8)}])
-    assert out[0]["sem_seg"].shape == (5, 30, 45) and out[1]["sem_seg"].shape == (5, 40, 40)
+    assert out[0]["sem_seg"].shape == (8, 30, 45) and out[1]["sem_seg"].shape == (8, 40, 40)
     torch.testing.assert_close(out[0]["sem_seg"].sum(0), torch.ones(30, 45))
 
 
@@ -92,7 +92,7 @@ def test_sliding_window_sizes_from_config():
     model = hw.eval()
     with torch.no_grad():
         out = model([{"image": torch.randint(0, 255, (3, 50, 100), dtype=torch.uint8)}])
-    assert out[0]["sem_seg"].shape == (5, 50, 100)
+    assert out[0]["sem_seg"].shape == (8, 50, 100)
 
 
 def test_multi_scale_flip_test_from_config():
