@@ -18,8 +18,11 @@ __all__ = ["CITYSCAPES_SPLITS", "register_cityscapes"]
 
 CITYSCAPES_SPLITS = {"cityscapes_fine_sem_seg_train": "train", "cityscapes_fine_sem_seg_val": "val",
                      "cityscapes_fine_sem_seg_test": "test"}
-_HOW_TO = ("Download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from https://www.cityscapes-dataset.com "
-           "into it and create the *_labelTrainIds.png label maps as datasets/README.md (Cityscapes) explains.")
+
+
+def _how_to(root):
+    return ("Download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip (https://www.cityscapes-dataset.com) "
+            f"into {root} and create the *_labelTrainIds.png label maps as datasets/README.md (Cityscapes) explains.")
 
 
 def _folders(split):
@@ -46,11 +49,11 @@ def _load(name, split):
             raise FileNotFoundError(
                 f"dataset '{name}' needs the folder {folder}, which does not exist (datasets root: "
                 f"$DETECTRON2_DATASETS={os.environ.get('DETECTRON2_DATASETS', '(unset, ./datasets)')}). "
-                f"Cityscapes goes in {root}: {_HOW_TO}")
+                f"{_how_to(root)}")
     try:
         return load_cityscapes_semantic(image_dir, gt_dir)
     except (AssertionError, FileNotFoundError) as e:  # detectron2 asserts on missing images and label files
-        raise FileNotFoundError(f"dataset '{name}' in {root} is incomplete ({e}). {_HOW_TO}") from e
+        raise FileNotFoundError(f"dataset '{name}' in {root} is incomplete ({e}). {_how_to(root)}") from e
 
 
 def register_cityscapes():

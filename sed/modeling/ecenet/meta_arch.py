@@ -61,9 +61,9 @@ class ECENet(nn.Module):
         }
 
     def lr_multiplier(self, param_name: str) -> float:
-        """The lr factor of parameter `param_name` (a name of `named_parameters()`), read by the engine's
-        optimizer builder on top of SOLVER.BACKBONE_MULTIPLIER: the head trains at `head_lr_multiplier` x the
-        backbone's lr (mmsegmentation's `custom_keys={"head": lr_mult 10}` of the released config)."""
+        """The lr factor of parameter `param_name` (a name of `named_parameters()`), the engine's optimizer hook:
+        the head trains at `head_lr_multiplier` x SOLVER.BASE_LR (the recipe's x10), the backbone at
+        SOLVER.BACKBONE_MULTIPLIER x SOLVER.BASE_LR (the engine's own rule)."""
         return self.head_lr_multiplier if param_name.startswith("sem_seg_head.") else 1.0
 
     @property
