@@ -8,8 +8,10 @@ With --for-config, only when the config (plus KEY VALUE overrides) trains or tes
 The generator is sed/data/synthetic.py.
 """
 import sys
+import warnings
 from pathlib import Path
 
+warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
