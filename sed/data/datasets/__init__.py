@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     register_ade20k_full,
     register_coco_stuff,
     register_pascal_context,
+    register_synthetic,
     register_voc,
 )
 from .register_sem_seg import datasets_root, register_sem_seg_dataset
