@@ -10,7 +10,7 @@ setup(
     description="SED: a simple encoder-decoder for open-vocabulary semantic segmentation, on detectron2",
     python_requires=">=3.9",
     packages=find_packages(include=["sed", "sed.*"]),
-    package_data={"sed": ["model_configs/*.json", "data/class_names/*.json"]},
+    package_data={"sed": ["model_configs/*.json"]},
     install_requires=[
         "torch>=2.0",
         "torchvision",

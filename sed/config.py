@@ -1,6 +1,8 @@
 """Config keys of SED, with the same names and meanings as the authors' configs; defaults are the paper's."""
 from detectron2.config import CfgNode as CN
 
+from .modeling.ecenet.config import add_ecenet_config
+
 
 def add_sed_config(cfg):
     """Declares every key SED, its data pipeline and its engine read, on top of detectron2's defaults."""
@@ -70,3 +72,5 @@ def add_sed_config(cfg):
 
     # ---------------------------------------------------------------- data
     cfg.DATASETS.VAL_ALL = ()  # authors' key: extra test sets
+
+    add_ecenet_config(cfg)  # ECENet's keys: one config serves both models

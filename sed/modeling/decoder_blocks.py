@@ -8,6 +8,7 @@ class ConvNeXtBlock(nn.Module):
     """ConvNeXt block: depthwise conv, LayerNorm, MLP (x4, GELU), layer scale, residual.
 
     (N, C, H, W) -> (N, C, H, W). `gamma` starts at 1.0 (the authors' initialisation, not ConvNeXt's 1e-6).
+    The depthwise convolution runs channels-last: on CPU its backward is an order of magnitude faster so.
     """
 
     def __init__(self, dim, kernel_size=9, layer_scale_init=1.0):
@@ -20,7 +21,7 @@ class ConvNeXtBlock(nn.Module):
         self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale_init)))
 
     def forward(self, x):
-        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.dwconv(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1)
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
         return x + (self.gamma * y).permute(0, 3, 1, 2)
 

@@ -8,6 +8,18 @@ from detectron2.structures import ImageList
 from torch import nn
 
 from ..data.class_names import load_class_names
+from .inference import sliding_window_from_config, sliding_window_inference
+
+
+def dataset_vocabulary(dataset_name):
+    """The class names SED is given to segment a registered dataset: its class JSON, else its stuff_classes.
+
+    They can differ: PAS-20b is scored on 21 classes but segmented with the 59-name voc20b.json vocabulary.
+    """
+    metadata = MetadataCatalog.get(dataset_name)
+    if hasattr(metadata, "class_json"):
+        return load_class_names(metadata.class_json)
+    return list(metadata.stuff_classes)
 
 
 def _test_class_names(cfg):
@@ -16,7 +28,7 @@ def _test_class_names(cfg):
     if not cfg.DATASETS.TEST:
         raise ValueError("MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON is empty and DATASETS.TEST names no dataset: "
                          "set one of them to give SED its test vocabulary.")
-    return list(MetadataCatalog.get(cfg.DATASETS.TEST[0]).stuff_classes)
+    return dataset_vocabulary(cfg.DATASETS.TEST[0])
 
 
 def _describe_mismatch(model, incompatible):
@@ -45,7 +57,7 @@ class SED(nn.Module):
     @configurable
     def __init__(self, *, sem_seg_head, train_class_names, test_class_names, clip_pixel_mean, clip_pixel_std,
                  clip_resolution=(768, 768), size_divisibility=-1, input_format="RGB", fast_inference=False,
-                 topk=8):
+                 topk=8, sliding_window=None):
         """
         Args:
             sem_seg_head: an `SEDHead`.
@@ -56,6 +68,9 @@ class SED(nn.Module):
             size_divisibility: training batches are padded to a multiple of this (the authors' behaviour).
             input_format: "RGB" or "BGR" channel order of "image".
             fast_inference, topk: category early rejection, keeping the top-k classes of every pixel.
+            sliding_window: ((h, w) window, (h, w) stride) in input pixels: each window is segmented on its own
+                (resized to the CLIP resolution) and the probabilities of overlapping windows are averaged.
+                None: the whole image at once (the authors' evaluation).
         """
         super().__init__()
         self.sem_seg_head = sem_seg_head
@@ -69,6 +84,7 @@ class SED(nn.Module):
         self.input_format = input_format
         self.fast_inference = fast_inference
         self.topk = topk
+        self.sliding_window = sliding_window
         self.register_load_state_dict_post_hook(self._check_checkpoint_fits)
 
     @classmethod
@@ -84,6 +100,7 @@ class SED(nn.Module):
             "input_format": cfg.INPUT.FORMAT,
             "fast_inference": cfg.TEST.FAST_INFERENCE,
             "topk": cfg.TEST.TOPK,
+            "sliding_window": sliding_window_from_config(cfg),
         }
 
     @property
@@ -118,11 +135,24 @@ class SED(nn.Module):
                                          pad_value=self.sem_seg_head.ignore_value).tensor
         return self.sem_seg_head.losses(self._resize_for_clip(images.tensor), self.train_class_names, targets)
 
+    def _probabilities(self, images):
+        """(B, T, S/4, S/4) probabilities over the test vocabulary of (B, 3, h, w) normalised images."""
+        return self.sem_seg_head.probabilities(self._resize_for_clip(images), self.test_class_names,
+                                               self.topk if self.fast_inference else None)
+
+    def _window_probabilities(self, windows):
+        """(B, T, h, w) probabilities of (B, 3, h, w) sliding windows, at the windows' own size."""
+        return F.interpolate(self._probabilities(windows), size=windows.shape[-2:], mode="bilinear",
+                             align_corners=False)
+
     def inference(self, batched_inputs):
         """Each image is resized to the CLIP resolution on its own, so a batch equals its images one by one."""
-        clip_images = torch.cat([self._resize_for_clip(self._normalize(x["image"])[None]) for x in batched_inputs])
-        probs = self.sem_seg_head.probabilities(
-            clip_images, self.test_class_names, self.topk if self.fast_inference else None)
+        images = [self._normalize(x["image"]) for x in batched_inputs]
+        if self.sliding_window is None:
+            probs = self._probabilities(torch.cat([self._resize_for_clip(image[None]) for image in images]))
+        else:
+            probs = [sliding_window_inference(self._window_probabilities, image, *self.sliding_window)
+                     for image in images]
         results = []
         for prob, x in zip(probs, batched_inputs):
             size = (x.get("height", x["image"].shape[-2]), x.get("width", x["image"].shape[-1]))

@@ -41,9 +41,11 @@ def encode_vocabulary(clip_model, tokenizer, class_names, templates, batch_size=
                 sentences.append(template.format(synonym))
                 owners.append(t * len(templates) + p)
     embeddings = []
-    for start in range(0, len(sentences), batch_size):
-        tokens = tokenizer(sentences[start:start + batch_size]).to(device)
-        embeddings.append(F.normalize(clip_model.encode_text(tokens).float(), dim=-1))
+    # Embeddings are cached and reused by every later forward: compute them in full precision even under AMP.
+    with torch.autocast(device.type, enabled=False):
+        for start in range(0, len(sentences), batch_size):
+            tokens = tokenizer(sentences[start:start + batch_size]).to(device)
+            embeddings.append(F.normalize(clip_model.encode_text(tokens).float(), dim=-1))
     embeddings = torch.cat(embeddings)
     owners = torch.as_tensor(owners, device=device)
     # Average the synonyms of each (class, template), then normalise again.

@@ -1,0 +1,305 @@
+"""Segment your own images with your own words: `OpenVocabSegmenter`.
+
+Like detectron2's `DefaultPredictor` (config in, test-time resize, model, output at the input's size), with a
+vocabulary per call, batches, and image files, arrays or PIL images as input:
+
+    from sed import OpenVocabSegmenter
+    segmenter = OpenVocabSegmenter("configs/convnextB_768.yaml", weights="path/to/sed_b.pth")
+    result = segmenter.segment("street.jpg", vocabulary="car, road, tree/bush, sky")
+    result.label_map        # (H, W) indices into result.class_names
+    result.present_classes  # the classes found, largest first
+
+Open-vocabulary models (SED: they have `test_class_names`) take any vocabulary; closed-vocabulary ones
+(ECENet) segment the classes of their config's DATASETS.TEST[0] and take no other vocabulary.
+"""
+import logging
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import MetadataCatalog
+from detectron2.data import transforms as T
+from detectron2.data.detection_utils import read_image
+from detectron2.modeling import build_model
+from detectron2.utils.env import seed_all_rng
+from PIL import Image, ImageOps
+
+from .config import add_sed_config
+from .data.class_names import REPO_ROOT
+from .data.vocabulary import VocabularyError, parse_vocabulary
+from .utils.visualization import class_areas
+
+logger = logging.getLogger(__name__)
+
+# Category early rejection (TEST.FAST_INFERENCE) is switched on by default above this many classes: there it
+# saves most of the decoder's time, below it the top-k keeps nearly every class anyway.
+FAST_INFERENCE_ABOVE = 50
+
+
+class CheckpointError(ValueError):
+    """MODEL.WEIGHTS does not load into the model its config builds."""
+
+
+@dataclass(eq=False)  # arrays have no single truth value to compare by
+class SegmentationResult:
+    """The segmentation of one image over a vocabulary of T classes.
+
+    Attributes:
+        label_map: (H, W) int32 indices into `class_names`, at the input image's size.
+        class_names: the T class names, in label order (synonyms joined by ", ").
+        probabilities: (T, H, W) float32 class probabilities, or None when not asked for (they take
+            T * H * W * 4 bytes: 1.9 GB for 847 classes at 640x854).
+    """
+
+    label_map: np.ndarray
+    class_names: List[str]
+    probabilities: Optional[np.ndarray] = None
+
+    @property
+    def class_areas(self) -> Dict[str, float]:
+        """{class name: share of the image's pixels} of the classes present, largest first."""
+        return {self.class_names[label]: share for label, share in class_areas(self.label_map, len(self.class_names))}
+
+    @property
+    def present_classes(self) -> List[str]:
+        """The classes given at least one pixel, largest first."""
+        return list(self.class_areas)
+
+
+def load_image(image):
+    """A (H, W, 3) uint8 RGB array from an image file path, a PIL image or an array.
+
+    Arrays are uint8 (H, W, 3) RGB, (H, W) grey or (H, W, 4) RGBA (alpha dropped). Files and PIL images are
+    turned upright by their EXIF orientation, as detectron2's data loading does.
+    Raises OSError (e.g. FileNotFoundError, PIL.UnidentifiedImageError) for a file that cannot be read.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(os.fspath(image), format="RGB")
+    if isinstance(image, Image.Image):
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise ValueError(f"Image arrays must be uint8 (0..255), got {image.dtype}.")
+        if image.ndim == 2:
+            return np.repeat(image[:, :, None], 3, axis=2)
+        if image.ndim == 3 and image.shape[2] in (3, 4):
+            return image[:, :, :3]
+        raise ValueError(f"Image arrays must be (H, W, 3) RGB, (H, W) or (H, W, 4), got shape {image.shape}.")
+    raise TypeError(f"An image is a file path, a PIL image or a numpy array, not {type(image).__name__}.")
+
+
+def _is_one_image(images):
+    return isinstance(images, (str, os.PathLike, Image.Image, np.ndarray))
+
+
+def _resolve_device(device, config_device):
+    """`device`; None = the config's, or the CPU when that is CUDA and torch sees none."""
+    if device is None:
+        if config_device.startswith("cuda") and not torch.cuda.is_available():
+            logger.info(f"MODEL.DEVICE={config_device} but torch sees no CUDA device: running on the CPU.")
+            return "cpu"
+        return config_device
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"Device {device!r} asked for, but torch sees no CUDA device; use 'cpu'.")
+    return str(device)
+
+
+def _resolve_config_file(config_file):
+    """A relative config path is looked up in the working directory, then in the repository root."""
+    for candidate in (config_file, os.path.join(REPO_ROOT, config_file)):
+        if os.path.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(f"Config file {config_file!r} not found (also looked in {REPO_ROOT}).")
+
+
+def load_config(config_file, opts=(), weights=None, device=None):
+    """The frozen config of `config_file` + `opts` (["KEY", "VALUE", ...]), with weights and device applied."""
+    cfg = get_cfg()
+    add_sed_config(cfg)
+    try:
+        cfg.merge_from_file(_resolve_config_file(config_file))
+        cfg.merge_from_list(list(opts))
+    except (KeyError, AssertionError) as e:  # yacs reports unknown keys and odd-length opts this way
+        raise ValueError(f"Config {config_file} with opts {list(opts)}: {e}") from e
+    if weights is not None:
+        cfg.MODEL.WEIGHTS = weights
+    cfg.MODEL.DEVICE = _resolve_device(device, cfg.MODEL.DEVICE)
+    cfg.freeze()
+    return cfg
+
+
+def load_checkpoint(model, weights):
+    """Loads `weights` into `model`, or raises `CheckpointError` when any tensor of either is unmatched.
+
+    detectron2's checkpointer only logs unmatched tensors; a model that silently keeps random weights would
+    segment nonsense, so here a mismatch is an error, raised before any image is seen.
+    """
+    if "://" not in weights and not os.path.isfile(os.path.expanduser(weights)):
+        raise FileNotFoundError(f"MODEL.WEIGHTS={weights!r}: no such file.")
+    loaded = []
+    handle = model.register_load_state_dict_post_hook(lambda module, incompatible: loaded.append(incompatible))
+    try:
+        DetectionCheckpointer(model).load(os.path.expanduser(weights))
+    except Exception as e:  # torch.load and the model's own checks (SED's) fail with many types: all mean "no fit"
+        raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}:\n{e}") from e
+    finally:
+        handle.remove()
+    missing, unexpected = loaded[0].missing_keys, loaded[0].unexpected_keys
+    if missing or unexpected:
+        raise CheckpointError(
+            f"MODEL.WEIGHTS={weights!r} does not fit {type(model).__name__}: {len(missing)} of its tensors are "
+            f"missing or have other shapes (e.g. {missing[:3]}), {len(unexpected)} are unknown to it (e.g. "
+            f"{unexpected[:3]}). Use the config the checkpoint was trained with.")
+
+
+def _dataset_class_names(cfg):
+    """The classes of a closed-vocabulary model: those of its test dataset."""
+    if not cfg.DATASETS.TEST:
+        raise ValueError("This closed-vocabulary model's config names no DATASETS.TEST, whose classes it segments.")
+    names = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get("stuff_classes", None)
+    if not names:
+        raise ValueError(f"Dataset {cfg.DATASETS.TEST[0]!r} has no stuff_classes metadata (is it registered?); "
+                         "a closed-vocabulary model takes its class names from there.")
+    return list(names)
+
+
+class OpenVocabSegmenter:
+    """A model built from a config (and checkpoint) that segments images over a vocabulary.
+
+    Attributes:
+        cfg: the frozen config.
+        model: the detectron2 model, in eval mode.
+        class_names: the vocabulary used when `segment` gets none (SED: the config's TEST_CLASS_JSON).
+        open_vocabulary: whether the model takes any vocabulary (it has `test_class_names`).
+    """
+
+    def __init__(self, config_file, weights=None, opts=(), device=None, fast_inference=None):
+        """
+        Args:
+            config_file: a yaml config (relative paths are also looked up in the repository root).
+            weights: checkpoint path; None = the config's MODEL.WEIGHTS (which `opts` may set). Without any the
+                model keeps its initialisation (a warning says so).
+            opts: config overrides, ["KEY", "VALUE", ...].
+            device: "cpu", "cuda", "cuda:1"...; None = the config's MODEL.DEVICE, or the CPU when that is CUDA
+                and there is none.
+            fast_inference: category early rejection (TEST.FAST_INFERENCE) of open-vocabulary models. None =
+                as TEST.FAST_INFERENCE, and on for vocabularies above FAST_INFERENCE_ABOVE (50) classes.
+        Raises:
+            CheckpointError: the checkpoint does not fit the model the config builds.
+            ValueError, FileNotFoundError: a bad config, opts, device or dataset.
+        """
+        self.cfg = cfg = load_config(config_file, opts, weights, device)
+        if cfg.INPUT.FORMAT not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT={cfg.INPUT.FORMAT!r}: only RGB and BGR models are supported.")
+        if cfg.SEED >= 0:  # makes a model without weights (tests, demos) the same on every run
+            seed_all_rng(cfg.SEED)
+        self.model = build_model(cfg).eval()
+        if cfg.MODEL.WEIGHTS:
+            load_checkpoint(self.model, cfg.MODEL.WEIGHTS)
+        else:
+            logger.warning("No MODEL.WEIGHTS: the model keeps its initial (partly random) weights, so its "
+                           "segmentations mean nothing.")
+        self.open_vocabulary = hasattr(self.model, "test_class_names")
+        self.class_names = list(self.model.test_class_names) if self.open_vocabulary else _dataset_class_names(cfg)
+        self.fast_inference = fast_inference
+        # The test-time resize of detectron2's DefaultPredictor and test data loader (0 = none).
+        self.resize = None
+        if cfg.INPUT.MIN_SIZE_TEST > 0:
+            self.resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+
+    @property
+    def device(self):
+        return torch.device(self.cfg.MODEL.DEVICE)
+
+    def resolve_vocabulary(self, vocabulary=None):
+        """The T class names `segment` uses for `vocabulary` (forms: `sed.data.vocabulary`); None = `class_names`.
+
+        Raises VocabularyError for a malformed vocabulary, or any other than `class_names` for a
+        closed-vocabulary model.
+        """
+        if vocabulary is None:
+            return list(self.class_names)
+        names = parse_vocabulary(vocabulary)
+        if not self.open_vocabulary and names != self.class_names:
+            raise VocabularyError(
+                f"{type(self.model).__name__} is a closed-vocabulary model: it segments the "
+                f"{len(self.class_names)} classes of {self.cfg.DATASETS.TEST[0]} only; leave the vocabulary out.")
+        return names
+
+    def uses_fast_inference(self, num_classes):
+        """Whether a vocabulary of `num_classes` is segmented with category early rejection."""
+        if not self.open_vocabulary:
+            return False
+        if self.fast_inference is not None:
+            return self.fast_inference
+        return self.cfg.TEST.FAST_INFERENCE or num_classes > FAST_INFERENCE_ABOVE
+
+    def segment(self, images, vocabulary=None, batch_size=2, return_probabilities=False):
+        """Segments one image or a list of images.
+
+        Args:
+            images: an image (file path, PIL image or (H, W, 3) uint8 RGB array; see `load_image`) or a list.
+            vocabulary: class names: a list, a comma-separated string ("cat, dog, grass/lawn"), a benchmark
+                name ("ade150") or a JSON file; see `sed.data.vocabulary`. None = `class_names`.
+            batch_size: images per forward pass. Results do not depend on it.
+            return_probabilities: also return the (T, H, W) class probabilities.
+        Returns:
+            a `SegmentationResult` for one image, a list of them (in order) for a list.
+        """
+        if _is_one_image(images):
+            return next(self.iter_segment([images], vocabulary, batch_size, return_probabilities))
+        return list(self.iter_segment(images, vocabulary, batch_size, return_probabilities))
+
+    def iter_segment(self, images, vocabulary=None, batch_size=2, return_probabilities=False):
+        """Like `segment` for an iterable of images, yielding results as batches finish (bounded memory).
+
+        The vocabulary is checked at once; images are read one batch at a time.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        class_names = self.resolve_vocabulary(vocabulary)
+        return self._iterate(images, class_names, batch_size, return_probabilities)
+
+    def _iterate(self, images, class_names, batch_size, return_probabilities):
+        batch = []
+        for image in images:
+            batch.append(load_image(image))
+            if len(batch) == batch_size:
+                yield from self._segment_batch(batch, class_names, return_probabilities)
+                batch = []
+        if batch:
+            yield from self._segment_batch(batch, class_names, return_probabilities)
+
+    def _model_input(self, image):
+        """detectron2's input dict of a (H, W, 3) RGB uint8 image, resized as at test time, output at (H, W)."""
+        height, width = image.shape[:2]
+        if self.resize is not None:
+            image = self.resize.get_transform(image).apply_image(image)
+        if self.cfg.INPUT.FORMAT == "BGR":
+            image = image[:, :, ::-1]
+        return {"image": torch.as_tensor(image.astype("float32").transpose(2, 0, 1)), "height": height,
+                "width": width}
+
+    @torch.no_grad()
+    def _segment_batch(self, images, class_names, return_probabilities):
+        if self.open_vocabulary:
+            self.model.test_class_names = class_names  # the model caches the text embeddings per vocabulary
+            if hasattr(self.model, "fast_inference"):
+                self.model.fast_inference = self.uses_fast_inference(len(class_names))
+        results = []
+        for output in self.model([self._model_input(image) for image in images]):
+            probabilities = output["sem_seg"]
+            if probabilities.shape[0] != len(class_names):
+                raise RuntimeError(f"{type(self.model).__name__} returned {probabilities.shape[0]} class maps for "
+                                   f"a vocabulary of {len(class_names)} classes.")
+            results.append(SegmentationResult(
+                label_map=probabilities.argmax(0).to(torch.int32).cpu().numpy(),
+                class_names=list(class_names),
+                probabilities=probabilities.float().cpu().numpy() if return_probabilities else None,
+            ))
+        return results
+

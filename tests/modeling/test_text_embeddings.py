@@ -1,0 +1,60 @@
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+
+import sed  # noqa: F401  (registers the tiny CLIP config)
+from sed.modeling import text_embeddings
+from sed.modeling.text_embeddings import TextEmbeddingCache, encode_vocabulary
+
+TEMPLATES = ("a photo of a {}.", "a drawing of the {}.")
+
+
+@pytest.fixture(scope="module")
+def clip_model():
+    torch.manual_seed(0)
+    return open_clip.create_model("sed_tiny_convnext", pretrained=None).eval()
+
+
+def _encode(model, sentences):
+    tokens = open_clip.get_tokenizer("sed_tiny_convnext")(sentences)
+    with torch.no_grad():
+        return F.normalize(model.encode_text(tokens), dim=-1)
+
+
+def test_synonyms_are_averaged_per_template(clip_model):
+    tokenizer = open_clip.get_tokenizer("sed_tiny_convnext")
+    out = encode_vocabulary(clip_model, tokenizer, ["cat", "sky, heaven"], TEMPLATES, batch_size=3)
+    assert out.shape == (2, 2, 64)
+    torch.testing.assert_close(out[0], _encode(clip_model, [t.format("cat") for t in TEMPLATES]))
+    sky, heaven = (_encode(clip_model, [t.format(w) for t in TEMPLATES]) for w in ("sky", "heaven"))
+    torch.testing.assert_close(out[1], F.normalize(sky + heaven, dim=-1), atol=1e-6, rtol=1e-5)
+
+
+def test_disk_cache_serves_a_second_process(clip_model, tmp_path, monkeypatch):
+    first = TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(clip_model, ["cat", "dog"], TEMPLATES)
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("embeddings recomputed despite the disk cache")
+
+    monkeypatch.setattr(text_embeddings, "encode_vocabulary", fail)
+    second = TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(clip_model, ["cat", "dog"], TEMPLATES)
+    torch.testing.assert_close(first, second)
+
+
+def test_disk_cache_is_keyed_by_the_weights(clip_model, tmp_path):
+    cache = TextEmbeddingCache("sed_tiny_convnext", str(tmp_path))
+    cache.get(clip_model, ["cat"], TEMPLATES)
+    other = open_clip.create_model("sed_tiny_convnext", pretrained=None)
+    TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(other, ["cat"], TEMPLATES)
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_embeddings_are_full_precision_under_autocast(clip_model):
+    tokenizer = open_clip.get_tokenizer("sed_tiny_convnext")
+    expected = encode_vocabulary(clip_model, tokenizer, ["cat"], TEMPLATES)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = encode_vocabulary(clip_model, tokenizer, ["cat"], TEMPLATES)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)

@@ -1,0 +1,165 @@
+"""OpenVocabSegmenter on the tiny random-weight SED (configs/tiny_cpu.yaml): one model for the module."""
+import numpy as np
+import pytest
+import torch
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import META_ARCH_REGISTRY
+from PIL import Image
+
+from sed import OpenVocabSegmenter
+from sed.data.class_names import load_class_names
+from sed.data.vocabulary import VocabularyError
+from sed.predictor import CheckpointError, load_checkpoint, load_image
+
+# One prompt template instead of 80: the same model code at a fraction of the text-encoding time.
+OPTS = ["MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
+VOCABULARY = "cat, dog, grass/lawn, sky"
+CLASS_NAMES = ["cat", "dog", "grass, lawn", "sky"]
+
+
+def make_image(height, width, seed):
+    """A smooth random RGB image: blobs rather than noise, so that labels form regions."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (3, height // 16 + 1, width // 16 + 1))
+    image = torch.nn.functional.interpolate(torch.tensor(coarse)[None], size=(height, width), mode="bilinear")
+    return image[0].permute(1, 2, 0).numpy().astype(np.uint8)
+
+
+@META_ARCH_REGISTRY.register()
+class ClosedVocabularyToyModel(torch.nn.Module):
+    """A closed-vocabulary stand-in (like ECENet): no `test_class_names`, maps over its dataset's 3 classes."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.head = torch.nn.Conv2d(3, 3, 1)
+
+    def forward(self, batched_inputs):
+        return [{"sem_seg": torch.nn.functional.interpolate(self.head(x["image"][None] / 255),
+                                                            size=(x["height"], x["width"]))[0].softmax(0)}
+                for x in batched_inputs]
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    return OpenVocabSegmenter("configs/tiny_cpu.yaml", opts=OPTS, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return [make_image(96, 128, 0), make_image(80, 112, 1)]
+
+
+@pytest.fixture(scope="module")
+def one_by_one(segmenter, images):
+    return [segmenter.segment(image, VOCABULARY, return_probabilities=True) for image in images]
+
+
+def test_package_exports_the_segmenter():
+    import sed
+
+    assert sed.OpenVocabSegmenter is OpenVocabSegmenter
+
+
+def test_results_are_at_the_input_size_over_the_vocabulary(one_by_one, images):
+    for result, image in zip(one_by_one, images):
+        assert result.class_names == CLASS_NAMES
+        assert result.label_map.shape == image.shape[:2] and result.label_map.dtype == np.int32
+        assert 0 <= result.label_map.min() and result.label_map.max() < len(CLASS_NAMES)
+        assert result.probabilities.shape == (len(CLASS_NAMES), *image.shape[:2])
+        assert result.probabilities.dtype == np.float32
+        assert 0 <= result.probabilities.min() and result.probabilities.max() <= 1
+        np.testing.assert_array_equal(result.label_map, result.probabilities.argmax(0))
+        areas = list(result.class_areas.values())
+        assert sum(areas) == pytest.approx(1) and areas == sorted(areas, reverse=True)
+        assert result.present_classes == list(result.class_areas)
+        assert set(result.present_classes) == {CLASS_NAMES[i] for i in np.unique(result.label_map)}
+
+
+def test_a_batch_equals_its_images_one_by_one(segmenter, images, one_by_one):
+    batched = segmenter.segment(images, VOCABULARY, batch_size=2, return_probabilities=True)
+    assert isinstance(batched, list) and len(batched) == 2
+    for single, batch in zip(one_by_one, batched):
+        np.testing.assert_allclose(batch.probabilities, single.probabilities, atol=1e-5)
+        assert (batch.label_map == single.label_map).mean() > 0.999
+
+
+def test_paths_arrays_and_pil_images_give_the_same_result(segmenter, images, one_by_one, tmp_path):
+    path = tmp_path / "image.png"
+    Image.fromarray(images[0]).save(path)
+    results = segmenter.segment([str(path), images[0], Image.open(path)], CLASS_NAMES, batch_size=3,
+                                return_probabilities=True)
+    for result in results:
+        np.testing.assert_allclose(result.probabilities, one_by_one[0].probabilities, atol=1e-5)
+        assert (result.label_map == one_by_one[0].label_map).mean() > 0.999  # near-ties of a random model
+
+
+def test_vocabulary_forms(segmenter):
+    assert segmenter.resolve_vocabulary(VOCABULARY) == CLASS_NAMES
+    assert segmenter.resolve_vocabulary(["cat", "dog", "grass, lawn", "sky"]) == CLASS_NAMES
+    assert segmenter.resolve_vocabulary("ade150") == load_class_names("datasets/ade150.json")
+    # No vocabulary: the config's MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON.
+    assert segmenter.resolve_vocabulary() == load_class_names("datasets/coco.json") == segmenter.class_names
+    with pytest.raises(VocabularyError, match="listed twice"):
+        segmenter.segment(make_image(32, 32, 2), "cat, dog, Cat")
+
+
+def test_fast_inference_is_on_for_large_vocabularies_unless_forced(segmenter, images):
+    assert not segmenter.uses_fast_inference(4) and segmenter.uses_fast_inference(150)
+    try:
+        segmenter.fast_inference = False
+        assert not segmenter.uses_fast_inference(150)
+        segmenter.fast_inference = True
+        result = segmenter.segment(images[1], VOCABULARY)
+        assert segmenter.model.fast_inference is True and result.label_map.shape == images[1].shape[:2]
+        assert result.probabilities is None  # unless asked for
+    finally:
+        segmenter.fast_inference = None
+
+
+def test_checkpoints_load_and_mismatches_fail_before_any_image(segmenter, images, one_by_one, tmp_path):
+    state = segmenter.model.state_dict()
+    torch.save({"model": state}, tmp_path / "good.pth")
+    reloaded = OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(tmp_path / "good.pth"), opts=OPTS,
+                                  device="cpu")
+    np.testing.assert_allclose(reloaded.segment(images[0], VOCABULARY, return_probabilities=True).probabilities,
+                               one_by_one[0].probabilities, atol=1e-6)
+
+    bad = dict(state)
+    bad.pop(next(iter(bad)))
+    bad["not_a_module.weight"] = torch.zeros(2)
+    torch.save({"model": bad}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="does not fit this SED model"):
+        OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(tmp_path / "bad.pth"), opts=OPTS, device="cpu")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(tmp_path / "missing.pth"), opts=OPTS,
+                           device="cpu")
+
+
+def test_any_model_with_an_unmatched_checkpoint_fails(tmp_path):
+    """Models without SED's own check (e.g. ECENet) get the same error from `load_checkpoint`."""
+    torch.save({"model": {"weight": torch.zeros(3, 2)}}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="1 of its tensors are missing or have other shapes"):
+        load_checkpoint(torch.nn.Linear(2, 3), str(tmp_path / "other.pth"))
+
+
+def test_bad_images_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        load_image(str(tmp_path / "missing.jpg"))
+    with pytest.raises(ValueError, match="uint8"):
+        load_image(np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        load_image(np.zeros((8, 8, 2), np.uint8))
+    assert load_image(np.zeros((8, 8), np.uint8)).shape == (8, 8, 3)
+
+
+def test_closed_vocabulary_models_segment_their_dataset_classes(images):
+    MetadataCatalog.get("closed_vocabulary_toy").set(stuff_classes=["road", "car", "sky"])
+    segmenter = OpenVocabSegmenter("configs/tiny_cpu.yaml", device="cpu", opts=[
+        "MODEL.META_ARCHITECTURE", "ClosedVocabularyToyModel", "DATASETS.TEST", "('closed_vocabulary_toy',)"])
+    assert not segmenter.open_vocabulary and segmenter.class_names == ["road", "car", "sky"]
+    result = segmenter.segment(images[0])
+    assert result.class_names == ["road", "car", "sky"] and result.label_map.shape == images[0].shape[:2]
+    assert segmenter.resolve_vocabulary("road, car, sky") == ["road", "car", "sky"]
+    with pytest.raises(VocabularyError, match="closed-vocabulary model: it segments the 3 classes of "
+                                              "closed_vocabulary_toy only"):
+        segmenter.segment(images[0], VOCABULARY)

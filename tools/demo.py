@@ -1,0 +1,252 @@
+#!/usr/bin/env python
+"""Segment your own images (or a video) with your own words.
+
+    python tools/demo.py --config-file configs/convnextB_768.yaml --input photo.jpg photos/ "shots/*.png" \\
+        --vocabulary "cat, dog, grass/lawn, sky" --output out/ --opts MODEL.WEIGHTS sed_model_base.pth
+
+Vocabulary: --vocabulary "cat, dog, grass/lawn" (commas between classes, "/" between the synonyms of one
+class), or --dataset NAME for a benchmark's classes (ade150, ade847, coco, pc59, pc459, voc20, voc20b) or a
+class-name JSON file; neither: the config's test vocabulary. Closed-vocabulary models (ECENet) take neither.
+
+Inputs: image files, directories (their images, not recursive) and glob patterns. For every image, --output
+gets NAME_overlay.png (the classes in colour, a legend of those present with their share of the image),
+NAME_labels.png (pixel value = class index: uint8, or uint16 above 256 classes) and, with --probabilities,
+NAME_probabilities.npz ("probabilities": (T, H, W) float32, "class_names": (T,)). summary.json lists the
+vocabulary and, per image, its outputs and the classes found with their area; the same is printed. Two inputs
+with the same file name get NAME, NAME_1, ... With --video-input, NAME_overlay.mp4 has every frame's overlay.
+
+Exit status: 0 every input segmented; 1 some inputs missing or unreadable (each named on stderr, the others
+segmented); 2 nothing segmented: bad arguments, vocabulary, config or checkpoint (all checked before any
+image is read), or no input could be read.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+from PIL import UnidentifiedImageError
+from tqdm import tqdm
+
+from sed import OpenVocabSegmenter
+from sed.data.vocabulary import VocabularyError, parse_vocabulary
+from sed.predictor import CheckpointError, load_image
+from sed.utils.visualization import class_areas, display_name, draw_segmentation
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+SUMMARY_CLASSES = 8  # classes per image in the printed summary (summary.json has all)
+
+
+class SetupError(Exception):
+    """Nothing can be segmented; the message says why (exit status 2)."""
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.split("\n")[4:]))
+    parser.add_argument("--config-file", required=True, metavar="FILE", help="model config (yaml)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
+    source.add_argument("--video-input", metavar="FILE", help="a video file to segment frame by frame")
+    vocabulary = parser.add_mutually_exclusive_group()
+    vocabulary.add_argument("--vocabulary", metavar="CLASSES",
+                            help='classes separated by commas, synonyms by "/": "cat, dog, grass/lawn"')
+    vocabulary.add_argument("--dataset", metavar="NAME", help="a benchmark vocabulary (e.g. ade150) or a JSON file")
+    parser.add_argument("--output", required=True, metavar="DIR", help="directory for the results")
+    parser.add_argument("--probabilities", action="store_true", help="also write the class probability maps (images)")
+    parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None,
+                        help="category early rejection; default: on above 50 classes or if TEST.FAST_INFERENCE")
+    parser.add_argument("--batch-size", type=int, default=2, metavar="N", help="images per forward pass")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: MODEL.DEVICE if available, else cpu)")
+    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
+                        help="config overrides, e.g. MODEL.WEIGHTS model.pth (must come last)")
+    return parser
+
+
+def collect_inputs(items):
+    """(image paths in order, without repeats; [(item, why it gives no image)]) of --input's items."""
+    paths, problems, seen = [], [], set()
+    for item in items:
+        if os.path.isfile(item):
+            found = [item]
+        elif os.path.isdir(item):
+            found = sorted(os.path.join(item, name) for name in os.listdir(item))
+            found = [p for p in found if os.path.isfile(p) and p.lower().endswith(IMAGE_EXTENSIONS)]
+            if not found:
+                problems.append((item, "directory without images"))
+        elif glob.has_magic(item):
+            found = [p for p in sorted(glob.glob(item, recursive=True))
+                     if os.path.isfile(p) and p.lower().endswith(IMAGE_EXTENSIONS)]
+            if not found:
+                problems.append((item, "pattern matches no image"))
+        else:
+            found = []
+            problems.append((item, "no such file or directory"))
+        for path in found:  # a file given twice (e.g. by name and by its directory) is segmented once
+            if os.path.realpath(path) not in seen:
+                seen.add(os.path.realpath(path))
+                paths.append(path)
+    return paths, problems
+
+
+def unique_stem(path, used):
+    """The file name of `path` without extension, suffixed _1, _2... if an earlier input had it."""
+    stem = base = os.path.splitext(os.path.basename(path))[0]
+    count = 0
+    while stem in used:
+        count += 1
+        stem = f"{base}_{count}"
+    used.add(stem)
+    return stem
+
+
+def read_error(error):
+    """Why an image file could not be read, in words."""
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image file (or of a format Pillow cannot read)"
+    return f"cannot read it ({error})"
+
+
+def write_outputs(output_dir, stem, image, result, probabilities):
+    """Writes one image's files; returns {kind: path}."""
+    files = {"overlay": os.path.join(output_dir, f"{stem}_overlay.png"),
+             "labels": os.path.join(output_dir, f"{stem}_labels.png")}
+    cv2.imwrite(files["overlay"], draw_segmentation(image, result.label_map, result.class_names)[:, :, ::-1])
+    label_dtype = np.uint8 if len(result.class_names) <= 256 else np.uint16
+    cv2.imwrite(files["labels"], result.label_map.astype(label_dtype))
+    if probabilities:
+        files["probabilities"] = os.path.join(output_dir, f"{stem}_probabilities.npz")
+        np.savez_compressed(files["probabilities"], probabilities=result.probabilities,
+                            class_names=np.array(result.class_names))
+    return files
+
+
+def summary_line(name, areas):
+    """"NAME: grass 45.2%, dog 30.1%, ..." for {class name: share}, largest first."""
+    shown = [f"{display_name(c)} {100 * a:.1f}%" for c, a in list(areas.items())[:SUMMARY_CLASSES]]
+    more = len(areas) - SUMMARY_CLASSES
+    return f"{name}: {', '.join(shown)}" + (f", +{more} more" if more > 0 else "")
+
+
+def segment_images(segmenter, paths, class_names, args, failures):
+    """Segments and writes every readable image; returns their summary.json entries."""
+    entries, used_stems = [], set()
+    with tqdm(total=len(paths), unit="image", desc="Segmenting") as progress:
+        for start in range(0, len(paths), args.batch_size):
+            batch = []
+            for path in paths[start:start + args.batch_size]:
+                try:
+                    batch.append((path, load_image(path)))
+                except (OSError, ValueError) as e:  # missing, unreadable, not an image: skip it, go on
+                    failures.append({"input": path, "error": read_error(e)})
+                    tqdm.write(f"Skipped {path}: {read_error(e)}", file=sys.stderr)
+            results = segmenter.segment([image for _, image in batch], class_names, args.batch_size,
+                                        args.probabilities)
+            for (path, image), result in zip(batch, results):
+                files = write_outputs(args.output, unique_stem(path, used_stems), image, result, args.probabilities)
+                entries.append({"input": path, **files, "classes": [
+                    {"name": class_names[label], "label": label, "area": round(share, 6)}
+                    for label, share in class_areas(result.label_map, len(class_names))]})
+            progress.update(len(paths[start:start + args.batch_size]))
+    return entries
+
+
+def segment_video(segmenter, video_path, class_names, args):
+    """Writes the overlay of every frame to NAME_overlay.mp4; returns its summary.json entry."""
+    video = cv2.VideoCapture(video_path)
+    if not video.isOpened():
+        raise SetupError(f"Cannot open the video {video_path}.")
+    fps = video.get(cv2.CAP_PROP_FPS) or 25.0
+    output = os.path.join(args.output, f"{os.path.splitext(os.path.basename(video_path))[0]}_overlay.mp4")
+    writer, frames = None, 0
+    with tqdm(total=int(video.get(cv2.CAP_PROP_FRAME_COUNT)) or None, unit="frame", desc="Segmenting") as progress:
+        while True:
+            batch = [frame[:, :, ::-1] for ok, frame in (video.read() for _ in range(args.batch_size)) if ok]
+            if not batch:
+                break
+            for image, result in zip(batch, segmenter.segment(batch, class_names, len(batch))):
+                # No legend: its size would change from frame to frame; the overlay names the regions.
+                picture = draw_segmentation(image, result.label_map, result.class_names, legend=False)
+                if writer is None:
+                    writer = cv2.VideoWriter(output, cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                             (picture.shape[1], picture.shape[0]))
+                writer.write(np.ascontiguousarray(picture[:, :, ::-1]))
+            frames += len(batch)
+            progress.update(len(batch))
+    video.release()
+    if writer is None:
+        raise SetupError(f"The video {video_path} has no readable frame.")
+    writer.release()
+    return {"input": video_path, "overlay": output, "frames": frames}
+
+
+def setup(args):
+    """(segmenter, class names, image paths, input problems); raises SetupError if nothing can be segmented."""
+    vocabulary = args.vocabulary
+    if args.dataset is not None:
+        if "," in args.dataset:
+            raise SetupError(f"--dataset {args.dataset!r}: give one benchmark name or JSON file; typed classes "
+                             "go to --vocabulary.")
+        vocabulary = args.dataset
+    if args.batch_size < 1:
+        raise SetupError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    try:
+        class_names = parse_vocabulary(vocabulary) if vocabulary is not None else None
+    except VocabularyError as e:
+        raise SetupError(str(e)) from e
+    paths, problems = collect_inputs(args.input) if args.input else ([], [])
+    for item, why in problems:
+        print(f"Skipped {item}: {why}", file=sys.stderr)
+    if args.input and not paths:
+        raise SetupError("No image to segment among the inputs.")
+    if args.video_input and not os.path.isfile(args.video_input):
+        raise SetupError(f"--video-input {args.video_input}: no such file.")
+    try:
+        segmenter = OpenVocabSegmenter(args.config_file, opts=args.opts, device=args.device, fast_inference=args.fast)
+        class_names = segmenter.resolve_vocabulary(class_names)
+    except CheckpointError as e:
+        raise SetupError(f"The checkpoint does not match the config {args.config_file}; no image was "
+                         f"processed.\n{e}") from e
+    except (ValueError, OSError, RuntimeError) as e:  # config, opts, device, CLIP weights, dataset, vocabulary
+        raise SetupError(str(e)) from e
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as e:
+        raise SetupError(f"--output {args.output}: {e}") from e
+    return segmenter, class_names, paths, problems
+
+
+def main(argv=None):
+    """Runs the demo; returns the exit status (see the module docstring)."""
+    args = get_parser().parse_args(argv)
+    try:
+        segmenter, class_names, paths, problems = setup(args)
+        failures = [{"input": item, "error": why} for item, why in problems]
+        if args.video_input:
+            entries = [segment_video(segmenter, args.video_input, class_names, args)]
+        else:
+            entries = segment_images(segmenter, paths, class_names, args, failures)
+    except SetupError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    summary = {"config_file": args.config_file, "class_names": class_names,
+               "fast_inference": segmenter.uses_fast_inference(len(class_names)), "images": entries,
+               "failed": failures}
+    with open(os.path.join(args.output, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    for entry in entries:
+        if "classes" in entry:
+            print(summary_line(entry["input"], {c["name"]: c["area"] for c in entry["classes"]}))
+    print(f"{len(entries)} segmented, {len(failures)} failed; results in {args.output}")
+    if not entries:
+        return 2
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
