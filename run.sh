@@ -31,4 +31,5 @@ fi
 "$PY" "$ROOT/tools/train_net.py" --config-file "$CONFIG" --num-gpus "$GPUS" --dist-url auto --resume \
     OUTPUT_DIR "$OUT" "$@" || exit $?
 # The trained model is evaluated whatever MODEL.WEIGHTS (the initialisation) the options named.
-PYTHON=$PY exec sh "$ROOT/eval.sh" "$CONFIG" "$GPUS" "$OUT" "$@" MODEL.WEIGHTS "$OUT/model_final.pth"
+export PYTHON="$PY"
+exec sh "$ROOT/eval.sh" "$CONFIG" "$GPUS" "$OUT" "$@" MODEL.WEIGHTS "$OUT/model_final.pth"

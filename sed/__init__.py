@@ -5,7 +5,6 @@ import open_clip
 
 from . import data  # noqa: F401  registers datasets
 from . import modeling  # noqa: F401  (registers the models)
-from .data import synthetic  # noqa: F401  (registers the synthetic quickstart datasets)
 from .config import add_sed_config
 from .predictor import OpenVocabSegmenter
 

@@ -12,17 +12,18 @@ On disk it has the COCO-Stuff layout under its root (default `$DETECTRON2_DATASE
     annotations_detectron2/{train2017,val2017}/NNNNNN.png   (uint8 class ids 0..K-1, 255 = ignore)
     classes.json                                             (the class names, label order)
 
-Importing this module registers `synthetic_train_sem_seg` and `synthetic_test_sem_seg`; the root is read when a
-dataset is used, so `$DETECTRON2_DATASETS` may be set after `import sed`. Generate it with
-`python datasets/prepare_synthetic.py` (a few seconds), or `ensure_synthetic_dataset()`.
+`sed/data/datasets/register_synthetic.py` registers it as `synthetic_train_sem_seg` and `synthetic_test_sem_seg`
+(the root is read when a dataset is used). Generate it with `python datasets/prepare_synthetic.py` (a few seconds),
+or `ensure_synthetic_dataset()`. This module needs only numpy, Pillow and PyYAML (the preparation script loads
+it without importing torch or detectron2).
 """
 import argparse
 import json
 import os
+import re
 
 import numpy as np
-from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
-from detectron2.data.datasets import load_sem_seg
+import yaml
 from PIL import Image
 
 # Label order; `datasets/synthetic.json` holds the same list (a test checks it).
@@ -151,42 +152,36 @@ def ensure_synthetic_dataset(root=None, **kwargs):
     return root
 
 
-# ---------------------------------------------------------------------------------------------- registration
-class _SyntheticMetadata(Metadata):
-    """Metadata whose folders follow `$DETECTRON2_DATASETS` at the time they are read."""
-
-    @property
-    def image_root(self):
-        return os.path.join(default_root(), "images", self.split)
-
-    @property
-    def sem_seg_root(self):
-        return os.path.join(default_root(), "annotations_detectron2", self.split)
-
-
-def _load(name, split):
-    root = default_root()
-    image_dir = os.path.join(root, "images", split)
-    label_dir = os.path.join(root, "annotations_detectron2", split)
-    if not (synthetic_dataset_exists(root) and os.path.isdir(image_dir) and os.path.isdir(label_dir)):
-        raise FileNotFoundError(
-            f"dataset '{name}' needs the synthetic dataset in {root}, which does not exist or is incomplete: "
-            "generate it with `python datasets/prepare_synthetic.py` (a few seconds; DETECTRON2_DATASETS="
-            f"{os.environ.get('DETECTRON2_DATASETS', '(unset, ./datasets)')}).")
-    return load_sem_seg(label_dir, image_dir, gt_ext="png", image_ext="jpg")
+# ---------------------------------------------------------------------------------------------- configs
+def _config_chain(config_file):
+    """The yaml files of a detectron2 config, bases first."""
+    with open(config_file) as f:
+        data = yaml.safe_load(f) or {}
+    base = data.get("_BASE_")
+    chain = []
+    if base:
+        base = os.path.expanduser(base)
+        chain = _config_chain(base if os.path.isabs(base) else os.path.join(os.path.dirname(config_file), base))
+    return chain + [data]
 
 
-def register_synthetic_datasets():
-    for name, split in SPLITS.items():
-        if name in DatasetCatalog.list():
-            continue
-        DatasetCatalog.register(name, lambda name=name, split=split: _load(name, split))
-        MetadataCatalog[name] = _SyntheticMetadata(
-            name=name, split=split, stuff_classes=list(SYNTHETIC_CLASSES), ignore_label=IGNORE_LABEL,
-            evaluator_type="sem_seg", class_json="datasets/synthetic.json")
-
-
-register_synthetic_datasets()
+def config_uses_synthetic(config_file, opts=()):
+    """Whether the config (with KEY VALUE overrides) trains or tests on a synthetic dataset. Reads the yaml files
+    only (no detectron2), so that run.sh can ask cheaply; False for a config it cannot read."""
+    try:
+        values = {"TRAIN": "", "TEST": ""}
+        for data in _config_chain(config_file):
+            for key in values:
+                if key in (data.get("DATASETS") or {}):
+                    values[key] = str(data["DATASETS"][key])
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+    opts = list(opts)
+    for key, value in zip(opts[::2], opts[1::2]):
+        if key in ("DATASETS.TRAIN", "DATASETS.TEST"):
+            values[key.split(".")[1]] = value
+    names = "|".join(re.escape(n) for n in SPLITS)
+    return any(re.search(rf"\b({names})\b", v) for v in values.values())
 
 
 def main(argv=None):
@@ -197,7 +192,12 @@ def main(argv=None):
     parser.add_argument("--size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--if-missing", action="store_true", help="do nothing when a complete dataset exists")
+    parser.add_argument("--for-config", nargs=argparse.REMAINDER, metavar="CONFIG [KEY VALUE ...]",
+                        help="only if this config (with overrides) trains or tests on a synthetic dataset")
     args = parser.parse_args(argv)
+    if args.for_config is not None and not (args.for_config and config_uses_synthetic(args.for_config[0],
+                                                                                       args.for_config[1:])):
+        return None
     root = args.root or default_root()
     if args.if_missing and synthetic_dataset_exists(root):
         print(f"synthetic dataset already in {root}")

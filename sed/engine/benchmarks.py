@@ -80,19 +80,24 @@ def collect_results(eval_dir, names=None):
 
 
 def format_results(rows):
-    """The table of `collect_results` rows (benchmark, dataset, mIoU, fwIoU, pACC, note) and detectron2-style
-    copy-paste lines of the evaluated benchmarks' mIoU."""
+    """The table of `collect_results` rows (benchmark, dataset, mIoU, fwIoU, pACC, status), the reasons of the
+    skipped / failed ones below it, and detectron2-style copy-paste lines of the evaluated benchmarks' mIoU."""
     titles = _titles()
-    table, done = [], []
+    table, done, notes = [], [], []
     for name, dataset, metrics, note in rows:
         title = titles.get(name, name)
         values = [None] * 3 if metrics is None else [metrics.get(k) for k in ("mIoU", "fwIoU", "pACC")]
+        status = note.split(":", 1)[0] if note else "ok"
         table.append([title, dataset] + ["" if metrics is None else "-" if v is None else f"{v:.2f}"
-                                         for v in values] + [note])
+                                         for v in values] + [status])
         if metrics is not None:
             done.append((title, values[0]))
-    text = tabulate(table, headers=["benchmark", "dataset", "mIoU", "fwIoU", "pACC", "note"], tablefmt="pipe",
+        if note:
+            notes.append(f"{title} {note}")
+    text = tabulate(table, headers=["benchmark", "dataset", "mIoU", "fwIoU", "pACC", "status"], tablefmt="pipe",
                     stralign="left", disable_numparse=True)
+    if notes:
+        text += "\n" + "\n".join(notes)
     if done:
         text += "\ncopypaste: " + ",".join(t for t, _ in done)
         text += "\ncopypaste: " + ",".join("nan" if v is None else f"{v:.2f}" for _, v in done)

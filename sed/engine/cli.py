@@ -14,6 +14,7 @@ import sys
 import tempfile
 
 import torch
+import yaml
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
@@ -63,6 +64,8 @@ def load_config(config_file, opts=()):
     try:
         cfg.merge_from_file(config_file)
         cfg.merge_from_list(list(opts or []))
+    except yaml.YAMLError as e:
+        raise UsageError(f"config file {config_file} is not valid YAML ({_one_line(e)})") from e
     except (KeyError, AssertionError, ValueError, TypeError) as e:
         message = _one_line(e.args[0] if e.args else e)
         key = re.search(r"Non-existent (?:config )?key: (\S+)", message)
@@ -129,7 +132,7 @@ def _dataset_error(name, key):
     try:
         DatasetCatalog.get(name)
     except FileNotFoundError as e:
-        return _one_line(e.args[-1] if e.args else e)
+        return _one_line(e)
     return None
 
 
@@ -204,7 +207,7 @@ def guarded_main(args):
     except (UsageError, FileNotFoundError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
-        sys.exit(_fail(e.args[-1] if isinstance(e, FileNotFoundError) and e.args else e))
+        sys.exit(_fail(e))
 
 
 def run(argv=None):

@@ -103,6 +103,16 @@ class ReseedHook(hooks.HookBase):
             seed_all_rng(derived_seed(self.run_seed, next_iter, comm.get_rank()))
 
 
+class LRScheduler(hooks.LRScheduler):
+    """detectron2's LRScheduler hook, logging the lr of the group with the largest lr (the base lr) instead of the
+    group with the most parameters (for SED the CLIP image tower, at SOLVER.CLIP_MULTIPLIER x the base lr)."""
+
+    def before_train(self):
+        super().before_train()
+        groups = self._optimizer.param_groups
+        self._best_param_group_id = max(range(len(groups)), key=lambda i: groups[i]["lr"])
+
+
 def _model_device(model):
     for p in model.parameters():
         return p.device
@@ -259,7 +269,7 @@ class Trainer(DefaultTrainer):
         return build_sem_seg_evaluator(cfg, dataset_name, output_folder)
 
     def build_hooks(self):
-        ret = super().build_hooks()
+        ret = [LRScheduler() if type(h) is hooks.LRScheduler else h for h in super().build_hooks()]
         ret.append(ReseedHook(self.cfg.SOLVER.CHECKPOINT_PERIOD, self.run_seed))
         return ret
 

@@ -1,5 +1,5 @@
-"""SOLVER.AMP.ENABLED on CPU trains under bfloat16 autocast (with a log line saying so), and
-SOLVER.CLIP_GRADIENT_CHECKPOINTING trains too."""
+"""SOLVER.AMP.ENABLED on CPU trains under bfloat16 autocast (with a log line saying so),
+SOLVER.CLIP_GRADIENT_CHECKPOINTING trains too, and the logged lr is the base lr (not the CLIP tower's)."""
 import logging
 
 import torch
@@ -12,7 +12,8 @@ from sed.engine.trainer import AutocastTrainer
 
 def test_amp_on_cpu_uses_bfloat16_autocast(tmp_path, synthetic_root, one_thread, caplog):  # noqa: F811
     cfg = quickstart_cfg("SOLVER.AMP.ENABLED", "True", "SOLVER.CLIP_GRADIENT_CHECKPOINTING", "True",
-                         "SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()", "OUTPUT_DIR", str(tmp_path))
+                         "SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()", "OUTPUT_DIR", str(tmp_path),
+                         "SOLVER.CLIP_MULTIPLIER", "0.01")
     seed_all_rng(0)
     with caplog.at_level(logging.INFO, logger="sed.engine.trainer"):
         trainer = Trainer(cfg)
@@ -26,3 +27,4 @@ def test_amp_on_cpu_uses_bfloat16_autocast(tmp_path, synthetic_root, one_thread,
     assert all(v.dtype == before[k].dtype for k, v in after.items()), "weights stay float32"
     assert any(not torch.equal(before[k], after[k]) for k in after)
     assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+    assert trainer.storage.history("lr").values()[0][0] == cfg.SOLVER.BASE_LR

@@ -52,11 +52,12 @@ def test_results_table(tmp_path):
     (tmp_path / "voc20" / "results.json").write_text(json.dumps(
         {"voc_2012_test_sem_seg": {"skipped": "dataset 'voc_2012_test_sem_seg' needs the folder x"}}))
     rows = collect_results(str(tmp_path), ["ade150", "voc20", "pc59"])
-    text = format_results(rows)
-    lines = text.splitlines()
-    assert "| A-150 " in lines[2] and "31.64" in lines[2] and "55.00" in lines[2] and "70.25" in lines[2]
-    assert "PAS-20 " in lines[3] and "skipped: dataset 'voc_2012_test_sem_seg' needs the folder x" in lines[3]
-    assert "PC-59" in lines[4] and "failed: no results" in lines[4]
+    lines = format_results(rows).splitlines()
+    assert lines[2].split() == "| A-150 | ade20k_150_test_sem_seg | 31.64 | 55.00 | 70.25 | ok |".split()
+    assert lines[3].startswith("| PAS-20 ") and "voc_2012_test_sem_seg" in lines[3] and "| skipped " in lines[3]
+    assert lines[4].startswith("| PC-59 ") and "| failed " in lines[4]
+    assert lines[5] == "PAS-20 skipped: dataset 'voc_2012_test_sem_seg' needs the folder x"
+    assert lines[6].startswith("PC-59 failed: no results (see ")
     assert lines[-2:] == ["copypaste: A-150", "copypaste: 31.64"]
 
 
@@ -68,7 +69,8 @@ def test_eval_sh_reports_a_missing_dataset_as_skipped(tmp_path):
         capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = [line for line in proc.stdout.splitlines() if line.startswith("| synthetic_test_sem_seg")]
-    assert len(table) == 1 and "skipped: dataset 'synthetic_test_sem_seg'" in table[0], proc.stdout[-2000:]
-    assert "prepare_synthetic.py" in table[0]  # the reason says what to do
+    assert len(table) == 1 and "| skipped " in table[0], proc.stdout[-2000:]
+    reason = [line for line in proc.stdout.splitlines() if line.startswith("synthetic_test_sem_seg skipped: ")]
+    assert len(reason) == 1 and "python datasets/prepare_synthetic.py" in reason[0]  # it says what to do
     results = json.loads((tmp_path / "out" / "eval" / "synthetic_test_sem_seg" / "results.json").read_text())
     assert "skipped" in results["synthetic_test_sem_seg"]

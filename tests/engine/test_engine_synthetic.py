@@ -45,3 +45,19 @@ def test_registration_reads_the_root_lazily(tmp_path, monkeypatch):
     meta = MetadataCatalog.get("synthetic_train_sem_seg")
     assert meta.stuff_classes == SYNTHETIC_CLASSES and meta.ignore_label == IGNORE_LABEL
     assert meta.sem_seg_root.startswith(str(tmp_path))
+
+
+def test_config_uses_synthetic_reads_the_yaml_chain_and_overrides(tmp_path):
+    from sed.data.synthetic import config_uses_synthetic
+
+    configs = REPO / "configs"
+    assert config_uses_synthetic(str(configs / "quickstart.yaml"))
+    assert not config_uses_synthetic(str(configs / "tiny_cpu.yaml"))
+    assert config_uses_synthetic(str(configs / "tiny_cpu.yaml"), ["DATASETS.TEST", '("synthetic_test_sem_seg",)'])
+    assert not config_uses_synthetic(str(configs / "quickstart.yaml"),
+                                     ["DATASETS.TRAIN", '("coco_2017_train_stuff_all_sem_seg",)',
+                                      "DATASETS.TEST", "()"])
+    child = tmp_path / "child.yaml"
+    child.write_text(f"_BASE_: {configs / 'quickstart.yaml'}\nSOLVER:\n  MAX_ITER: 1\n")
+    assert config_uses_synthetic(str(child))
+    assert not config_uses_synthetic(str(tmp_path / "missing.yaml"))

@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     register_cityscapes,
     register_coco_stuff,
     register_pascal_context,
+    register_synthetic,
     register_voc,
 )
 from .register_sem_seg import datasets_root, register_sem_seg_dataset
