@@ -8,7 +8,6 @@ With --for-config CONFIG [KEY VALUE ...] (last), only when that config trains or
 The generator is sed/data/synthetic.py, loaded here by path: it needs numpy and Pillow, not torch.
 """
 import importlib.util
-import sys
 from pathlib import Path
 
 _spec = importlib.util.spec_from_file_location(

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from detectron2.config import get_cfg
 
 from conftest import load_cfg
 

@@ -62,3 +62,20 @@ def load_class_names(path: Union[str, Path]) -> List[str]:
     if duplicates:
         raise ValueError(f"class-name JSON {file}: duplicate names {duplicates}")
     return names
+
+
+def test_vocabulary(cfg, dataset_name):
+    """The class names an open-vocabulary model is given to segment `dataset_name`.
+
+    MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON if set; else the dataset's metadata `class_json`, else its
+    `stuff_classes`. They can differ: PAS-20b is scored on 21 classes but segmented with the 59-name
+    voc20b.json vocabulary.
+    """
+    from detectron2.data import MetadataCatalog
+
+    json_path = cfg.MODEL.SEM_SEG_HEAD.get("TEST_CLASS_JSON", "")
+    if json_path:
+        return load_class_names(json_path)
+    metadata = MetadataCatalog.get(dataset_name)
+    class_json = metadata.get("class_json", None)
+    return load_class_names(class_json) if class_json else list(metadata.stuff_classes)

@@ -27,7 +27,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.data import (MetadataCatalog, build_detection_test_loader, build_detection_train_loader,
+from detectron2.data import (build_detection_test_loader, build_detection_train_loader,
                              get_detection_dataset_dicts)
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, hooks
@@ -38,7 +38,7 @@ from detectron2.utils.logger import setup_logger
 from tabulate import tabulate
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.class_names import load_class_names
+from ..data.class_names import test_vocabulary
 from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
 
 __all__ = ["Trainer", "set_test_vocabulary", "results_table", "write_results", "derived_seed"]
@@ -128,12 +128,7 @@ def set_test_vocabulary(cfg, model, dataset_name):
     if not hasattr(model, "test_class_names"):
         return None
     json_path = cfg.MODEL.SEM_SEG_HEAD.get("TEST_CLASS_JSON", "")
-    if json_path:
-        names = load_class_names(json_path)
-    else:
-        meta = MetadataCatalog.get(dataset_name)
-        class_json = meta.get("class_json", None)
-        names = load_class_names(class_json) if class_json else list(meta.stuff_classes)
+    names = test_vocabulary(cfg, dataset_name)
     model.test_class_names = list(names)
     logger.info("Test vocabulary for %s: %d classes (%s)", dataset_name, len(names),
                 json_path or f"from the dataset {dataset_name}")

@@ -2,7 +2,6 @@
 
 Module names follow the released checkpoints (`...predictor.transformer.*`).
 """
-import torch
 from detectron2.config import configurable
 from torch import nn
 

@@ -1,5 +1,4 @@
 """SED's training loss: per-class binary cross-entropy on every decoder output."""
-import torch
 import torch.nn.functional as F
 
 

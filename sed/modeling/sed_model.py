@@ -2,33 +2,19 @@
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY, build_sem_seg_head
 from detectron2.structures import ImageList
 from torch import nn
 
-from ..data.class_names import load_class_names
+from ..data.class_names import load_class_names, test_vocabulary
 from .inference import sliding_window_from_config, sliding_window_inference
 
 
-def dataset_vocabulary(dataset_name):
-    """The class names SED is given to segment a registered dataset: its class JSON, else its stuff_classes.
-
-    They can differ: PAS-20b is scored on 21 classes but segmented with the 59-name voc20b.json vocabulary.
-    """
-    metadata = MetadataCatalog.get(dataset_name)
-    if hasattr(metadata, "class_json"):
-        return load_class_names(metadata.class_json)
-    return list(metadata.stuff_classes)
-
-
 def _test_class_names(cfg):
-    if cfg.MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON:
-        return load_class_names(cfg.MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON)
-    if not cfg.DATASETS.TEST:
+    if not cfg.MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON and not cfg.DATASETS.TEST:
         raise ValueError("MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON is empty and DATASETS.TEST names no dataset: "
                          "set one of them to give SED its test vocabulary.")
-    return dataset_vocabulary(cfg.DATASETS.TEST[0])
+    return test_vocabulary(cfg, cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else None)
 
 
 def _describe_mismatch(model, incompatible):

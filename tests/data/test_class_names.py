@@ -55,3 +55,15 @@ def test_invalid_files_are_rejected_naming_file_and_problem(tmp_path, content, p
     with pytest.raises(ValueError, match=problem) as info:
         load_class_names(path)
     assert str(path) in str(info.value)
+
+
+def test_test_vocabulary_prefers_the_config_then_the_dataset_class_json():
+    from conftest import load_cfg
+    from sed.data.class_names import test_vocabulary
+
+    cfg = load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", ""])
+    # PAS-20b is scored on 21 classes but segmented with the 59 names of voc20b.json
+    assert len(test_vocabulary(cfg, "voc_2012_test_background_sem_seg")) == 59
+    assert len(test_vocabulary(cfg, "ade20k_150_test_sem_seg")) == 150
+    cfg = load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", "datasets/pc59.json"])
+    assert len(test_vocabulary(cfg, "ade20k_150_test_sem_seg")) == 59
