@@ -46,9 +46,14 @@ def _score(head, x):
     return head(x).squeeze(1)
 
 
-# Inference runs the per-class work in chunks of rows (row = one image's map of one class) of about this many
-# elements of the final 8h x 8w maps per chunk (see `GradualFusionDecoder.rows_per_chunk`).
-AUTO_CHUNK_ELEMENTS = 2 ** 20
+# Inference runs the per-class work in chunks of rows (row = one image's map of one class). Automatic chunks
+# (MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE 0) hold about this many elements of the final 8h x 8w maps: on the CPU,
+# a few rows, whose intermediates stay in cache (fastest measured, docs/PERFORMANCE.md); on other devices
+# (GPUs), hundreds of rows, enough to keep them busy while bounding memory.
+AUTO_CHUNK_ELEMENTS = {"cpu": 2 ** 17}
+AUTO_CHUNK_ELEMENTS_OTHER_DEVICES = 2 ** 23
+# Class attention runs on chunks of locations of about this many elements (locations x classes x channels).
+ATTENTION_CHUNK_ELEMENTS = 2 ** 20
 
 
 def _row_chunks(n, size):
@@ -67,8 +72,8 @@ def _image_segments(rows, classes):
 def _map_rows(fn, n, size):
     """Runs `fn(rows)`, which returns a tuple of tensors (or None) of len(rows) rows, over chunks of range(n).
 
-    Returns the tuple of the chunks' results stacked into tensors of n rows (written into tensors allocated once,
-    in the chunks' memory format: no concatenation copy); a single chunk is returned as it is.
+    Returns the tuple of the chunks' results stacked into tensors of n rows (written into tensors allocated once:
+    no concatenation copy); a single chunk is returned as it is.
     """
     outs = None
     for rows in _row_chunks(n, size):
@@ -76,11 +81,7 @@ def _map_rows(fn, n, size):
         if rows.stop - rows.start == n:
             return results
         if outs is None:
-            outs = tuple(None if y is None else torch.empty(
-                (n, *y.shape[1:]), dtype=y.dtype, device=y.device,
-                memory_format=torch.channels_last if y.dim() == 4 and not y.is_contiguous()
-                and y.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
-                for y in results)
+            outs = tuple(None if y is None else y.new_empty((n, *y.shape[1:])) for y in results)
         for out, y in zip(outs, results):
             if out is not None:
                 out[rows] = y
@@ -97,7 +98,7 @@ class GradualFusionDecoder(nn.Module):
     @configurable
     def __init__(self, *, prompt_channels=80, hidden_dim=128, decoder_dims=(64, 32, 16),
                  guidance_dims=(512, 256, 128), guidance_proj_dims=(32, 16, 8), kernel_size=9, num_heads=4,
-                 pooling_size=(2, 2), class_chunk_size=0, channels_last=True):
+                 pooling_size=(2, 2), class_chunk_size=0):
         """
         Args:
             prompt_channels: P, prompt templates per class (channels of the cost map).
@@ -110,7 +111,6 @@ class GradualFusionDecoder(nn.Module):
             pooling_size: average pooling before class attention.
             class_chunk_size: inference only: class maps (classes x images) per chunk of the per-class work,
                 which bounds memory at large vocabularies (0: automatic, from the cost map's size).
-            channels_last: inference only: run on channels-last maps (faster convolutions on the CPU).
         """
         super().__init__()
         self.conv1 = nn.Conv2d(prompt_channels, hidden_dim, kernel_size=7, padding=3)
@@ -129,7 +129,6 @@ class GradualFusionDecoder(nn.Module):
             self.add_module(f"head{i}", nn.Conv2d(d, 1, kernel_size=3, padding=1))
         self.head = nn.Conv2d(decoder_dims[-1], 1, kernel_size=3, padding=1)
         self.class_chunk_size = class_chunk_size
-        self.channels_last = channels_last
 
     @classmethod
     def from_config(cls, cfg):
@@ -143,7 +142,6 @@ class GradualFusionDecoder(nn.Module):
             "num_heads": head.NUM_HEADS,
             "pooling_size": tuple(head.POOLING_SIZES),
             "class_chunk_size": head.CLASS_CHUNK_SIZE,
-            "channels_last": head.CHANNELS_LAST,
         }
 
     @property
@@ -200,11 +198,12 @@ class GradualFusionDecoder(nn.Module):
         (logits,), kept = self._inference(cost_map, guidance_features, topk=topk)
         return logits, kept
 
-    def rows_per_chunk(self, size):
-        """Class maps per chunk of inference's per-class work, for a (h, w) cost map."""
+    def rows_per_chunk(self, size, device):
+        """Class maps per chunk of inference's per-class work, for a (h, w) cost map on `device`."""
         if self.class_chunk_size > 0:
             return self.class_chunk_size
-        return max(1, AUTO_CHUNK_ELEMENTS // (64 * size[0] * size[1]))
+        elements = AUTO_CHUNK_ELEMENTS.get(torch.device(device).type, AUTO_CHUNK_ELEMENTS_OTHER_DEVICES)
+        return max(1, elements // (64 * size[0] * size[1]))
 
     def _inference(self, cost_map, guidance_features, with_aux=False, topk=None):
         """`forward` (or, with `topk`, category early rejection for one image) without autograd, in chunks.
@@ -212,21 +211,15 @@ class GradualFusionDecoder(nn.Module):
         The per-class work (ConvNeXt blocks, upsampling, fusion convolutions, heads, cost guidance) runs on
         chunks of `rows_per_chunk` class maps, whose intermediates are freed chunk by chunk; only the stage
         inputs and outputs exist for all classes at once. The class attention, which needs every class at a
-        location, runs on chunks of locations. Maps are channels-last when `self.channels_last`.
+        location, runs on chunks of locations.
         Returns:
             outputs: [final (N, 8h, 8w)] + ([aux0 (N, h, w), aux1, aux2] if with_aux) with N = B * T rows
                 (image-major), or only the kept rows with `topk`.
             kept: (K,) indices of the kept classes with `topk`, else None.
         """
         b, p, t, h, w = cost_map.shape
-        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        # (B*T, P, h, w) cost maps, one per class of each image
-        if self.channels_last:
-            cost = cost_map.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, p).permute(0, 3, 1, 2)
-        else:
-            cost = cost_map.transpose(1, 2).reshape(b * t, p, h, w)
-        guidance_features = [g.contiguous(memory_format=memory_format) for g in guidance_features]
-        chunk = self.rows_per_chunk((h, w))
+        cost = cost_map.transpose(1, 2).reshape(b * t, p, h, w)  # one (P, h, w) cost map per class and image
+        chunk = self.rows_per_chunk((h, w), cost_map.device)
         score = with_aux or topk is not None
 
         def embed(rows):
@@ -237,7 +230,7 @@ class GradualFusionDecoder(nn.Module):
         aux, kept = [scores] if with_aux else [], None
         if topk is not None:
             kept = category_rejection(scores, topk)
-            x, cost = x[kept].contiguous(memory_format=memory_format), cost[kept]
+            x, cost = x[kept], cost[kept]
             t = len(kept)
         for i in range(len(self.stages)):
             last = i + 1 == len(self.stages)
@@ -247,7 +240,7 @@ class GradualFusionDecoder(nn.Module):
                 aux.append(scores)
             if topk is not None and not last:
                 keep = category_rejection(scores, topk)
-                x, cost, kept = x[keep].contiguous(memory_format=memory_format), cost[keep], kept[keep]
+                x, cost, kept = x[keep], cost[keep], kept[keep]
                 t = len(kept)
         return [scores, *aux], kept
 
@@ -276,7 +269,7 @@ class GradualFusionDecoder(nn.Module):
                 sequences.permute(0, 3, 4, 1, 2)[image, classes] = pooled[part]
         # 2. class attention at every pooled location, in place, on chunks of locations
         flat = sequences.view(-1, t, c)
-        for locations in _row_chunks(flat.shape[0], max(1, chunk * height * width // t)):
+        for locations in _row_chunks(flat.shape[0], max(1, ATTENTION_CHUNK_ELEMENTS // (t * c))):
             flat[locations] = stage.attention.transform(flat[locations])
         pooled_maps = sequences.permute(0, 3, 4, 1, 2)  # (B, T, C, h', w') view
         # 3. upsampling fused with appearance and cost guidance, per chunk of class maps

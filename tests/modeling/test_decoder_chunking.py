@@ -1,4 +1,4 @@
-"""Inference of the decoder in chunks of classes (and channels-last) computes what the plain forward computes."""
+"""Inference of the decoder in chunks of classes computes what the plain forward computes."""
 import pytest
 import torch
 
@@ -52,13 +52,12 @@ def assert_close(outputs, references, atol=1e-5):
         torch.testing.assert_close(out, ref, atol=atol, rtol=1e-5)
 
 
-@pytest.mark.parametrize("pooling_size,chunk,channels_last", [
-    ((2, 2), 3, True), ((1, 1), 3, True), ((2, 2), 1, False), ((1, 1), 0, True), ((2, 2), 1000, False)])
-def test_chunked_inference_equals_plain_forward(pooling_size, chunk, channels_last):
+@pytest.mark.parametrize("pooling_size,chunk", [((2, 2), 3), ((1, 1), 3), ((2, 2), 1), ((1, 1), 0), ((2, 2), 1000)])
+def test_chunked_inference_equals_plain_forward(pooling_size, chunk):
     decoder = make_decoder(pooling_size)
     cost, guidance = make_inputs(batch=2, classes=5)  # chunks of 3 rows straddle the two images
     reference = decoder(cost, guidance, with_aux=True)  # autograd on: the plain path, all classes at once
-    decoder.class_chunk_size, decoder.channels_last = chunk, channels_last
+    decoder.class_chunk_size = chunk
     with torch.no_grad():
         outputs = decoder(cost, guidance, with_aux=True)
         final_only = decoder(cost, guidance, with_aux=False)
@@ -109,8 +108,9 @@ def test_auto_chunk_size_from_config():
     from conftest import load_cfg
 
     decoder = GradualFusionDecoder(load_cfg("convnextB_768.yaml"), prompt_channels=80)
-    assert decoder.class_chunk_size == 0 and decoder.channels_last
-    assert 1 <= decoder.rows_per_chunk((24, 24)) < 847  # bounded memory at the largest vocabulary
+    assert decoder.class_chunk_size == 0
+    for device in ("cpu", "cuda"):
+        assert 1 <= decoder.rows_per_chunk((24, 24), device) < 847  # bounded memory at the largest vocabulary
     decoder = GradualFusionDecoder(load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE", "16"]),
                                    prompt_channels=80)
-    assert decoder.rows_per_chunk((24, 24)) == 16
+    assert decoder.rows_per_chunk((24, 24), "cpu") == 16
