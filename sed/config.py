@@ -58,6 +58,7 @@ def add_sed_config(cfg):
     head.ATTENTION_TYPE = "linear"  # class attention kind; SED uses "linear"
     head.KERNEL_SIZE = 9  # depthwise kernel of the decoder's ConvNeXt blocks
     head.CLIP_FINETUNE = "full"  # CLIP image tower training: "full", "none" (frozen)
+    head.CLASS_CHUNK_SIZE = 0  # inference: class maps per chunk of the decoder's per-class work (0 = automatic)
     head.LOSS_EXCLUDE_IGNORED = False  # True: drop ignored pixels from the BCE mean (authors: kept, all-zero target)
 
     # ---------------------------------------------------------------- test

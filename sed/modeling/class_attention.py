@@ -50,6 +50,8 @@ class ClassAttentionLayer(nn.Module):
 
     (B, T, C, H, W) -> (B, T, C, H, W). The updated pooled maps (their own residuals included) are upsampled
     back and added to the unpooled input, as the authors do: with pooling 1x1 the input counts twice.
+    The steps are also exposed one by one (`pool`, `transform`, `unpool`) so that inference can run the
+    per-class ones in chunks of classes and the class attention in chunks of locations.
     """
 
     def __init__(self, dim, num_heads=4, pooling_size=(2, 2)):
@@ -60,14 +62,29 @@ class ClassAttentionLayer(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
 
+    def pool(self, x):
+        """(N, C, H, W) -> (N, C, H / ph, W / pw) average pooling (1x1 pooling returns `x` itself)."""
+        if self.pooling_size == (1, 1):
+            return x
+        return F.avg_pool2d(x, self.pooling_size)
+
+    def unpool(self, pooled, size):
+        """(N, C, h, w) -> (N, C, *size) bilinear, align_corners=True (the identity when the size is unchanged)."""
+        if tuple(pooled.shape[-2:]) == tuple(size):
+            return pooled
+        return F.interpolate(pooled, size=size, mode="bilinear", align_corners=True)
+
+    def transform(self, seq):
+        """(S, T, C) -> (S, T, C): the transformer layer on S sequences of T class vectors."""
+        seq = seq + self.attention(self.norm1(seq))
+        return seq + self.MLP(self.norm2(seq))
+
     def forward(self, x):
         b, t, c, h, w = x.shape
-        pooled = F.avg_pool2d(x.reshape(b * t, c, h, w), self.pooling_size)
+        pooled = self.pool(x.reshape(b * t, c, h, w))
         hp, wp = pooled.shape[-2:]
         # (B*T, C, h, w) -> one sequence of T class vectors per image and pooled location
         seq = pooled.view(b, t, c, hp, wp).permute(0, 3, 4, 1, 2).reshape(b * hp * wp, t, c)
-        seq = seq + self.attention(self.norm1(seq))
-        seq = seq + self.MLP(self.norm2(seq))
+        seq = self.transform(seq)
         pooled = seq.view(b, hp, wp, t, c).permute(0, 3, 4, 1, 2).reshape(b * t, c, hp, wp)
-        pooled = F.interpolate(pooled, size=(h, w), mode="bilinear", align_corners=True)
-        return x + pooled.view(b, t, c, h, w)
+        return x + self.unpool(pooled, (h, w)).view(b, t, c, h, w)

@@ -2,6 +2,7 @@
 
 Module names follow the released checkpoints (`...predictor.transformer.*`).
 """
+import torch
 from detectron2.config import configurable
 from torch import nn
 
@@ -45,6 +46,48 @@ def _score(head, x):
     return head(x).squeeze(1)
 
 
+# Inference runs the per-class work in chunks of rows (row = one image's map of one class). Automatic chunks
+# (MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE 0) hold about this many elements of the final 8h x 8w maps: on the CPU,
+# a few rows, whose intermediates stay in cache (fastest measured, docs/PERFORMANCE.md); on other devices
+# (GPUs), hundreds of rows, enough to keep them busy while bounding memory.
+AUTO_CHUNK_ELEMENTS = {"cpu": 2 ** 17}
+AUTO_CHUNK_ELEMENTS_OTHER_DEVICES = 2 ** 23
+# Class attention runs on chunks of locations of about this many elements (locations x classes x channels).
+ATTENTION_CHUNK_ELEMENTS = 2 ** 20
+
+
+def _row_chunks(n, size):
+    """Slices covering range(n) in steps of `size`."""
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _image_segments(rows, classes):
+    """(image, its class slice, slice within `rows`) for each image that rows of the flattened (B*T) layout touch."""
+    for image in range(rows.start // classes, (rows.stop - 1) // classes + 1):
+        first, last = max(rows.start, image * classes), min(rows.stop, (image + 1) * classes)
+        yield image, slice(first - image * classes, last - image * classes), slice(first - rows.start,
+                                                                                 last - rows.start)
+
+
+def _map_rows(fn, n, size):
+    """Runs `fn(rows)`, which returns a tuple of tensors (or None) of len(rows) rows, over chunks of range(n).
+
+    Returns the tuple of the chunks' results stacked into tensors of n rows (written into tensors allocated once:
+    no concatenation copy); a single chunk is returned as it is.
+    """
+    outs = None
+    for rows in _row_chunks(n, size):
+        results = fn(rows)
+        if rows.stop - rows.start == n:
+            return results
+        if outs is None:
+            outs = tuple(None if y is None else y.new_empty((n, *y.shape[1:])) for y in results)
+        for out, y in zip(outs, results):
+            if out is not None:
+                out[rows] = y
+    return outs
+
+
 class GradualFusionDecoder(nn.Module):
     """Cost map (B, P, T, h, w) + encoder features -> per-class logits at 8x the cost map's resolution.
 
@@ -55,7 +98,7 @@ class GradualFusionDecoder(nn.Module):
     @configurable
     def __init__(self, *, prompt_channels=80, hidden_dim=128, decoder_dims=(64, 32, 16),
                  guidance_dims=(512, 256, 128), guidance_proj_dims=(32, 16, 8), kernel_size=9, num_heads=4,
-                 pooling_size=(2, 2)):
+                 pooling_size=(2, 2), class_chunk_size=0):
         """
         Args:
             prompt_channels: P, prompt templates per class (channels of the cost map).
@@ -66,6 +109,8 @@ class GradualFusionDecoder(nn.Module):
             kernel_size: depthwise kernel of the ConvNeXt blocks.
             num_heads: heads of the class attention.
             pooling_size: average pooling before class attention.
+            class_chunk_size: inference only: class maps (classes x images) per chunk of the per-class work,
+                which bounds memory at large vocabularies (0: automatic, from the cost map's size).
         """
         super().__init__()
         self.conv1 = nn.Conv2d(prompt_channels, hidden_dim, kernel_size=7, padding=3)
@@ -83,6 +128,7 @@ class GradualFusionDecoder(nn.Module):
         for i, d in enumerate(stage_dims[:-1]):
             self.add_module(f"head{i}", nn.Conv2d(d, 1, kernel_size=3, padding=1))
         self.head = nn.Conv2d(decoder_dims[-1], 1, kernel_size=3, padding=1)
+        self.class_chunk_size = class_chunk_size
 
     @classmethod
     def from_config(cls, cfg):
@@ -95,6 +141,7 @@ class GradualFusionDecoder(nn.Module):
             "kernel_size": head.KERNEL_SIZE,
             "num_heads": head.NUM_HEADS,
             "pooling_size": tuple(head.POOLING_SIZES),
+            "class_chunk_size": head.CLASS_CHUNK_SIZE,
         }
 
     @property
@@ -113,7 +160,12 @@ class GradualFusionDecoder(nn.Module):
             with_aux: also return the auxiliary heads' logits (needed for the training losses).
         Returns:
             [final (B, T, 8h, 8w)] + ([aux0 (B, T, h, w), aux1 (2h), aux2 (4h)] if with_aux).
+        Without autograd (inference), the same numbers come from `_inference`, which bounds memory.
         """
+        if not torch.is_grad_enabled():
+            b, _, t = cost_map.shape[:3]
+            outputs, _ = self._inference(cost_map, guidance_features, with_aux=with_aux)
+            return [y.view(b, t, *y.shape[1:]) for y in outputs]
         b, _, t = cost_map.shape[:3]
         cost = cost_map.transpose(1, 2).flatten(0, 1)  # (B*T, P, h, w)
         x = self.conv1(cost)
@@ -128,6 +180,7 @@ class GradualFusionDecoder(nn.Module):
         final = _score(self.head, x.flatten(0, 1))
         return [y.view(b, t, *y.shape[1:]) for y in [final, *aux]]
 
+    @torch.no_grad()
     def forward_with_rejection(self, cost_map, guidance_features, topk):
         """Inference with category early rejection, for one image.
 
@@ -140,15 +193,103 @@ class GradualFusionDecoder(nn.Module):
             logits: (K, 8h, 8w) final logits of the kept classes.
             kept: (K,) their indices among the T classes, ascending.
         """
-        cost = cost_map[0].transpose(0, 1)  # (T, P, h, w)
-        x = self.conv1(cost)
-        kept = category_rejection(_score(self.head0, x), topk)
-        x, cost = x[kept], cost[kept]
-        for i, stage in enumerate(self.stages):
-            cost = self.decoder_corr_guidance_projection[i](cost)
-            appearance = self.decoder_guidance_projection[i](guidance_features[i])
-            x = stage(x.unsqueeze(0), appearance, cost.unsqueeze(0))[0]
-            if i + 1 < len(self.stages):
-                keep = category_rejection(_score(self.aux_heads[i + 1], x), topk)
+        if cost_map.shape[0] != 1:
+            raise ValueError(f"forward_with_rejection takes one image; got a batch of {cost_map.shape[0]}.")
+        (logits,), kept = self._inference(cost_map, guidance_features, topk=topk)
+        return logits, kept
+
+    def rows_per_chunk(self, size, device):
+        """Class maps per chunk of inference's per-class work, for a (h, w) cost map on `device`."""
+        if self.class_chunk_size > 0:
+            return self.class_chunk_size
+        elements = AUTO_CHUNK_ELEMENTS.get(torch.device(device).type, AUTO_CHUNK_ELEMENTS_OTHER_DEVICES)
+        return max(1, elements // (64 * size[0] * size[1]))
+
+    def _inference(self, cost_map, guidance_features, with_aux=False, topk=None):
+        """`forward` (or, with `topk`, category early rejection for one image) without autograd, in chunks.
+
+        The per-class work (ConvNeXt blocks, upsampling, fusion convolutions, heads, cost guidance) runs on
+        chunks of `rows_per_chunk` class maps, whose intermediates are freed chunk by chunk; only the stage
+        inputs and outputs exist for all classes at once. The class attention, which needs every class at a
+        location, runs on chunks of locations.
+        Returns:
+            outputs: [final (N, 8h, 8w)] + ([aux0 (N, h, w), aux1, aux2] if with_aux) with N = B * T rows
+                (image-major), or only the kept rows with `topk`.
+            kept: (K,) indices of the kept classes with `topk`, else None.
+        """
+        b, p, t, h, w = cost_map.shape
+        cost = cost_map.transpose(1, 2).reshape(b * t, p, h, w)  # one (P, h, w) cost map per class and image
+        chunk = self.rows_per_chunk((h, w), cost_map.device)
+        score = with_aux or topk is not None
+
+        def embed(rows):
+            x = self.conv1(cost[rows])
+            return x, _score(self.head0, x) if score else None
+
+        x, scores = _map_rows(embed, b * t, chunk)
+        aux, kept = [scores] if with_aux else [], None
+        if topk is not None:
+            kept = category_rejection(scores, topk)
+            x, cost = x[kept], cost[kept]
+            t = len(kept)
+        for i in range(len(self.stages)):
+            last = i + 1 == len(self.stages)
+            head = self.head if last else self.aux_heads[i + 1] if score else None
+            x, scores = self._stage_inference(i, x, cost, guidance_features[i], b, t, chunk, head, last)
+            if with_aux and not last:
+                aux.append(scores)
+            if topk is not None and not last:
+                keep = category_rejection(scores, topk)
                 x, cost, kept = x[keep], cost[keep], kept[keep]
-        return _score(self.head, x), kept
+                t = len(kept)
+        return [scores, *aux], kept
+
+    def _stage_inference(self, i, x, cost, appearance, b, t, chunk, head, last):
+        """Stage i on class maps x (B*T, C, H, W), which it overwrites; see `_inference`.
+
+        Args:
+            cost: (B*T, P, h, w) raw cost maps; their guidance at this stage is recomputed chunk by chunk.
+            appearance: (B, C_i, 2H, 2W) encoder features of the stage.
+            head: the head to score the stage's output with, or None.
+            last: only the head's scores are needed, not the stage's output.
+        Returns:
+            (stage output (B*T, C_out, 2H, 2W) or None if `last`, head scores (B*T, 2H, 2W) or None).
+        """
+        stage = self.stages[i]
+        n, c, height, width = x.shape
+        # 1. ConvNeXt block (in place) and the pooled maps, gathered as sequences of T class vectors
+        sequences = None
+        for rows in _row_chunks(n, chunk):
+            maps = x[rows]
+            maps.add_(stage.cnext.residual(maps))
+            pooled = stage.attention.pool(maps)
+            if sequences is None:
+                sequences = pooled.new_empty(b, *pooled.shape[-2:], t, c)
+            for image, classes, part in _image_segments(rows, t):
+                sequences.permute(0, 3, 4, 1, 2)[image, classes] = pooled[part]
+        # 2. class attention at every pooled location, in place, on chunks of locations
+        flat = sequences.view(-1, t, c)
+        for locations in _row_chunks(flat.shape[0], max(1, ATTENTION_CHUNK_ELEMENTS // (t * c))):
+            flat[locations] = stage.attention.transform(flat[locations])
+        pooled_maps = sequences.permute(0, 3, 4, 1, 2)  # (B, T, C, h', w') view
+        # 3. upsampling fused with appearance and cost guidance, per chunk of class maps
+        guidance_channels = self.decoder_corr_guidance_projection[i][0].out_channels
+        up_weight, appearance_weight, cost_weight = stage.conv.split_weight(
+            [stage.up.out_channels, guidance_channels, guidance_channels])
+        appearance = stage.conv.first_conv(self.decoder_guidance_projection[i](appearance), appearance_weight)
+
+        def fuse(rows):
+            maps = x[rows]
+            for image, classes, part in _image_segments(rows, t):
+                maps[part] += stage.attention.unpool(pooled_maps[image, classes], (height, width))
+            out = stage.conv.first_conv(stage.up(maps), up_weight)
+            for image, _, part in _image_segments(rows, t):
+                out[part] += appearance[image]
+            guidance = cost[rows]
+            for projection in self.decoder_corr_guidance_projection[:i + 1]:
+                guidance = projection(guidance)
+            out += stage.conv.first_conv(guidance, cost_weight)
+            out = stage.conv.rest(out)
+            return None if last else out, None if head is None else _score(head, out)
+
+        return _map_rows(fuse, n, chunk)

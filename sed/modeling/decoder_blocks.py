@@ -8,7 +8,7 @@ class ConvNeXtBlock(nn.Module):
     """ConvNeXt block: depthwise conv, LayerNorm, MLP (x4, GELU), layer scale, residual.
 
     (N, C, H, W) -> (N, C, H, W). `gamma` starts at 1.0 (the authors' initialisation, not ConvNeXt's 1e-6).
-    The depthwise convolution runs channels-last: on CPU its backward is an order of magnitude faster so.
+    In training the depthwise convolution runs channels-last: its backward is ~10x faster so on the CPU.
     """
 
     def __init__(self, dim, kernel_size=9, layer_scale_init=1.0):
@@ -20,10 +20,16 @@ class ConvNeXtBlock(nn.Module):
         self.pwconv2 = nn.Linear(4 * dim, dim)
         self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale_init)))
 
-    def forward(self, x):
-        y = self.dwconv(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1)
+    def residual(self, x):
+        """The block's branch, which `forward` adds to `x`."""
+        if torch.is_grad_enabled():
+            x = x.contiguous(memory_format=torch.channels_last)  # depthwise backward: ~10x faster on CPU
+        y = self.dwconv(x).permute(0, 2, 3, 1)
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
-        return x + (self.gamma * y).permute(0, 3, 1, 2)
+        return (self.gamma * y).permute(0, 3, 1, 2)
+
+    def forward(self, x):
+        return x + self.residual(x)
 
 
 class DoubleConv(nn.Module):
@@ -54,12 +60,22 @@ class DoubleConv(nn.Module):
         Returns:
             (B * T, C_out, H, W).
         """
-        weight = self.double_conv[0].weight
-        out, start = None, 0
-        for part in parts:
+        out = None
+        for part, weight in zip(parts, self.split_weight([p.shape[2] for p in parts])):
             b, t, c, h, w = part.shape
-            response = F.conv2d(part.reshape(b * t, c, h, w), weight[:, start:start + c], padding=1)
-            start += c
-            response = response.view(b, t, -1, h, w)
+            response = self.first_conv(part.reshape(b * t, c, h, w), weight).view(b, t, -1, h, w)
             out = response if out is None else out + response
-        return self.double_conv[1:](out.flatten(0, 1))
+        return self.rest(out.flatten(0, 1))
+
+    def split_weight(self, channels):
+        """The first convolution's weight split along input channels into parts of `channels` channels."""
+        return self.double_conv[0].weight.split(list(channels), dim=1)
+
+    @staticmethod
+    def first_conv(x, weight):
+        """The first (bias-free) convolution with one part of its weight (see `split_weight`)."""
+        return F.conv2d(x, weight, padding=1)
+
+    def rest(self, x):
+        """Everything after the first convolution: GroupNorm, ReLU, Conv, GroupNorm, ReLU."""
+        return self.double_conv[1:](x)

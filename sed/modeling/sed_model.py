@@ -31,6 +31,20 @@ def _describe_mismatch(model, incompatible):
     )
 
 
+def resize_probabilities(prob, size):
+    """(T, h, w) class probabilities -> (T, *size), bilinear (align_corners=False).
+
+    Classes that are zero everywhere (rejected by category early rejection) stay zero without being resized,
+    which is what resizing them would give: with hundreds of classes most of them are, and resizing is costly.
+    """
+    present = prob.flatten(1).amax(1) > 0
+    if bool(present.all()):
+        return F.interpolate(prob[None], size=size, mode="bilinear", align_corners=False)[0]
+    out = prob.new_zeros(prob.shape[0], *size)
+    out[present] = F.interpolate(prob[present][None], size=size, mode="bilinear", align_corners=False)[0]
+    return out
+
+
 @META_ARCH_REGISTRY.register()
 class SED(nn.Module):
     """Open-vocabulary semantic segmentation with a CLIP ConvNeXt encoder and a gradual fusion decoder.
@@ -142,6 +156,5 @@ class SED(nn.Module):
         results = []
         for prob, x in zip(probs, batched_inputs):
             size = (x.get("height", x["image"].shape[-2]), x.get("width", x["image"].shape[-1]))
-            prob = F.interpolate(prob[None], size=size, mode="bilinear", align_corners=False)[0]
-            results.append({"sem_seg": prob})
+            results.append({"sem_seg": resize_probabilities(prob, size)})
         return results

@@ -1,0 +1,510 @@
+"""Speed and memory of SED inference: start-up, latency by part, throughput, peak memory, FLOPs, rejection.
+
+`run_benchmark(args)` measures one configuration (config file + overrides, vocabulary, device, precision,
+category early rejection) and returns a JSON-able dict; `format_report` prints it as a table. The command line
+is `tools/benchmark.py`. Everything runs through the model's public interface: the parts are timed by wrapping
+`SEDPredictor.encode` and the decoder's methods on the instance for the time of a measurement, and `--keep`
+replaces the rejection function the same way; the model's code is not modified.
+"""
+import contextlib
+import functools
+import gc
+import logging
+import os
+import platform
+import re
+import resource
+import statistics
+import tempfile
+import time
+
+import torch
+
+from ..data.class_names import load_class_names
+
+logger = logging.getLogger(__name__)
+
+# Benchmark vocabularies: class names of the test sets, in label order (datasets/<name>.json).
+VOCABULARIES = {"ade150": "datasets/ade150.json", "ade847": "datasets/ade847.json", "pc59": "datasets/pc59.json",
+                "pc459": "datasets/pc459.json", "voc20": "datasets/voc20.json"}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def resolve_vocabulary(spec):
+    """(name, class names) for a benchmark name (ade150, ...), a number of classes (synthetic names
+    "class 0", "class 1", ...) or the path of a class-name JSON file."""
+    spec = str(spec)
+    if spec.isdigit():
+        if int(spec) < 1:
+            raise ValueError(f"--vocabulary {spec}: the number of classes must be at least 1.")
+        return f"synthetic{spec}", [f"class {i}" for i in range(int(spec))]
+    if spec in VOCABULARIES:
+        return spec, load_class_names(VOCABULARIES[spec])
+    if spec.endswith(".json"):
+        return os.path.splitext(os.path.basename(spec))[0], load_class_names(spec)
+    raise ValueError(f"--vocabulary {spec!r}: unknown. Use a benchmark name ({', '.join(VOCABULARIES)}), a number "
+                     "of classes (synthetic names 'class 0', 'class 1', ...) or a class-name JSON file.")
+
+
+def resolve_device(device):
+    """'cpu' or 'cuda[:i]'; None picks CUDA when available. Asking for an absent CUDA is an error."""
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
+                           f"built with CUDA {torch.version.cuda}, no usable GPU). Use --device cpu.")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"--device {device!r}: expected cpu, cuda or cuda:N.")
+    return device
+
+
+def build_cfg(config_file, opts, device, cache_dir):
+    """Frozen config of `config_file` + `opts`, on `device`, caching text embeddings in `cache_dir`."""
+    from detectron2.config import get_cfg
+
+    from ..config import add_sed_config
+
+    cfg = get_cfg()
+    add_sed_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    cfg.merge_from_list(["MODEL.DEVICE", device, "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR", cache_dir])
+    cfg.freeze()
+    return cfg
+
+
+def synthetic_images(batch_size, size, seed=0):
+    """detectron2-style inputs: dicts with a (3, H, W) float "image" in 0..255 and the output size."""
+    g = torch.Generator().manual_seed(seed)
+    return [{"image": torch.rand(3, *size, generator=g) * 255, "height": size[0], "width": size[1]}
+            for _ in range(batch_size)]
+
+
+# ------------------------------------------------------------------------------------------------ measuring
+def synchronize(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+class PeakMemory:
+    """Peak memory of a block, in MiB, above what was in use when it started.
+
+    CUDA: torch.cuda.max_memory_allocated. CPU: the process's peak resident set (VmHWM), reset through
+    /proc/self/clear_refs (Linux); where that is not possible, ru_maxrss, which cannot be reset (then the
+    figure is a lower bound of the block's peak unless the block set a new process peak).
+    """
+
+    def __init__(self, device):
+        self.cuda = str(device).startswith("cuda")
+        self.device = device
+        if self.cuda:
+            self.method = "torch.cuda.max_memory_allocated"
+        else:
+            self.method = "VmHWM via /proc/self/clear_refs" if self._reset_rss_peak() else "ru_maxrss (no reset)"
+
+    @staticmethod
+    def _status_kib(key):
+        with open("/proc/self/status") as f:
+            return int(re.search(rf"^{key}:\s+(\d+) kB", f.read(), re.M).group(1))
+
+    @classmethod
+    def _reset_rss_peak(cls):
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
+
+    def __enter__(self):
+        if self.cuda:
+            synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device)
+        elif self.method.startswith("VmHWM"):
+            self._reset_rss_peak()
+            self.start = self._status_kib("VmRSS") * 1024
+        else:
+            self.start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+        elif self.method.startswith("VmHWM"):
+            peak = self._status_kib("VmHWM") * 1024
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self.peak_mib = max(0, peak - self.start) / 2 ** 20
+        self.total_mib = peak / 2 ** 20
+        return False
+
+
+@contextlib.contextmanager
+def patched(obj, name, wrapper):
+    """Replaces attribute `name` of `obj` (a module, or an instance whose method it shadows) by
+    `wrapper(original)` inside the block."""
+    own = name in vars(obj)
+    original = getattr(obj, name)
+    setattr(obj, name, wrapper(original))
+    try:
+        yield
+    finally:
+        if own:
+            setattr(obj, name, original)
+        else:
+            delattr(obj, name)  # the instance sees its class's method again
+
+
+class PartTimer:
+    """Wall time spent in the encoder (`SEDPredictor.encode`: CLIP image encoder + cost map) and the decoder
+    (`GradualFusionDecoder.forward` / `forward_with_rejection`) during model calls; the rest of a call is
+    pre- and post-processing (normalisation, resizing, sigmoid, scattering of kept classes)."""
+
+    def __init__(self, model, device):
+        self.model, self.device = model, device
+        self.seconds = {"encoder": 0.0, "decoder": 0.0}
+
+    def _timed(self, part):
+        def wrap(fn):
+            @functools.wraps(fn)
+            def timed(*args, **kwargs):
+                synchronize(self.device)
+                start = time.perf_counter()
+                out = fn(*args, **kwargs)
+                synchronize(self.device)
+                self.seconds[part] += time.perf_counter() - start
+                return out
+            return timed
+        return wrap
+
+    @contextlib.contextmanager
+    def active(self):
+        predictor = self.model.sem_seg_head.predictor
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(patched(predictor, "encode", self._timed("encoder")))
+            stack.enter_context(patched(predictor.transformer, "forward", self._timed("decoder")))
+            stack.enter_context(patched(predictor.transformer, "forward_with_rejection", self._timed("decoder")))
+            yield self
+
+
+@contextlib.contextmanager
+def rejection_override(keep=None, record=None):
+    """Replaces the decoder's category rejection for the block.
+
+    keep: keep exactly min(keep, T) classes at every stage (the highest maximum scores), whatever top-k says:
+        rejection speed can then be measured with untrained weights, whose scores are meaningless.
+    record: a list that receives the number of classes kept at each rejection.
+    """
+    from ..modeling import decoder
+
+    def wrap(original):
+        def rejection(logits, topk):
+            if keep is None:
+                kept = original(logits, topk)
+            else:
+                kept = logits.flatten(1).amax(1).topk(min(keep, logits.shape[0])).indices.sort().values
+            if record is not None:
+                record.append(int(kept.numel()))
+            return kept
+        return rejection
+
+    with patched(decoder, "category_rejection", wrap):
+        yield
+
+
+@contextlib.contextmanager
+def random_text_embeddings():
+    """Vocabulary embeddings become random unit vectors instead of CLIP text encodings, for speed runs with random
+    weights where encoding the vocabulary would take long (the CPU needs ~0.3 s a sentence with SED-B's text
+    tower, and a vocabulary has 80 sentences per class)."""
+    from ..modeling import text_embeddings
+
+    def wrap(original):
+        def encode_vocabulary(clip_model, tokenizer, class_names, templates, batch_size=1024):
+            device = next(clip_model.parameters()).device
+            dim = clip_model.encode_text(tokenizer([templates[0].format(class_names[0])]).to(device)).shape[-1]
+            g = torch.Generator().manual_seed(len(class_names))
+            x = torch.randn(len(class_names), len(templates), dim, generator=g)
+            return torch.nn.functional.normalize(x, dim=-1).to(device)
+        return encode_vocabulary
+
+    with patched(text_embeddings, "encode_vocabulary", wrap):
+        yield
+
+
+def _median_ms(seconds):
+    return {"median": 1000 * statistics.median(seconds), "min": 1000 * min(seconds),
+            "all": [round(1000 * s, 2) for s in seconds]}
+
+
+# ------------------------------------------------------------------------------------------------ measurements
+def build_model_timed(cfg, class_names, device):
+    """Builds SED (and loads MODEL.WEIGHTS) and computes the vocabulary's embeddings. Returns (model, times).
+
+    Random initialisation is seeded, so that two builds without weights files have the same text tower and the
+    second finds the embeddings the first cached on disk."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.modeling import build_model
+
+    torch.manual_seed(0)
+    synchronize(device)
+    start = time.perf_counter()
+    model = build_model(cfg)
+    if cfg.MODEL.WEIGHTS:
+        DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    model.eval()
+    model.test_class_names = list(class_names)
+    synchronize(device)
+    built = time.perf_counter()
+    predictor = model.sem_seg_head.predictor
+    with torch.no_grad():
+        predictor.text_embeddings.get(predictor.clip_model, model.test_class_names, predictor.prompt_templates)
+    synchronize(device)
+    done = time.perf_counter()
+    return model, {"build_s": built - start, "text_embeddings_s": done - built, "total_s": done - start}
+
+
+def inference_context(device, precision):
+    dtype = PRECISIONS[precision]
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.no_grad())
+    if dtype is not None:
+        stack.enter_context(torch.autocast(device_type=torch.device(device).type, dtype=dtype))
+    return stack
+
+
+def time_model(model, inputs, device, precision, iters, warmup):
+    """Runs model(inputs) warmup + iters times. Returns per-iteration seconds (total, encoder, decoder), peak memory."""
+    timer = PartTimer(model, device)
+    totals, parts = [], {"encoder": [], "decoder": []}
+    with inference_context(device, precision), timer.active():
+        for _ in range(warmup):
+            model(inputs)
+        with PeakMemory(device) as memory:
+            for _ in range(iters):
+                timer.seconds = {"encoder": 0.0, "decoder": 0.0}
+                synchronize(device)
+                start = time.perf_counter()
+                model(inputs)
+                synchronize(device)
+                totals.append(time.perf_counter() - start)
+                for k in parts:
+                    parts[k].append(timer.seconds[k])
+    return totals, parts, memory
+
+
+def count_flops(model, inputs, device, precision):
+    """fvcore FLOPs (one multiply-add counts 1) of the encoder (CLIP image encoder + cost map) and the decoder
+    (full inference, no rejection), for one image."""
+    from fvcore.nn import FlopCountAnalysis
+
+    predictor = model.sem_seg_head.predictor
+    names = model.test_class_names
+    image = torch.cat([model._resize_for_clip(model._normalize(x["image"])[None]) for x in inputs[:1]])
+
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.predictor = predictor
+
+        def forward(self, images):
+            cost_map, guidance = self.predictor.encode(images, names)
+            return cost_map, *guidance
+
+    class Decoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.decoder = predictor.transformer
+
+        def forward(self, cost_map, *guidance):
+            return self.decoder(cost_map, list(guidance), with_aux=False)[0]
+
+    def flops(module, args):
+        analysis = FlopCountAnalysis(module, args)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return analysis.total() / 1e9
+
+    decoder = predictor.transformer
+    chunk = decoder.class_chunk_size
+    with inference_context(device, precision):
+        cost_map, *guidance = Encoder()(image)
+        encoder_gflops = flops(Encoder(), (image,))
+        # Large chunks keep the traced graph small; the work does not depend on the chunk size.
+        decoder.class_chunk_size = max(decoder.rows_per_chunk(cost_map.shape[-2:], cost_map.device), 64)
+        try:
+            decoder_gflops = flops(Decoder(), (cost_map, *guidance))
+        finally:
+            decoder.class_chunk_size = chunk
+    return {"encoder_gflops": encoder_gflops, "decoder_gflops": decoder_gflops,
+            "note": "fvcore: one multiply-add = 1 flop; decoder without rejection"}
+
+
+def compiled_decoder(model, inputs, device, precision, stack):
+    """torch.compile (dynamic shapes: they vary with the vocabulary and the kept classes) of the decoder's
+    per-chunk steps, for the rest of `stack`; tried on `inputs` first. Where compiling fails (no compiler,
+    unsupported platform), the model stays as it was and the reason is logged. Returns a description."""
+    steps = [(module, name) for stage in model.sem_seg_head.predictor.transformer.stages
+             for module, name in [(stage.cnext, "residual"), (stage.attention, "transform"), (stage.conv, "rest")]]
+    trial = contextlib.ExitStack()
+    for module, name in steps:
+        trial.enter_context(patched(module, name, functools.partial(torch.compile, dynamic=True)))
+    try:
+        with inference_context(device, precision):
+            model(inputs)
+    except Exception as e:  # backend failures surface as many exception types
+        trial.close()
+        logger.warning(f"torch.compile failed ({type(e).__name__}: {str(e)[:300]}); running uncompiled.")
+        return f"failed, uncompiled: {type(e).__name__}"
+    stack.push(trial.pop_all())
+    return "torch.compile(dynamic=True) of the decoder's ConvNeXt blocks, class attention and fusion convolutions"
+
+
+def environment(device, threads):
+    info = {"torch": torch.__version__, "device": device, "threads": threads or torch.get_num_threads(),
+            "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            model_name = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
+        if model_name:
+            info["cpu"] = model_name.group(1)
+    except OSError:
+        pass
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        info["load_average"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    return info
+
+
+# ------------------------------------------------------------------------------------------------ the run
+def run_benchmark(args):
+    """Measures one configuration; `args` carries the command line's options (see tools/benchmark.py)."""
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return _run_benchmark(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_benchmark(args):
+    device = resolve_device(args.device)
+    if args.precision not in PRECISIONS:
+        raise ValueError(f"--precision {args.precision!r}: expected one of {', '.join(PRECISIONS)}.")
+    vocabulary, class_names = resolve_vocabulary(args.vocabulary)
+    fast = bool(args.fast or args.topk is not None or args.keep is not None)
+    opts = list(args.opts)
+    if fast:
+        opts += ["TEST.FAST_INFERENCE", "True"] + (["TEST.TOPK", str(args.topk)] if args.topk is not None else [])
+    if args.keep is not None and args.keep < 1:
+        raise ValueError("--keep must be at least 1.")
+
+    result = {"environment": environment(device, args.threads)}
+    with tempfile.TemporaryDirectory(prefix="sed-bench-text-") as cache_dir, contextlib.ExitStack() as stack:
+        if args.random_text_embeddings:
+            stack.enter_context(random_text_embeddings())
+        cfg = build_cfg(args.config_file, opts, device, cache_dir)
+        result["config"] = {
+            "config_file": args.config_file, "opts": opts, "clip_model": cfg.MODEL.ENC.CLIP_MODEL_NAME,
+            "clip_weights": cfg.MODEL.WEIGHTS or cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS or "random",
+            "clip_resolution": list(cfg.MODEL.CLIP_RESOLUTION), "vocabulary": vocabulary,
+            "num_classes": len(class_names), "precision": args.precision, "fast_inference": fast,
+            "topk": cfg.TEST.TOPK if fast else None, "keep": args.keep, "image_size": list(args.image_size),
+            "iters": args.iters, "warmup": args.warmup, "class_chunk_size": cfg.MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE,
+            "text_embeddings": "random (not CLIP)" if args.random_text_embeddings else "CLIP text tower",
+        }
+        # Start-up: cold (empty embedding cache), then cached (a second build reading the cache from disk).
+        model, cold = build_model_timed(cfg, class_names, device)
+        if args.skip_startup:
+            result["startup"] = None
+        else:
+            del model
+            gc.collect()
+            model, cached = build_model_timed(cfg, class_names, device)
+            result["startup"] = {"cold": cold, "cached": cached}
+        decoder = model.sem_seg_head.predictor.transformer
+        result["config"]["class_chunk_rows"] = decoder.rows_per_chunk(
+            [s // 32 for s in cfg.MODEL.CLIP_RESOLUTION], device)
+        if args.compile:
+            result["config"]["compile"] = compiled_decoder(
+                model, synthetic_images(1, args.image_size), device, args.precision, stack)
+
+        kept_counts = []
+        stack.enter_context(rejection_override(args.keep, kept_counts))
+        # Per-image latency, batch 1.
+        inputs = synthetic_images(1, args.image_size)
+        totals, parts, memory = time_model(model, inputs, device, args.precision, args.iters, args.warmup)
+        other = [t - parts["encoder"][i] - parts["decoder"][i] for i, t in enumerate(totals)]
+        result["latency_ms"] = {"encoder": _median_ms(parts["encoder"]), "decoder": _median_ms(parts["decoder"]),
+                                "pre_post_processing": _median_ms(other), "total": _median_ms(totals)}
+        result["peak_memory"] = {"method": memory.method, "inference_mib": memory.peak_mib,
+                                 "process_or_device_mib": memory.total_mib}
+        if fast:
+            stages = 3  # rejections per image: after the cost embedding, after stages 1 and 2
+            per_image = [kept_counts[i:i + stages] for i in range(0, len(kept_counts), stages)]
+            result["rejection"] = {"classes": len(class_names), "kept_per_stage": per_image[-1],
+                                   "kept_per_stage_mean": [statistics.mean(k[s] for k in per_image)
+                                                           for s in range(stages)],
+                                   "forced_by_keep": args.keep is not None}
+        # Throughput at each batch size (batch 1: the latency run's figures).
+        result["throughput"] = []
+        for batch_size in args.batch_sizes:
+            if batch_size != 1:
+                inputs = synthetic_images(batch_size, args.image_size)
+                totals, _, memory = time_model(model, inputs, device, args.precision, args.iters, args.warmup)
+            result["throughput"].append({"batch_size": batch_size, "median_s": statistics.median(totals),
+                                         "images_per_s": batch_size / statistics.median(totals),
+                                         "peak_memory_mib": memory.peak_mib})
+        result["flops"] = None if args.skip_flops else count_flops(
+            model, synthetic_images(1, args.image_size), device, args.precision)
+    return result
+
+
+def format_report(result):
+    """The result as a readable table."""
+    c, env = result["config"], result["environment"]
+    lines = [f"SED benchmark: {c['config_file']} ({c['clip_model']}, {c['clip_weights']} weights), "
+             f"{c['vocabulary']} ({c['num_classes']} classes), {env['device']} {env.get('gpu', env['cpu'])}, "
+             f"{env['threads']} threads, {c['precision']}, torch {env['torch']}",
+             f"inference: {'fast (category early rejection, top-%s)' % c['topk'] if c['fast_inference'] else 'full'}"
+             + (f", kept set forced to {c['keep']} classes per stage (--keep)" if c["keep"] else "")
+             + f"; class chunks of {c['class_chunk_rows']} maps; text embeddings: {c['text_embeddings']}"]
+    if c.get("compile"):
+        lines.append(f"compile: {c['compile']}")
+    row = "  {:<28} {:>12} {:>12}"
+    if result.get("startup"):
+        lines += ["start-up (s)", row.format("", "cold", "cached")]
+        for key, label in [("build_s", "model build (+weights)"), ("text_embeddings_s", "text embeddings"),
+                           ("total_s", "total")]:
+            lines.append(row.format(label, f"{result['startup']['cold'][key]:.2f}",
+                                    f"{result['startup']['cached'][key]:.2f}"))
+    lines += [f"latency per image, batch 1, median of {c['iters']} after {c['warmup']} warm-up (ms)",
+              row.format("", "median", "min")]
+    for key, label in [("encoder", "CLIP encoder + cost map"), ("decoder", "decoder"),
+                       ("pre_post_processing", "pre/post-processing"), ("total", "total")]:
+        lines.append(row.format(label, f"{result['latency_ms'][key]['median']:.1f}",
+                                f"{result['latency_ms'][key]['min']:.1f}"))
+    mem = result["peak_memory"]
+    lines.append(f"peak memory, batch 1: {mem['inference_mib']:.0f} MiB above the loaded model "
+                 f"({mem['process_or_device_mib']:.0f} MiB in all; {mem['method']})")
+    if result.get("rejection"):
+        r = result["rejection"]
+        lines.append(f"classes kept after head0 / stage 1 / stage 2 (of {r['classes']}): "
+                     + " / ".join(f"{k:.1f}" for k in r["kept_per_stage_mean"])
+                     + (" (forced by --keep)" if r["forced_by_keep"] else ""))
+    lines += ["throughput", "  {:<10} {:>12} {:>12} {:>14}".format("batch", "images/s", "s/batch", "peak MiB")]
+    for t in result["throughput"]:
+        lines.append("  {:<10} {:>12.3f} {:>12.3f} {:>14.0f}".format(
+            t["batch_size"], t["images_per_s"], t["median_s"], t["peak_memory_mib"]))
+    if result.get("flops"):
+        f = result["flops"]
+        lines.append(f"FLOPs, one image: encoder {f['encoder_gflops']:.1f} G, decoder {f['decoder_gflops']:.1f} G "
+                     f"({f['note']})")
+    return "\n".join(lines)

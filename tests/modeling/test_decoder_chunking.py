@@ -1,0 +1,116 @@
+"""Inference of the decoder in chunks of classes computes what the plain forward computes."""
+import pytest
+import torch
+
+from sed.modeling.decoder import GradualFusionDecoder, _score
+from sed.modeling.rejection import category_rejection
+
+# Small maps and channels keep these tests fast; the structure (3 stages, pooling, guidance) is SED's.
+DIMS = dict(prompt_channels=6, hidden_dim=32, decoder_dims=(32, 16, 16), guidance_dims=(12, 10, 8),
+            guidance_proj_dims=(8, 8, 4), kernel_size=3, num_heads=4)
+H = W = 6
+
+
+def make_decoder(pooling_size=(2, 2), seed=0):
+    torch.manual_seed(seed)
+    decoder = GradualFusionDecoder(**DIMS, pooling_size=pooling_size).eval()
+    with torch.no_grad():  # non-trivial weights: the released checkpoints' gamma and biases are not 1 and 0
+        for param in decoder.parameters():
+            param.add_(torch.randn_like(param) * 0.1)
+    return decoder
+
+
+def make_inputs(batch, classes, seed=1, spatial_noise=1.0):
+    g = torch.Generator().manual_seed(seed)
+    cost = torch.rand(batch, DIMS["prompt_channels"], classes, 1, 1, generator=g) * 2 - 1
+    cost = cost + spatial_noise * (torch.rand(batch, DIMS["prompt_channels"], classes, H, W, generator=g) - 0.5)
+    guidance = [torch.randn(batch, c, H * 2 ** (i + 1), W * 2 ** (i + 1), generator=g)
+                for i, c in enumerate(DIMS["guidance_dims"])]
+    return cost, guidance
+
+
+def reference_rejection(decoder, cost_map, guidance, topk):
+    """Category early rejection as the authors run it, on the plain (autograd) modules, all classes at once."""
+    cost = cost_map[0].transpose(0, 1)
+    x = decoder.conv1(cost)
+    kept = category_rejection(_score(decoder.head0, x), topk)
+    x, cost = x[kept], cost[kept]
+    for i, stage in enumerate(decoder.stages):
+        cost = decoder.decoder_corr_guidance_projection[i](cost)
+        appearance = decoder.decoder_guidance_projection[i](guidance[i])
+        x = stage(x.unsqueeze(0), appearance, cost.unsqueeze(0))[0]
+        if i + 1 < len(decoder.stages):
+            keep = category_rejection(_score(decoder.aux_heads[i + 1], x), topk)
+            x, cost, kept = x[keep], cost[keep], kept[keep]
+    return _score(decoder.head, x), kept
+
+
+def assert_close(outputs, references, atol=1e-5):
+    assert len(outputs) == len(references)
+    for out, ref in zip(outputs, references):
+        assert out.shape == ref.shape
+        torch.testing.assert_close(out, ref, atol=atol, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling_size,chunk", [((2, 2), 3), ((1, 1), 3), ((2, 2), 1), ((1, 1), 0), ((2, 2), 1000)])
+def test_chunked_inference_equals_plain_forward(pooling_size, chunk):
+    decoder = make_decoder(pooling_size)
+    cost, guidance = make_inputs(batch=2, classes=5)  # chunks of 3 rows straddle the two images
+    reference = decoder(cost, guidance, with_aux=True)  # autograd on: the plain path, all classes at once
+    decoder.class_chunk_size = chunk
+    with torch.no_grad():
+        outputs = decoder(cost, guidance, with_aux=True)
+        final_only = decoder(cost, guidance, with_aux=False)
+    assert_close(outputs, reference)
+    assert_close(final_only, reference[:1])
+
+
+def test_batch_equals_images_one_at_a_time():
+    decoder = make_decoder()
+    decoder.class_chunk_size = 4
+    cost, guidance = make_inputs(batch=3, classes=5)
+    with torch.no_grad():
+        batch = decoder(cost, guidance, with_aux=False)[0]
+        single = [decoder(cost[i:i + 1], [g[i:i + 1] for g in guidance], with_aux=False)[0] for i in range(3)]
+    assert_close([batch], [torch.cat(single)])
+
+
+@pytest.mark.parametrize("chunk", [4, 0])
+def test_chunked_rejection_equals_reference(chunk):
+    decoder = make_decoder()
+    cost, guidance = make_inputs(batch=1, classes=12, spatial_noise=0.2)  # classes that win in broad areas
+    decoder.class_chunk_size = chunk
+    with torch.no_grad():
+        reference_logits, reference_kept = reference_rejection(decoder, cost, guidance, topk=1)
+        logits, kept = decoder.forward_with_rejection(cost, guidance, topk=1)
+    assert 0 < len(reference_kept) < 12, "the test needs some classes rejected and some kept"
+    assert torch.equal(kept, reference_kept)
+    assert_close([logits], [reference_logits])
+
+
+def test_rejection_wants_one_image():
+    decoder = make_decoder()
+    cost, guidance = make_inputs(batch=2, classes=3)
+    with torch.no_grad(), pytest.raises(ValueError, match="one image"):
+        decoder.forward_with_rejection(cost, guidance, topk=1)
+
+
+def test_training_forward_keeps_autograd_path():
+    """With autograd on, nothing runs in place: gradients flow into every parameter as before."""
+    decoder = make_decoder().train()
+    cost, guidance = make_inputs(batch=1, classes=3)
+    outputs = decoder(cost, guidance, with_aux=True)
+    sum(o.sum() for o in outputs).backward()
+    assert all(p.grad is not None for p in decoder.parameters())
+
+
+def test_auto_chunk_size_from_config():
+    from conftest import load_cfg
+
+    decoder = GradualFusionDecoder(load_cfg("convnextB_768.yaml"), prompt_channels=80)
+    assert decoder.class_chunk_size == 0
+    for device in ("cpu", "cuda"):
+        assert 1 <= decoder.rows_per_chunk((24, 24), device) < 847  # bounded memory at the largest vocabulary
+    decoder = GradualFusionDecoder(load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE", "16"]),
+                                   prompt_channels=80)
+    assert decoder.rows_per_chunk((24, 24), "cpu") == 16

@@ -1,0 +1,54 @@
+"""tools/benchmark.py runs end to end on the tiny config (CI checks that it works; it asserts nothing about speed)."""
+import importlib.util
+import json
+
+import pytest
+
+from conftest import REPO
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("benchmark_tool", REPO / "tools" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_tiny_config_writes_json(tmp_path, capsys):
+    out = tmp_path / "tmp.json"
+    # One thread keeps the run steady on shared CI machines.
+    assert load_tool().main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "20",
+                             "--iters", "2", "--warmup", "1", "--threads", "1", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["num_classes"] == 20 and result["config"]["fast_inference"] is False
+    assert result["environment"]["device"] == "cpu" and result["environment"]["threads"] == 1
+    for when in ("cold", "cached"):
+        assert set(result["startup"][when]) == {"build_s", "text_embeddings_s", "total_s"}
+    assert set(result["latency_ms"]) == {"encoder", "decoder", "pre_post_processing", "total"}
+    assert all(len(v["all"]) == 2 and v["median"] >= 0 for v in result["latency_ms"].values())
+    assert result["peak_memory"]["inference_mib"] >= 0 and result["peak_memory"]["method"]
+    assert [t["batch_size"] for t in result["throughput"]] == [1] and result["throughput"][0]["images_per_s"] > 0
+    assert result["flops"]["encoder_gflops"] > 0 and result["flops"]["decoder_gflops"] > 0
+    assert "decoder" in capsys.readouterr().out
+
+
+def test_benchmark_fast_keep_records_kept_classes(tmp_path):
+    out = tmp_path / "fast.json"
+    assert load_tool().main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20",
+                             "--keep", "3", "--iters", "1", "--warmup", "0", "--threads", "1", "--skip-startup",
+                             "--skip-flops", "--random-text-embeddings", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["fast_inference"] and result["config"]["vocabulary"] == "voc20"
+    assert result["rejection"]["kept_per_stage"] == [3, 3, 3] and result["rejection"]["forced_by_keep"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--vocabulary", "ade9999"], "unknown"),
+    (["--device", "cuda"], "CUDA is not available"),
+])
+def test_benchmark_errors_are_clear(argv, message, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert load_tool().main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), *argv]) == 2
+    assert message in capsys.readouterr().err

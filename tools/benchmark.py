@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""Speed and memory of SED inference for a config and a vocabulary: start-up (cold / cached text embeddings),
+per-image latency (CLIP encoder / decoder / pre- and post-processing), images per second by batch size, peak
+memory, FLOPs, and the classes kept by category early rejection. Prints a table; --output writes JSON.
+
+Examples:
+    python tools/benchmark.py --config-file configs/tiny_cpu.yaml --vocabulary 20 --iters 2 --warmup 1
+    python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade150 --device cpu \\
+        --fast --keep 16 --random-text-embeddings --output b150.json MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
+    python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade847 --device cuda \\
+        --precision bf16 --batch-sizes 1 2 4 8 MODEL.WEIGHTS sed_b.pth MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
+Trailing KEY VALUE pairs override the config, as in detectron2's tools.
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    from sed.utils.benchmark import PRECISIONS, VOCABULARIES
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True, help="a SED config (configs/*.yaml)")
+    parser.add_argument("--vocabulary", default="ade150",
+                        help=f"{', '.join(VOCABULARIES)}, a number of classes (synthetic names) or a class-name JSON")
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="autocast dtype (fp32: none)")
+    parser.add_argument("--fast", action="store_true", help="category early rejection (TEST.FAST_INFERENCE)")
+    parser.add_argument("--topk", type=int, default=None, help="classes kept per pixel by rejection (implies --fast)")
+    parser.add_argument("--keep", type=int, default=None,
+                        help="force the kept set to K classes at every rejection (implies --fast): measures "
+                             "rejection speed with untrained weights, whose rejection is meaningless")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1], help="batch sizes for images/s")
+    parser.add_argument("--iters", type=int, default=5, help="timed iterations (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
+    parser.add_argument("--image-size", type=int, nargs=2, default=[640, 853], metavar=("H", "W"),
+                        help="input image size (the model resizes it to MODEL.CLIP_RESOLUTION)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the decoder's steps (falls back)")
+    parser.add_argument("--random-text-embeddings", action="store_true",
+                        help="random unit vectors instead of encoding the vocabulary with CLIP (fast start-up "
+                             "for speed runs with random weights; start-up figures then exclude text encoding)")
+    parser.add_argument("--skip-startup", action="store_true", help="build once; no cold/cached start-up figures")
+    parser.add_argument("--skip-flops", action="store_true", help="no fvcore FLOP count")
+    parser.add_argument("--output", default=None, help="write the results as JSON to this file")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    args = parser.parse_args(argv)
+    if len(args.opts) % 2:
+        parser.error(f"config overrides come in KEY VALUE pairs; got {args.opts}")
+    if args.iters < 1 or args.warmup < 0 or min(args.batch_sizes) < 1:
+        parser.error("--iters and --batch-sizes must be at least 1, --warmup at least 0")
+    return args
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    from sed.utils.benchmark import format_report, run_benchmark
+
+    try:
+        result = run_benchmark(args)
+    except (ValueError, RuntimeError, FileNotFoundError) as e:
+        print(f"benchmark.py: error: {e}", file=sys.stderr)
+        return 2
+    print(format_report(result))
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"written: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
