@@ -162,11 +162,10 @@ class GradualFusionDecoder(nn.Module):
             [final (B, T, 8h, 8w)] + ([aux0 (B, T, h, w), aux1 (2h), aux2 (4h)] if with_aux).
         Without autograd (inference), the same numbers come from `_inference`, which bounds memory.
         """
+        b, _, t = cost_map.shape[:3]
         if not torch.is_grad_enabled():
-            b, _, t = cost_map.shape[:3]
             outputs, _ = self._inference(cost_map, guidance_features, with_aux=with_aux)
             return [y.view(b, t, *y.shape[1:]) for y in outputs]
-        b, _, t = cost_map.shape[:3]
         cost = cost_map.transpose(1, 2).flatten(0, 1)  # (B*T, P, h, w)
         x = self.conv1(cost)
         aux = [_score(self.head0, x.detach())] if with_aux else []
@@ -234,7 +233,7 @@ class GradualFusionDecoder(nn.Module):
             t = len(kept)
         for i in range(len(self.stages)):
             last = i + 1 == len(self.stages)
-            head = self.head if last else self.aux_heads[i + 1] if score else None
+            head = self.head if last else (self.aux_heads[i + 1] if score else None)
             x, scores = self._stage_inference(i, x, cost, guidance_features[i], b, t, chunk, head, last)
             if with_aux and not last:
                 aux.append(scores)
@@ -258,20 +257,20 @@ class GradualFusionDecoder(nn.Module):
         stage = self.stages[i]
         n, c, height, width = x.shape
         # 1. ConvNeXt block (in place) and the pooled maps, gathered as sequences of T class vectors
-        sequences = None
+        sequences = pooled_maps = None
         for rows in _row_chunks(n, chunk):
             maps = x[rows]
             maps.add_(stage.cnext.residual(maps))
             pooled = stage.attention.pool(maps)
             if sequences is None:
                 sequences = pooled.new_empty(b, *pooled.shape[-2:], t, c)
+                pooled_maps = sequences.permute(0, 3, 4, 1, 2)  # (B, T, C, h', w') view
             for image, classes, part in _image_segments(rows, t):
-                sequences.permute(0, 3, 4, 1, 2)[image, classes] = pooled[part]
+                pooled_maps[image, classes] = pooled[part]
         # 2. class attention at every pooled location, in place, on chunks of locations
         flat = sequences.view(-1, t, c)
         for locations in _row_chunks(flat.shape[0], max(1, ATTENTION_CHUNK_ELEMENTS // (t * c))):
             flat[locations] = stage.attention.transform(flat[locations])
-        pooled_maps = sequences.permute(0, 3, 4, 1, 2)  # (B, T, C, h', w') view
         # 3. upsampling fused with appearance and cost guidance, per chunk of class maps
         guidance_channels = self.decoder_corr_guidance_projection[i][0].out_channels
         up_weight, appearance_weight, cost_weight = stage.conv.split_weight(
