@@ -50,7 +50,7 @@ def _score(head, x):
 # (MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE 0) hold about this many elements of the final 8h x 8w maps: on the CPU,
 # a few rows, whose intermediates stay in cache (fastest measured, docs/PERFORMANCE.md); on other devices
 # (GPUs), hundreds of rows, enough to keep them busy while bounding memory.
-AUTO_CHUNK_ELEMENTS = {"cpu": 2 ** 17}
+AUTO_CHUNK_ELEMENTS_CPU = 2 ** 17
 AUTO_CHUNK_ELEMENTS_OTHER_DEVICES = 2 ** 23
 # Class attention runs on chunks of locations of about this many elements (locations x classes x channels).
 ATTENTION_CHUNK_ELEMENTS = 2 ** 20
@@ -201,7 +201,8 @@ class GradualFusionDecoder(nn.Module):
         """Class maps per chunk of inference's per-class work, for a (h, w) cost map on `device`."""
         if self.class_chunk_size > 0:
             return self.class_chunk_size
-        elements = AUTO_CHUNK_ELEMENTS.get(torch.device(device).type, AUTO_CHUNK_ELEMENTS_OTHER_DEVICES)
+        cpu = torch.device(device).type == "cpu"
+        elements = AUTO_CHUNK_ELEMENTS_CPU if cpu else AUTO_CHUNK_ELEMENTS_OTHER_DEVICES
         return max(1, elements // (64 * size[0] * size[1]))
 
     def _inference(self, cost_map, guidance_features, with_aux=False, topk=None):

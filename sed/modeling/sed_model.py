@@ -37,7 +37,7 @@ def resize_probabilities(prob, size):
     Classes that are zero everywhere (rejected by category early rejection) stay zero without being resized,
     which is what resizing them would give: with hundreds of classes most of them are, and resizing is costly.
     """
-    present = prob.flatten(1).amax(1) > 0
+    present = (prob != 0).flatten(1).any(1)
     if bool(present.all()):
         return F.interpolate(prob[None], size=size, mode="bilinear", align_corners=False)[0]
     out = prob.new_zeros(prob.shape[0], *size)

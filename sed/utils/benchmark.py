@@ -2,9 +2,9 @@
 
 `run_benchmark(args)` measures one configuration (config file + overrides, vocabulary, device, precision,
 category early rejection) and returns a JSON-able dict; `format_report` prints it as a table. The command line
-is `tools/benchmark.py`. Everything runs through the model's public interface: the parts are timed by wrapping
-`SEDPredictor.encode` and the decoder's methods on the instance for the time of a measurement, and `--keep`
-replaces the rejection function the same way; the model's code is not modified.
+is `tools/benchmark.py`. The model runs as in evaluation (`model(batched_inputs)`); its parts are timed by
+wrapping `SEDPredictor.encode` and the decoder's entry points on the instance for the time of a measurement, and
+`--keep` replaces the rejection function the same way: the model's code has no benchmark-only paths.
 """
 import contextlib
 import functools
@@ -98,18 +98,17 @@ class PeakMemory:
     def __init__(self, device):
         self.cuda = str(device).startswith("cuda")
         self.device = device
-        if self.cuda:
-            self.method = "torch.cuda.max_memory_allocated"
-        else:
-            self.method = "VmHWM via /proc/self/clear_refs" if self._reset_rss_peak() else "ru_maxrss (no reset)"
+        self.resettable = not self.cuda and self._reset_rss_peak()
+        self.method = ("torch.cuda.max_memory_allocated" if self.cuda else
+                       "VmHWM via /proc/self/clear_refs" if self.resettable else "ru_maxrss (no reset)")
 
     @staticmethod
     def _status_kib(key):
         with open("/proc/self/status") as f:
             return int(re.search(rf"^{key}:\s+(\d+) kB", f.read(), re.M).group(1))
 
-    @classmethod
-    def _reset_rss_peak(cls):
+    @staticmethod
+    def _reset_rss_peak():
         try:
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
@@ -122,7 +121,7 @@ class PeakMemory:
             synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start = torch.cuda.memory_allocated(self.device)
-        elif self.method.startswith("VmHWM"):
+        elif self.resettable:
             self._reset_rss_peak()
             self.start = self._status_kib("VmRSS") * 1024
         else:
@@ -133,7 +132,7 @@ class PeakMemory:
         if self.cuda:
             synchronize(self.device)
             peak = torch.cuda.max_memory_allocated(self.device)
-        elif self.method.startswith("VmHWM"):
+        elif self.resettable:
             peak = self._status_kib("VmHWM") * 1024
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -218,7 +217,7 @@ def rejection_override(keep=None, record=None):
 @contextlib.contextmanager
 def random_text_embeddings():
     """Vocabulary embeddings become random unit vectors instead of CLIP text encodings, for speed runs with random
-    weights where encoding the vocabulary would take long (the CPU needs ~0.3 s a sentence with SED-B's text
+    weights where encoding the vocabulary would take long (one CPU thread needs ~0.2 s a sentence with SED-B's text
     tower, and a vocabulary has 80 sentences per class)."""
     from ..modeling import text_embeddings
 
@@ -303,7 +302,7 @@ def count_flops(model, inputs, device, precision):
 
     predictor = model.sem_seg_head.predictor
     names = model.test_class_names
-    image = torch.cat([model._resize_for_clip(model._normalize(x["image"])[None]) for x in inputs[:1]])
+    image = model._resize_for_clip(model._normalize(inputs[0]["image"])[None])  # the encoder's input, as in inference
 
     class Encoder(torch.nn.Module):
         def __init__(self):
