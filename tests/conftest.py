@@ -5,7 +5,11 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+# The steering checkout's shared/ (the authors' config files); absent on a user's machine.
 SHARED = REPO.parent / "shared"
+# Outputs of the authors' implementation and released-checkpoint layouts, carried by the repository
+# (copies of shared/fixtures and shared/reference, see tests/fixtures/README.md).
+FIXTURES = REPO / "tests" / "fixtures"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -29,7 +33,7 @@ def load_cfg(config_file, opts=()):
     return cfg
 
 
-PARITY_FIXTURE = SHARED / "fixtures" / "sed_parity_tiny.pt"
+PARITY_FIXTURE = FIXTURES / "sed_parity_tiny.pt"
 
 
 class ParityFixture:
@@ -46,7 +50,7 @@ class ParityFixture:
         import open_clip
 
         if not PARITY_FIXTURE.is_file():
-            raise FileNotFoundError(f"{PARITY_FIXTURE} is missing: the repository expects shared/ beside it.")
+            raise FileNotFoundError(f"{PARITY_FIXTURE} is missing: the repository carries it (git checkout it).")
         self.data = torch.load(PARITY_FIXTURE, weights_only=False)
         with open(tmp_dir / f"{self.data['open_clip_model_name']}.json", "w") as f:
             json.dump(self.data["open_clip_model_config"], f)

@@ -11,18 +11,21 @@ def test_package_exports_add_sed_config():
     assert callable(add_sed_config) and sed.add_sed_config is add_sed_config
 
 
-@pytest.mark.parametrize("name,clip,weights,guidance", [
-    ("convnextB_768.yaml", "convnext_base_w_320", "laion_aesthetic_s13b_b82k", [512, 256, 128]),
-    ("convnextL_768.yaml", "convnext_large_d_320", "laion2b_s29b_b131k_ft_soup", [768, 384, 192]),
+@pytest.mark.parametrize("name,clip,weights,guidance,drop_path", [
+    ("convnextB_768.yaml", "convnext_base_w_320", "laion_aesthetic_s13b_b82k", [512, 256, 128], 0.0),
+    ("convnextL_768.yaml", "convnext_large_d_320", "laion2b_s29b_b131k_ft_soup", [768, 384, 192], 0.1),
 ])
-def test_paper_configs_load_with_paper_settings(name, clip, weights, guidance):
+def test_paper_configs_load_with_paper_settings(name, clip, weights, guidance, drop_path):
+    """The paper's recipe, as the authors' config files give it (their files: tests/test_authors_configs.py)."""
     cfg = load_cfg(name)
     assert cfg.MODEL.META_ARCHITECTURE == "SED"
     assert cfg.MODEL.ENC.CLIP_MODEL_NAME == clip
     assert cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS == weights
     assert list(cfg.MODEL.SEM_SEG_HEAD.DECODER_GUIDANCE_DIMS) == guidance
     assert list(cfg.MODEL.SEM_SEG_HEAD.DECODER_DIMS) == [64, 32, 16]
-    assert cfg.MODEL.SEM_SEG_HEAD.KERNEL_SIZE == 9
+    assert list(cfg.MODEL.SEM_SEG_HEAD.KERNEL_SIZE) == [9, 9, 9]
+    assert cfg.MODEL.ENC.DROP_PATH_RATE == cfg.MODEL.ENC.HEAD_DROPOUT == pytest.approx(drop_path)
+    assert cfg.INPUT.COLOR_AUG_SSD is True
     assert cfg.SOLVER.IMS_PER_BATCH == 4 and cfg.SOLVER.MAX_ITER == 80000
     assert cfg.SOLVER.BASE_LR == pytest.approx(2e-4) and cfg.SOLVER.CLIP_MULTIPLIER == pytest.approx(0.01)
     assert cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE == pytest.approx(0.01)

@@ -51,22 +51,28 @@ class ColorAugSSDTransform(Transform):
         self._set_attributes(locals())
 
     def apply_image(self, img: np.ndarray) -> np.ndarray:
-        """img: (H, W, 3) uint8 in `img_format` -> same shape and dtype."""
+        """img: (H, W, 3) uint8 in `img_format` -> same shape and dtype.
+
+        Saturation and hue each convert to HSV and back, as detectron2's PointRend transform does (the uint8
+        round trips are part of the result)."""
         if self.brightness is not None:
             img = _affine_uint8(img, 1.0, self.brightness)
         if self.contrast is not None and self.contrast_first:
             img = _affine_uint8(img, self.contrast, 0.0)
-        if self.saturation is not None or self.hue is not None:
-            rgb = self.img_format == "RGB"
-            hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV if rgb else cv2.COLOR_BGR2HSV)
-            if self.saturation is not None:
-                hsv[:, :, 1] = _affine_uint8(hsv[:, :, 1], self.saturation, 0.0)
-            if self.hue is not None:
-                hsv[:, :, 0] = (hsv[:, :, 0].astype(np.int64) + self.hue) % 180
-            img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB if rgb else cv2.COLOR_HSV2BGR)
+        if self.saturation is not None:
+            img = self._in_hsv(img, lambda hsv: _affine_uint8(hsv[:, :, 1], self.saturation, 0.0), channel=1)
+        if self.hue is not None:
+            img = self._in_hsv(img, lambda hsv: (hsv[:, :, 0].astype(np.int64) + self.hue) % 180, channel=0)
         if self.contrast is not None and not self.contrast_first:
             img = _affine_uint8(img, self.contrast, 0.0)
         return img
+
+    def _in_hsv(self, img: np.ndarray, new_channel, channel: int) -> np.ndarray:
+        """img with one channel of its OpenCV HSV form replaced by new_channel(hsv)."""
+        rgb = self.img_format == "RGB"
+        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV if rgb else cv2.COLOR_BGR2HSV)
+        hsv[:, :, channel] = new_channel(hsv)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB if rgb else cv2.COLOR_HSV2BGR)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         return coords

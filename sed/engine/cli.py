@@ -177,6 +177,9 @@ def setup(args):
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="sed")
+    if cfg.MODEL.DEVICE.startswith("cuda"):
+        # TF32 matrix products on GPUs that have them, as the authors' train_net.py sets for training and test.
+        torch.set_float32_matmul_precision("high")
     return cfg
 
 

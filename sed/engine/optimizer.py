@@ -6,7 +6,9 @@ Parameter groups follow the authors' `build_optimizer`:
   x SOLVER.BACKBONE_MULTIPLIER inside a module named `backbone` (a detectron2 backbone), x whatever the model's
   optional `lr_multiplier(param_name)` method returns (a model-agnostic hook, e.g. a head lr factor);
 - weight decay = SOLVER.WEIGHT_DECAY, except SOLVER.WEIGHT_DECAY_NORM for the parameters of normalisation
-  layers (BatchNorm, GroupNorm, LayerNorm, ... and their subclasses such as timm's LayerNorm2d),
+  layers (BatchNorm, GroupNorm, LayerNorm, ... and their subclasses such as timm's LayerNorm2d; a module's
+  `is_normalization` attribute, where set, decides instead of its class: SED's decoder sets it to False on
+  its ConvNeXt blocks' LayerNorm, which the authors' rule missed),
   SOLVER.WEIGHT_DECAY_EMBED for `nn.Embedding`s, and 0 for `relative_position_bias_table` /
   `absolute_pos_embed` (Swin). Other parameters (biases, layer-scale `gamma`s) keep SOLVER.WEIGHT_DECAY, as
   in the authors' code.
@@ -63,7 +65,7 @@ def get_param_groups(cfg, model):
                 lr *= float(lr_hook(full_name))
             if param_name in NO_DECAY_PARAM_NAMES:
                 weight_decay = 0.0
-            if isinstance(module, NORM_MODULE_TYPES):
+            if getattr(module, "is_normalization", isinstance(module, NORM_MODULE_TYPES)):
                 weight_decay = solver.WEIGHT_DECAY_NORM
             if isinstance(module, nn.Embedding):
                 weight_decay = solver.WEIGHT_DECAY_EMBED

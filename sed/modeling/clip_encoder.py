@@ -15,8 +15,45 @@ logger = logging.getLogger(__name__)
 
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
+# (drop path rate, head dropout) of the image tower in the open_clip model configs the authors trained with.
+# Today's open_clip configs differ (3.3.0: convnext_base_w_320 0.1 drop path, convnext_large_d_320 no dropout).
+AUTHORS_STOCHASTIC_DEPTH = {"convnext_base_w_320": (0.0, 0.0), "convnext_large_d_320": (0.1, 0.1)}
 
-def build_clip_model(model_name, pretrained_weights=""):
+# The authors' values of MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED and the open_clip models they select: their code
+# builds its CLIP from that key (MODEL.ENC.CLIP_MODEL_NAME only named a backbone it deleted unused).
+AUTHORS_CLIP_NAMES = {"Convnext-B": "convnext_base_w_320", "Convnext-L": "convnext_large_d_320"}
+
+
+def clip_model_name(enc_model_name, authors_clip_pretrained=""):
+    """The open_clip model to build: MODEL.ENC.CLIP_MODEL_NAME, checked against the authors' key
+    MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED where a config (one of theirs) sets it."""
+    if not authors_clip_pretrained:
+        return enc_model_name
+    named = AUTHORS_CLIP_NAMES.get(authors_clip_pretrained)
+    if named is None:
+        raise ValueError(
+            f"MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED={authors_clip_pretrained!r}: SED's encoder is a CLIP ConvNeXt; "
+            f"this key takes {sorted(AUTHORS_CLIP_NAMES)} (the authors' values) or \"\" to use "
+            "MODEL.ENC.CLIP_MODEL_NAME.")
+    if named != enc_model_name:
+        raise ValueError(
+            f"MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED={authors_clip_pretrained!r} selects {named}, but "
+            f"MODEL.ENC.CLIP_MODEL_NAME is {enc_model_name!r}: set CLIP_PRETRAINED to \"\" to use "
+            "MODEL.ENC.CLIP_MODEL_NAME, or make them agree.")
+    return named
+
+
+def stochastic_layer_rates(model_name, drop_path_rate=-1.0, head_dropout=-1.0):
+    """(drop path rate, head dropout) of the image tower: the given values, where negative the authors' for
+    their two models (`AUTHORS_STOCHASTIC_DEPTH`), else those of the open_clip model config."""
+    vision_cfg = open_clip.get_model_config(model_name)["vision_cfg"]
+    authors = AUTHORS_STOCHASTIC_DEPTH.get(model_name)
+    defaults = authors or (vision_cfg.get("timm_drop_path") or 0.0, vision_cfg.get("timm_drop", 0.0))
+    return (float(drop_path_rate) if drop_path_rate >= 0 else defaults[0],
+            float(head_dropout) if head_dropout >= 0 else defaults[1])
+
+
+def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, head_dropout=-1.0):
     """Builds an open_clip model whose visual tower is a timm ConvNeXt.
 
     Args:
@@ -24,6 +61,8 @@ def build_clip_model(model_name, pretrained_weights=""):
             `open_clip.add_model_config`).
         pretrained_weights: an open_clip pretrained tag (downloaded by open_clip where the network allows),
             a path to a local open_clip weights file, or "" for random initialisation.
+        drop_path_rate, head_dropout: stochastic depth of the ConvNeXt trunk and dropout of the projection
+            head in training; negative: see `stochastic_layer_rates`.
     """
     if model_name not in open_clip.list_models():
         raise ValueError(
@@ -31,10 +70,15 @@ def build_clip_model(model_name, pretrained_weights=""):
             "ConvNeXt models (e.g. convnext_base_w_320, convnext_large_d_320) or register a model config "
             "first with open_clip.add_model_config(dir_with_NAME.json)."
         )
+    drop_path_rate, head_dropout = stochastic_layer_rates(model_name, drop_path_rate, head_dropout)
+    # open_clip applies keyword arguments over its model config, a whole sub-config at a time.
+    vision_cfg = dict(open_clip.get_model_config(model_name)["vision_cfg"], timm_drop_path=drop_path_rate,
+                      timm_drop=head_dropout)
     if not pretrained_weights:
-        model = open_clip.create_model(model_name, pretrained=None)
+        model = open_clip.create_model(model_name, pretrained=None, vision_cfg=vision_cfg)
     elif os.path.isfile(os.path.expanduser(pretrained_weights)):
-        model = open_clip.create_model(model_name, pretrained=os.path.expanduser(pretrained_weights))
+        model = open_clip.create_model(model_name, pretrained=os.path.expanduser(pretrained_weights),
+                                       vision_cfg=vision_cfg)
     else:
         tags = open_clip.list_pretrained_tags_by_model(model_name)
         if pretrained_weights not in tags:
@@ -44,7 +88,7 @@ def build_clip_model(model_name, pretrained_weights=""):
                 "open_clip_pytorch_model.bin, or \"\" for random weights (see INSTALL.md, 'CLIP weights')."
             )
         try:
-            model = open_clip.create_model(model_name, pretrained=pretrained_weights)
+            model = open_clip.create_model(model_name, pretrained=pretrained_weights, vision_cfg=vision_cfg)
         except Exception as e:  # network or hub failures surface as many exception types
             raise RuntimeError(
                 f"Could not get the CLIP weights {model_name}/{pretrained_weights} through open_clip ({e}). "

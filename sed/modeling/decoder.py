@@ -18,9 +18,9 @@ class FusionStage(nn.Module):
     """
 
     def __init__(self, in_channels, out_channels, guidance_channels, kernel_size=9, num_heads=4,
-                 pooling_size=(2, 2)):
+                 pooling_size=(2, 2), cnext_norm_weight_decay=True):
         super().__init__()
-        self.cnext = ConvNeXtBlock(in_channels, kernel_size)
+        self.cnext = ConvNeXtBlock(in_channels, kernel_size, norm_weight_decay=cnext_norm_weight_decay)
         self.attention = ClassAttentionLayer(in_channels, num_heads, pooling_size)
         self.up = nn.ConvTranspose2d(in_channels, in_channels - guidance_channels, kernel_size=2, stride=2)
         self.conv = DoubleConv(in_channels + guidance_channels, out_channels)
@@ -98,7 +98,7 @@ class GradualFusionDecoder(nn.Module):
     @configurable
     def __init__(self, *, prompt_channels=80, hidden_dim=128, decoder_dims=(64, 32, 16),
                  guidance_dims=(512, 256, 128), guidance_proj_dims=(32, 16, 8), kernel_size=9, num_heads=4,
-                 pooling_size=(2, 2), class_chunk_size=0):
+                 pooling_size=(2, 2), class_chunk_size=0, cnext_norm_weight_decay=True):
         """
         Args:
             prompt_channels: P, prompt templates per class (channels of the cost map).
@@ -106,11 +106,13 @@ class GradualFusionDecoder(nn.Module):
             decoder_dims: output channels of the three stages.
             guidance_dims: channels of the encoder features used as appearance guidance (res4, res3, res2).
             guidance_proj_dims: appearance and cost guidance channels of the three stages.
-            kernel_size: depthwise kernel of the ConvNeXt blocks.
+            kernel_size: depthwise kernel of the ConvNeXt blocks: one for all stages, or one per stage.
             num_heads: heads of the class attention.
             pooling_size: average pooling before class attention.
             class_chunk_size: inference only: class maps (classes x images) per chunk of the per-class work,
                 which bounds memory at large vocabularies (0: automatic, from the cost map's size).
+            cnext_norm_weight_decay: the ConvNeXt blocks' LayerNorm takes the ordinary weight decay (the
+                authors'), not the optimizer's norm weight decay (see `ConvNeXtBlock`).
         """
         super().__init__()
         self.conv1 = nn.Conv2d(prompt_channels, hidden_dim, kernel_size=7, padding=3)
@@ -122,9 +124,14 @@ class GradualFusionDecoder(nn.Module):
             nn.Sequential(nn.ConvTranspose2d(cost_dims[i], cost_dims[i + 1], kernel_size=2, stride=2), nn.ReLU())
             for i in range(len(guidance_proj_dims)))
         stage_dims = [hidden_dim, *decoder_dims]
+        kernel_sizes = list(kernel_size) if isinstance(kernel_size, (list, tuple)) else [kernel_size] * 3
+        if len(kernel_sizes) != len(guidance_proj_dims):
+            raise ValueError(f"MODEL.SEM_SEG_HEAD.KERNEL_SIZE={kernel_size}: give one kernel size, or one per "
+                             f"decoder stage ({len(guidance_proj_dims)}).")
         for i, g in enumerate(guidance_proj_dims):
             self.add_module(f"decoder{i + 1}", FusionStage(
-                stage_dims[i], stage_dims[i + 1], g, kernel_size, num_heads, pooling_size))
+                stage_dims[i], stage_dims[i + 1], g, kernel_sizes[i], num_heads, pooling_size,
+                cnext_norm_weight_decay))
         for i, d in enumerate(stage_dims[:-1]):
             self.add_module(f"head{i}", nn.Conv2d(d, 1, kernel_size=3, padding=1))
         self.head = nn.Conv2d(decoder_dims[-1], 1, kernel_size=3, padding=1)
@@ -133,6 +140,9 @@ class GradualFusionDecoder(nn.Module):
     @classmethod
     def from_config(cls, cfg):
         head = cfg.MODEL.SEM_SEG_HEAD
+        if head.CNEXT_TYPE != "V1":
+            raise ValueError(f"MODEL.SEM_SEG_HEAD.CNEXT_TYPE={head.CNEXT_TYPE!r}: SED's released models use "
+                             "\"V1\" (ConvNeXt blocks), the only decoder block this project implements.")
         return {
             "hidden_dim": head.HIDDEN_DIMS,
             "decoder_dims": tuple(head.DECODER_DIMS),
@@ -142,6 +152,7 @@ class GradualFusionDecoder(nn.Module):
             "num_heads": head.NUM_HEADS,
             "pooling_size": tuple(head.POOLING_SIZES),
             "class_chunk_size": head.CLASS_CHUNK_SIZE,
+            "cnext_norm_weight_decay": head.CNEXT_NORM_WEIGHT_DECAY,
         }
 
     @property

@@ -9,12 +9,16 @@ class ConvNeXtBlock(nn.Module):
 
     (N, C, H, W) -> (N, C, H, W). `gamma` starts at 1.0 (the authors' initialisation, not ConvNeXt's 1e-6).
     In training the depthwise convolution runs channels-last: its backward is ~10x faster so on the CPU.
+    With `norm_weight_decay` (the authors'), the optimizer gives the LayerNorm the ordinary weight decay: the
+    authors' block uses a LayerNorm class of their own, which their rule for normalisation layers misses.
     """
 
-    def __init__(self, dim, kernel_size=9, layer_scale_init=1.0):
+    def __init__(self, dim, kernel_size=9, layer_scale_init=1.0, norm_weight_decay=True):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
+        # Read by sed.engine.optimizer: False makes it a plain weight there.
+        self.norm.is_normalization = not norm_weight_decay
         self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(4 * dim, dim)

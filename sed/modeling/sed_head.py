@@ -8,7 +8,7 @@ from detectron2.config import configurable
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 from torch import nn
 
-from .clip_encoder import build_clip_model, encode_image
+from .clip_encoder import build_clip_model, clip_model_name, encode_image
 from .cost_map import compute_cost_map
 from .decoder import GradualFusionDecoder
 from .losses import sem_seg_bce_losses
@@ -50,9 +50,11 @@ class SEDPredictor(nn.Module):
     @classmethod
     def from_config(cls, cfg):
         templates = get_prompt_templates(cfg.MODEL.PROMPT_ENSEMBLE_TYPE)
+        name = clip_model_name(cfg.MODEL.ENC.CLIP_MODEL_NAME, cfg.MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED)
         return {
-            "clip_model": build_clip_model(cfg.MODEL.ENC.CLIP_MODEL_NAME, cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS),
-            "clip_model_name": cfg.MODEL.ENC.CLIP_MODEL_NAME,
+            "clip_model": build_clip_model(name, cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS, cfg.MODEL.ENC.DROP_PATH_RATE,
+                                           cfg.MODEL.ENC.HEAD_DROPOUT),
+            "clip_model_name": name,
             "transformer": GradualFusionDecoder(cfg, prompt_channels=len(templates)),
             "prompt_templates": templates,
             "text_cache_dir": cfg.MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR,
@@ -61,12 +63,16 @@ class SEDPredictor(nn.Module):
         }
 
     def encode(self, clip_images, class_names):
-        """Cost map (B, P, T, h, w) and appearance guidance [res4, res3, res2] of CLIP-normalised images."""
+        """Cost map (B, P, T, h, w) and appearance guidance [res4, res3, res2] of CLIP-normalised images.
+
+        The guidance features are detached, as in the authors' code: the CLIP image tower learns only through
+        the dense embedding (the cost map), never through the decoder's guidance projections.
+        """
         # Channels-last: ConvNeXt's depthwise convolutions are much faster so (on CPU, in backward above all).
         clip_images = clip_images.contiguous(memory_format=torch.channels_last)
         features, dense = encode_image(self.clip_model.visual, clip_images, self.gradient_checkpointing)
         text = self.text_embeddings.get(self.clip_model, class_names, self.prompt_templates)
-        return compute_cost_map(dense, text.to(dense.dtype)), [features[k] for k in GUIDANCE_FEATURES]
+        return compute_cost_map(dense, text.to(dense.dtype)), [features[k].detach() for k in GUIDANCE_FEATURES]
 
     def forward(self, clip_images, class_names, with_aux=True):
         """

@@ -57,7 +57,7 @@ class SED(nn.Module):
     @configurable
     def __init__(self, *, sem_seg_head, train_class_names, test_class_names, clip_pixel_mean, clip_pixel_std,
                  clip_resolution=(768, 768), size_divisibility=-1, input_format="RGB", fast_inference=False,
-                 topk=8, sliding_window=None):
+                 topk=8, sliding_window=None, aligned_postprocess=False):
         """
         Args:
             sem_seg_head: an `SEDHead`.
@@ -71,6 +71,9 @@ class SED(nn.Module):
             sliding_window: ((h, w) window, (h, w) stride) in input pixels: each window is segmented on its own
                 (resized to the CLIP resolution) and the probabilities of overlapping windows are averaged.
                 None: the whole image at once (the authors' evaluation).
+            aligned_postprocess: False (the authors'): the (T, S/4, S/4) map is first cut to the input image's
+                size, as detectron2's `sem_seg_postprocess` does, then resized; an image under S/4 px on a side
+                is thereby stretched. True: the whole map, which covers the whole image, is resized.
         """
         super().__init__()
         self.sem_seg_head = sem_seg_head
@@ -85,6 +88,7 @@ class SED(nn.Module):
         self.fast_inference = fast_inference
         self.topk = topk
         self.sliding_window = sliding_window
+        self.aligned_postprocess = aligned_postprocess
         self.register_load_state_dict_post_hook(self._check_checkpoint_fits)
 
     @classmethod
@@ -101,6 +105,7 @@ class SED(nn.Module):
             "fast_inference": cfg.TEST.FAST_INFERENCE,
             "topk": cfg.TEST.TOPK,
             "sliding_window": sliding_window_from_config(cfg),
+            "aligned_postprocess": cfg.TEST.ALIGNED_POSTPROCESS,
         }
 
     @property
@@ -155,6 +160,10 @@ class SED(nn.Module):
                      for image in images]
         results = []
         for prob, x in zip(probs, batched_inputs):
-            size = (x.get("height", x["image"].shape[-2]), x.get("width", x["image"].shape[-1]))
+            image_size = x["image"].shape[-2:]
+            if self.sliding_window is None and not self.aligned_postprocess:
+                # detectron2's sem_seg_postprocess, as the authors call it: a crop to the input's size.
+                prob = prob[:, :image_size[0], :image_size[1]]
+            size = (x.get("height", image_size[0]), x.get("width", image_size[1]))
             results.append({"sem_seg": resize_probabilities(prob, size)})
         return results

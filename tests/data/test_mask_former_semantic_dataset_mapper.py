@@ -43,23 +43,25 @@ def test_tiny_config_resizes_crops_and_returns_tensors(tmp_path):
     assert set(out["sem_seg"].unique().tolist()) <= set(np.unique(label).tolist())
 
 
-def test_padding_uses_zero_for_the_image_and_ignore_for_labels(tmp_path):
+def test_padding_uses_128_for_the_image_and_ignore_for_labels(tmp_path):
+    """The authors' mapper pads with 128 (mid-grey), labels with the ignore value."""
     image, label = _image(40, 50), np.random.RandomState(2).randint(0, 5, (40, 50)).astype(np.uint8)
     mapper = _mapper("INPUT.MIN_SIZE_TRAIN", "(40,)", "INPUT.CROP.ENABLED", "False", "INPUT.RANDOM_FLIP", "none",
-                     "INPUT.SIZE_DIVISIBILITY", "32")
+                     "INPUT.SIZE_DIVISIBILITY", "32", "INPUT.COLOR_AUG_SSD", "False")
     out = mapper(_record(tmp_path, image, label))
     assert out["image"].shape == (3, 64, 64) and out["sem_seg"].shape == (64, 64)
     # The resize is the identity here, so the unpadded part is the input, in RGB order.
     np.testing.assert_array_equal(out["image"][:, :40, :50].permute(1, 2, 0).numpy(), image)
     np.testing.assert_array_equal(out["sem_seg"][:40, :50].numpy(), label)
-    assert (out["image"][:, 40:] == 0).all() and (out["image"][:, :, 50:] == 0).all()
+    assert (out["image"][:, 40:] == 128).all() and (out["image"][:, :, 50:] == 128).all()
     assert (out["sem_seg"][40:] == 255).all() and (out["sem_seg"][:, 50:] == 255).all()
 
 
 def test_bgr_format_reverses_channels(tmp_path):
     image, label = _image(40, 50), np.zeros((40, 50), dtype=np.uint8)
     out = _mapper("INPUT.MIN_SIZE_TRAIN", "(40,)", "INPUT.CROP.ENABLED", "False", "INPUT.RANDOM_FLIP", "none",
-                  "INPUT.SIZE_DIVISIBILITY", "-1", "INPUT.FORMAT", "BGR")(_record(tmp_path, image, label))
+                  "INPUT.SIZE_DIVISIBILITY", "-1", "INPUT.FORMAT", "BGR", "INPUT.COLOR_AUG_SSD", "False")(
+        _record(tmp_path, image, label))
     np.testing.assert_array_equal(out["image"].permute(1, 2, 0).numpy(), image[:, :, ::-1])
 
 
@@ -126,6 +128,42 @@ def test_color_aug_ssd_transform_is_exact_and_leaves_labels_alone():
     assert ColorAugSSDTransform("RGB", **kwargs).apply_segmentation(label) is label
     with pytest.raises(ValueError, match="RGB or BGR"):
         ColorAugSSDTransform("L")
+
+
+class _ScriptedRandom:
+    """Stands in for the `random` module: returns the given draws in order."""
+
+    def __init__(self, draws):
+        self.draws = list(draws)
+
+    def randrange(self, n):
+        return self.draws.pop(0)
+
+    uniform = randint = lambda self, lo, hi: self.draws.pop(0)
+
+
+@pytest.mark.parametrize("fmt", ["RGB", "BGR"])
+@pytest.mark.parametrize("brightness,contrast_first,contrast,saturation,hue", [
+    (-20.5, True, 1.4, 0.6, 11), (13.0, False, 0.7, 1.3, -17), (None, True, None, 1.45, 5),
+    (None, False, 0.55, None, -3), (30.0, True, None, None, None),
+])
+def test_color_aug_ssd_equals_detectron2_pointrend_transform(monkeypatch, fmt, brightness, contrast_first,
+                                                             contrast, saturation, hue):
+    """Same parameters, same image out as PointRend's ColorAugSSDTransform, which the authors' mapper applies
+    (it draws from Python's `random` as it goes: the draws are scripted here in its order)."""
+    from detectron2.projects.point_rend import color_augmentation
+
+    def step(value):
+        return [0] if value is None else [1, value]
+
+    order = [contrast, saturation, hue] if contrast_first else [saturation, hue, contrast]
+    draws = step(brightness) + [int(contrast_first)] + [d for v in order for d in step(v)]
+    monkeypatch.setattr(color_augmentation, "random", _ScriptedRandom(draws))
+    image = np.random.RandomState(3).randint(0, 256, (16, 24, 3)).astype(np.uint8)
+    theirs = color_augmentation.ColorAugSSDTransform(fmt).apply_image(image.copy())
+    ours = ColorAugSSDTransform(fmt, brightness=brightness, contrast=contrast, contrast_first=contrast_first,
+                                saturation=saturation, hue=hue).apply_image(image.copy())
+    np.testing.assert_array_equal(ours, theirs)
 
 
 def test_color_aug_ssd_draws_parameters_in_range():

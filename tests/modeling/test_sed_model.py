@@ -4,10 +4,11 @@ import json
 import open_clip
 import pytest
 import torch
+import torch.nn.functional as F
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 
-from conftest import REPO, SHARED, load_cfg
+from conftest import FIXTURES, REPO, load_cfg
 from sed.modeling.decoder import GradualFusionDecoder
 
 
@@ -54,7 +55,7 @@ def test_state_dict_has_the_released_checkpoint_layout(config, keys, monkeypatch
         model = META_ARCH_REGISTRY.get("SED")(cfg)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     released = {}
-    for line in (SHARED / "reference" / f"official_checkpoint_keys_{keys}.txt").read_text().splitlines():
+    for line in (FIXTURES / f"official_checkpoint_keys_{keys}.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             name, shape = line.split(" ", 1)
             released[name] = tuple(eval(shape))
@@ -183,3 +184,28 @@ def test_sliding_window_with_one_window_covering_the_image_equals_whole_image(pa
         torch.testing.assert_close(window([x])[0]["sem_seg"], expected, atol=1e-6, rtol=0)
         out = tiled([x])[0]["sem_seg"]
     assert out.shape == expected.shape and 0 <= out.min() and out.max() <= 1
+
+
+def _decoder_probabilities(model, image):
+    """(T, 192, 192) probabilities of the final map for a (3, H, W) image, computed outside SED.inference."""
+    clip_input = (image.float() - model.clip_pixel_mean) / model.clip_pixel_std
+    clip_input = F.interpolate(clip_input[None], size=model.clip_resolution, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        return model.sem_seg_head.probabilities(clip_input, model.test_class_names)[0]
+
+
+def test_inputs_under_192_px_are_cut_then_resized_as_the_authors_do(parity):
+    """detectron2's sem_seg_postprocess, as the authors call it, cuts the (T, 192, 192) map to the input's size
+    (here its 181 columns) before the resize; TEST.ALIGNED_POSTPROCESS resizes the whole map instead."""
+    image = F.interpolate(parity["image"][None].float(), size=(257, 181), mode="bilinear", align_corners=False)[0]
+    inputs = [{"image": image, "height": 300, "width": 200}]
+    probs = _decoder_probabilities(parity.build(), image)
+
+    with torch.no_grad():
+        authors = parity.build()(inputs)[0]["sem_seg"]
+        aligned = parity.build(extra=["TEST.ALIGNED_POSTPROCESS", "True"])(inputs)[0]["sem_seg"]
+    cut = F.interpolate(probs[None, :, :192, :181], size=(300, 200), mode="bilinear", align_corners=False)[0]
+    whole = F.interpolate(probs[None], size=(300, 200), mode="bilinear", align_corners=False)[0]
+    torch.testing.assert_close(authors, cut, atol=1e-5, rtol=0)
+    torch.testing.assert_close(aligned, whole, atol=1e-5, rtol=0)
+    assert (authors - aligned).abs().max() > 1e-3

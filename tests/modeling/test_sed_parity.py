@@ -1,4 +1,4 @@
-"""The model against the authors' reference outputs (../shared/fixtures), at every level they provide."""
+"""The model against the authors' reference outputs (tests/fixtures/sed_parity_tiny.pt), at every level they provide."""
 import pytest
 import torch
 import torch.nn.functional as F

@@ -26,8 +26,8 @@ class MaskFormerSemanticDatasetMapper:
     * the record's other fields, plus "height" / "width" of the image file.
 
     Augmentations: see :func:`sed.data.augmentations.build_semantic_train_augmentations`. Then image and labels
-    are padded at the bottom and right to a multiple of `size_divisibility` (if > 0): the image with 0, the
-    labels with `ignore_label`.
+    are padded at the bottom and right to a multiple of `size_divisibility` (if > 0): the image with 128 (as the
+    authors' mapper does), the labels with `ignore_label`.
     """
 
     @configurable
@@ -88,7 +88,7 @@ class MaskFormerSemanticDatasetMapper:
         if self.size_divisibility > 0:
             h, w = sem_seg.shape
             padding = (0, -w % self.size_divisibility, 0, -h % self.size_divisibility)  # left, right, top, bottom
-            image = F.pad(image, padding, value=0)
+            image = F.pad(image, padding, value=128)
             sem_seg = F.pad(sem_seg, padding, value=self.ignore_label)
 
         dataset_dict["image"] = image
