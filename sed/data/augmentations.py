@@ -108,7 +108,9 @@ class RandomResizeByRatio(T.Augmentation):
     """
     mmsegmentation's `Resize(img_scale, ratio_range, keep_ratio=True)`: draw r uniformly in `ratio_range`, then
     resize, keeping the aspect ratio, to the largest size whose long side is at most int(long * r) and short
-    side at most int(short * r), where (long, short) = `base_scale` (e.g. (2048, 512) for ADE20K).
+    side at most int(short * r), where (long, short) = `base_scale` (e.g. (2048, 640) for ADE20K at 640 crops).
+    The arithmetic is mmcv's `rescale_size`: factor = min(int(long * r) / long side, int(short * r) / short
+    side), each side becomes int(side * factor + 0.5) (rounded half up).
     """
 
     def __init__(self, base_scale: Sequence[int], ratio_range: Sequence[float], interp=Image.BILINEAR):

@@ -83,9 +83,10 @@ def test_tiny_tree_loads_maps_and_evaluates_by_hand(datasets_root):
         f"{CITY}_{frame}_gtFine_labelTrainIds.png" for frame in _ground_truths()]
     assert all((r["height"], r["width"]) == (H, W) for r in records)
 
-    # training mapper: exact labels without augmentation; the recipe's augmentations give a 512x1024 crop
-    cfg = load_cfg(CONFIG, ["DATASETS.TRAIN", f"('{VAL}',)", "INPUT.MIN_SIZE_TRAIN", f"({H},)",
-                            "INPUT.MIN_SIZE_TRAIN_SAMPLING", "choice", "INPUT.CROP.ENABLED", "False",
+    # training mapper: exact labels without augmentation (the recipe's resize at ratio 1 of the image's own size);
+    # the recipe's augmentations give a 512x1024 crop
+    cfg = load_cfg(CONFIG, ["DATASETS.TRAIN", f"('{VAL}',)", "INPUT.RESIZE_RATIO_RANGE", "(1.0, 1.0)",
+                            "INPUT.RESIZE_BASE_SCALE", f"({W}, {H})", "INPUT.CROP.ENABLED", "False",
                             "INPUT.COLOR_AUG_SSD", "False", "INPUT.RANDOM_FLIP", "none"])
     mapped = build_train_mapper(cfg)(records[0])
     assert mapped["image"].shape == (3, H, W) and mapped["image"].dtype == torch.uint8

@@ -198,6 +198,35 @@ def test_resize_ratio_range_option_replaces_shortest_edge_resize():
                       T.ResizeShortestEdge)
 
 
+# (h, w) of images with width:height 4:3, 3:4, 1:1, 2:1, 1:3 and 4:1 (wider than ADE20K's 3.2:1 base scale)
+ASPECT_RATIOS = [(48, 64), (64, 48), (48, 48), (32, 64), (96, 32), (16, 64)]
+
+
+@pytest.mark.parametrize("config,base_scale", [
+    ("ecenet/ecenet_swinB_ade20k_640.yaml", (2048, 640)),  # the spec's base scales (long, short)
+    ("ecenet/ecenet_swinB_pc59_480.yaml", (520, 520)),
+    ("ecenet/ecenet_swinB_cityscapes_512x1024.yaml", (2048, 1024)),
+    ("ecenet/ecenet_tiny_cpu.yaml", (205, 64)),  # ADE20K's scaled down 10x
+])
+def test_ecenet_recipes_resize_by_a_random_ratio_of_the_base_scale(tmp_path, config, base_scale):
+    # Crop and padding off, so the mapper's output size is the resize's.
+    mapper = MaskFormerSemanticDatasetMapper(
+        load_cfg(config, ["INPUT.CROP.ENABLED", "False", "INPUT.SIZE_DIVISIBILITY", "-1"]), True)
+    for seed, (h, w) in enumerate(ASPECT_RATIOS):
+        record = _record(tmp_path, _image(h, w), np.zeros((h, w), dtype=np.uint8))
+        # mmsegmentation's Resize(img_scale=base_scale, ratio_range=(0.5, 2.0), keep_ratio=True): its
+        # random_sample_ratio draws r (the pipeline's first draw) and truncates the limits to ints, mmcv's
+        # rescale_size takes the smaller of the two factors and rounds each side half up.
+        np.random.seed(seed)
+        ratio = np.random.uniform(0.5, 2.0)
+        long_limit, short_limit = int(max(base_scale) * ratio), int(min(base_scale) * ratio)
+        factor = min(long_limit / max(h, w), short_limit / min(h, w))
+        expected = (int(h * factor + 0.5), int(w * factor + 0.5))
+        np.random.seed(seed)
+        out = mapper(record)
+        assert tuple(out["image"].shape[1:]) == expected and tuple(out["sem_seg"].shape) == expected, (h, w)
+
+
 def test_mapper_selection():
     cfg = load_cfg("tiny_cpu.yaml")
     assert isinstance(build_train_mapper(cfg), MaskFormerSemanticDatasetMapper)

@@ -4,22 +4,23 @@ import pytest
 from conftest import load_cfg
 
 
-@pytest.mark.parametrize("name,classes,crop,iters,batch,train,test", [
-    ("ecenet_swinB_ade20k_640.yaml", 150, [640, 640], 160000, 16, "ade20k_150_train_sem_seg",
+@pytest.mark.parametrize("name,classes,crop,base_scale,iters,batch,train,test", [
+    ("ecenet_swinB_ade20k_640.yaml", 150, [640, 640], [2048, 640], 160000, 16, "ade20k_150_train_sem_seg",
      "ade20k_150_test_sem_seg"),
-    ("ecenet_swinB_pc59_480.yaml", 59, [480, 480], 80000, 16, "context_59_train_sem_seg", "context_59_test_sem_seg"),
-    ("ecenet_swinB_cityscapes_512x1024.yaml", 19, [512, 1024], 80000, 8, "cityscapes_fine_sem_seg_train",
-     "cityscapes_fine_sem_seg_val"),
+    ("ecenet_swinB_pc59_480.yaml", 59, [480, 480], [520, 520], 80000, 16, "context_59_train_sem_seg",
+     "context_59_test_sem_seg"),
+    ("ecenet_swinB_cityscapes_512x1024.yaml", 19, [512, 1024], [2048, 1024], 80000, 8,
+     "cityscapes_fine_sem_seg_train", "cityscapes_fine_sem_seg_val"),
 ])
-def test_recipe_configs(name, classes, crop, iters, batch, train, test):
+def test_recipe_configs(name, classes, crop, base_scale, iters, batch, train, test):
     cfg = load_cfg(f"ecenet/{name}")
     assert cfg.MODEL.META_ARCHITECTURE == "ECENet" and cfg.MODEL.SEM_SEG_HEAD.NAME == "ECENetHead"
     assert cfg.MODEL.BACKBONE.NAME == "TimmSwinBackbone" and cfg.MODEL.WEIGHTS == ""
     assert cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == classes
     assert list(cfg.INPUT.CROP.SIZE) == crop and cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA == 0.75
-    assert cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING == "range" and cfg.INPUT.COLOR_AUG_SSD
-    low, high = cfg.INPUT.MIN_SIZE_TRAIN
-    assert high == 4 * low  # resize ratios 0.5 .. 2.0
+    assert cfg.INPUT.COLOR_AUG_SSD
+    # the spec's random resize: ratios 0.5 .. 2.0 of the dataset's base scale (long, short)
+    assert list(cfg.INPUT.RESIZE_RATIO_RANGE) == [0.5, 2.0] and list(cfg.INPUT.RESIZE_BASE_SCALE) == base_scale
     assert (cfg.SOLVER.MAX_ITER, cfg.SOLVER.IMS_PER_BATCH) == (iters, batch)
     assert cfg.DATASETS.TRAIN == (train,) and cfg.DATASETS.TEST == (test,)
     assert cfg.SOLVER.OPTIMIZER == "ADAMW" and cfg.SOLVER.BASE_LR == pytest.approx(6e-5)
