@@ -10,7 +10,7 @@ Each .mat holds `LabelMap`, an (H, W) map of 1-based ids into labels.txt ("1: ac
 ImageSets/Main train / val lists.
 """
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy.io import loadmat
@@ -19,6 +19,8 @@ from prepare_common import read_split_list, require
 
 SPLITS = ("train", "val")
 NUM_CLASSES = 459
+# The 5,104 validation images of the authors' PC-459 evaluation (VOC2010's val.txt lists one more).
+AUTHORS_PC459_VAL_LIST = Path(__file__).resolve().with_name("pascal_context_val_5104.txt")
 _HINT = ("Download VOCtrainval_03-May-2010.tar (http://host.robots.ox.ac.uk/pascal/VOC/voc2010/) into the root, "
          "then trainval.tar.gz and labels.txt (https://cs.stanford.edu/~roozbeh/pascal-context/) into "
          "VOCdevkit/VOC2010/.")
@@ -44,9 +46,9 @@ def read_labels_txt(path: Path) -> Dict[int, str]:
     return labels
 
 
-def split_sources(base: Path, split: str) -> List[Tuple[str, Path]]:
-    """(image id, .mat path) of every image of `split`."""
-    ids = read_split_list(require(base / "ImageSets" / "Main" / f"{split}.txt", _HINT))
+def split_sources(base: Path, split: str, id_list: Optional[Path] = None) -> List[Tuple[str, Path]]:
+    """(image id, .mat path) of every image of `split`: the ids of `id_list`, else of VOC2010's split list."""
+    ids = read_split_list(id_list or require(base / "ImageSets" / "Main" / f"{split}.txt", _HINT))
     return [(i, base / "trainval" / f"{i}.mat") for i in ids]
 
 

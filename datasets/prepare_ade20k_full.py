@@ -9,10 +9,10 @@ Output:
     ADE20K_2021_17_01/annotations_detectron2/{training,validation}/ADE_*.tif   uint16, 847 classes, 65535 = ignore
 
 Label mapping. In a `*_seg.png`, the object class of a pixel is R // 10 * 256 + G (R, G its red and green
-values); class c > 0 is `index_ade20k["objectnames"][c - 1]` and 0 is unlabelled. The 847 classes of
-datasets/ade847.json (the benchmark's frequent classes, in label order) are matched by exact name against
-`objectnames`; a pixel whose name is the i-th entry of ade847.json gets label i, every other pixel (unlabelled,
-or one of the rare classes left out of the benchmark) gets 65535.
+values; 0 is unlabelled). The authors' id table datasets/ade20k_full_847_raw_ids.json gives, for each of the 847
+benchmark classes, that raw id ("id") and its label ("trainId", the order of datasets/ade847.json); every other
+pixel (unlabelled, or one of the rare classes left out of the benchmark) gets 65535. This table, not a match of
+names against `index_ade20k["objectnames"]` (where names repeat), is how the published numbers were computed.
 
 Resolution. As in the preparation the published A-847 numbers were measured on, an image whose shorter side
 exceeds 512 pixels is downscaled so that it is 512 (image bilinear, labels nearest, OpenCV); every image is
@@ -20,6 +20,7 @@ re-encoded with Pillow's default JPEG settings into images_detectron2, which is 
 The split of an image is the `training` / `validation` folder it sits in.
 """
 import functools
+import json
 import pickle
 from pathlib import Path
 
@@ -36,27 +37,31 @@ MAX_SHORT_SIDE = 512
 # Largest class value a *_seg.png can encode: R // 10 <= 25, G <= 255.
 _MAX_RAW_CLASS = 255 // 10 * 256 + 255
 TOP = "ADE20K_2021_17_01"
+RAW_ID_TABLE = Path(__file__).resolve().with_name("ade20k_full_847_raw_ids.json")
 
 
-def build_lut(objectnames, class_names) -> np.ndarray:
+def build_lut(id_table, class_names) -> np.ndarray:
     """
     Args:
-        objectnames (list[str]): `index_ade20k["objectnames"]`; raw class c > 0 is objectnames[c - 1].
-        class_names (list[str]): the benchmark classes in label order (ade847.json).
+        id_table (list[dict]): {"id": raw class, "trainId": label, "name"} for each benchmark class (the authors'
+            datasets/ade20k_full_847_raw_ids.json).
+        class_names (list[str]): the benchmark classes in label order (ade847.json), checked against the table.
 
     Returns:
         (_MAX_RAW_CLASS + 1,) uint16: raw class -> label (65535 = ignore).
     """
-    raw_ids = {}
-    for index, name in enumerate(objectnames):
-        raw_ids.setdefault(name, []).append(index + 1)
-    missing = [name for name in class_names if name not in raw_ids]
-    if missing:
-        raise ValueError(f"{len(missing)} benchmark classes are not in index_ade20k.pkl's objectnames, "
-                         f"e.g. {missing[:5]}: is it the ADE20K_2021_17_01 index?")
+    labels = sorted(entry["trainId"] for entry in id_table)
+    if labels != list(range(len(class_names))):
+        raise ValueError(f"the id table should give labels 0..{len(class_names) - 1} once each "
+                         f"({len(labels)} entries found)")
+    by_label = {entry["trainId"]: entry for entry in id_table}
+    renamed = [label for label, name in enumerate(class_names) if by_label[label]["name"] != name]
+    if renamed:
+        raise ValueError(f"the id table names {len(renamed)} labels differently from ade847.json, e.g. label "
+                         f"{renamed[0]}: {by_label[renamed[0]]['name']!r} vs {class_names[renamed[0]]!r}")
     lut = np.full(_MAX_RAW_CLASS + 1, IGNORE, dtype=np.uint16)
-    for label, name in enumerate(class_names):
-        lut[raw_ids[name]] = label
+    for entry in id_table:
+        lut[entry["id"]] = entry["trainId"]
     return lut
 
 
@@ -93,7 +98,8 @@ def prepare(root, splits=SPLITS, workers=1):
     with open(require(base / "index_ade20k.pkl", hint), "rb") as f:
         index = pickle.load(f)
     require(base / "images", hint)
-    convert_fn = functools.partial(convert, lut=build_lut(index["objectnames"], read_class_names("ade847.json")))
+    id_table = json.loads(RAW_ID_TABLE.read_text(encoding="utf-8"))
+    convert_fn = functools.partial(convert, lut=build_lut(id_table, read_class_names("ade847.json")))
 
     jobs = {split: [] for split in splits}
     for folder, filename in zip(index["folder"], index["filename"]):

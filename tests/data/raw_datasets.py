@@ -82,25 +82,22 @@ def make_ade20k_150(root):
     return raw
 
 
-RARE = ["zz rare thing", "aa other rare thing"]
-
-
-def ade_full_objectnames():
-    """An index_ade20k objectnames list: the 847 benchmark names (not in label order) plus rare ones."""
-    names = sorted(class_names("ade847.json")) + RARE
-    return names
+def ade_full_raw_ids():
+    """{label: raw ADE20K class id} of the 847 benchmark classes, from the authors' id table."""
+    table = json.loads((REPO / "datasets" / "ade20k_full_847_raw_ids.json").read_text())
+    return {entry["trainId"]: entry["id"] for entry in table}
 
 
 def make_ade20k_full(root, big=False):
     """
-    A released-style ADE20K_2021_17_01 tree. Returns {(split, stem): raw class map (H, W)}, raw class c > 0
-    being objectnames[c - 1]. With `big`, one validation image is 520x600 (shorter side > 512: downscaled).
+    A released-style ADE20K_2021_17_01 tree. Returns {(split, stem): raw class map (H, W)} of raw class ids (as
+    encoded in the *_seg.png files). With `big`, one validation image is 520x600 (shorter side > 512:
+    downscaled).
     """
-    objectnames = ade_full_objectnames()
-    raw_id = {name: i + 1 for i, name in enumerate(objectnames)}
-    c847 = class_names("ade847.json")
-    wall, last, rare = raw_id[c847[0]], raw_id[c847[846]], raw_id[RARE[0]]
-    building = raw_id[c847[1]]
+    raw_id = ade_full_raw_ids()
+    wall, building, last = raw_id[0], raw_id[1], raw_id[846]
+    rare = max(raw_id.values()) + 1  # a class left out of the benchmark
+    objectnames = [f"class {i}" for i in range(1, rare + 1)]
     maps = {
         ("training", "ADE_train_00000001"): np.array([[wall, 0, rare], [building, last, wall]]),
         ("validation", "ADE_val_00000001"): np.array([[last, building], [0, rare], [wall, wall]]),
@@ -147,6 +144,14 @@ def make_voc(root, aug=False):
         for name, label in raw.items():
             write_png(base / "SegmentationClassAug" / f"{name}.png", label, mode="L")
     return raw
+
+
+def pascal_context_val_list(root):
+    """A validation id list for prepare_pascal_context_459 naming the test tree's val image (the authors' list
+    names 5,104 images this tree does not have)."""
+    path = Path(root) / "pc459_val_list.txt"
+    path.write_text("2008_000003\n")
+    return path
 
 
 def make_pascal_context(root):

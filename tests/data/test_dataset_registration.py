@@ -5,7 +5,8 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import sed  # noqa: F401  registers the datasets
-from raw_datasets import load_script, make_ade20k_150, make_ade20k_full, make_coco_stuff, make_pascal_context, make_voc
+from raw_datasets import (load_script, make_ade20k_150, make_ade20k_full, make_coco_stuff, make_pascal_context,
+                          make_voc, pascal_context_val_list)
 from sed.data.class_names import load_class_names
 
 # name: (number of classes, ignore label, evaluator type, class JSON)
@@ -56,8 +57,9 @@ def test_prepared_datasets_load_from_the_root_set_after_import(tmp_path, monkeyp
     make_voc(tmp_path)
     make_pascal_context(tmp_path)
     for script in ("prepare_coco_stuff", "prepare_ade20k_150", "prepare_ade20k_full", "prepare_voc",
-                   "prepare_pascal_context_59", "prepare_pascal_context_459"):
+                   "prepare_pascal_context_59"):
         load_script(script).prepare(tmp_path)
+    load_script("prepare_pascal_context_459").prepare(tmp_path, val_list=pascal_context_val_list(tmp_path))
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
 
     expected = {

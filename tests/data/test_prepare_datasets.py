@@ -1,7 +1,9 @@
 """The datasets/prepare_*.py scripts on tiny raw datasets in the real download formats."""
+import functools
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,13 +11,14 @@ from PIL import Image
 
 from raw_datasets import (
     DATASETS_DIR,
-    ade_full_objectnames,
+    ade_full_raw_ids,
     class_names,
     load_script,
     make_ade20k_150,
     make_ade20k_full,
     make_coco_stuff,
     make_pascal_context,
+    pascal_context_val_list,
     make_voc,
     read_label,
 )
@@ -48,7 +51,7 @@ def test_ade20k_150_shifts_ids_and_ignores_other(tmp_path):
     assert val.dtype == np.uint8
 
 
-def test_ade20k_full_maps_objectnames_to_847_classes_as_uint16_tiff(tmp_path):
+def test_ade20k_full_maps_raw_ids_to_847_classes_as_uint16_tiff(tmp_path):
     maps = make_ade20k_full(tmp_path, big=True)
     load_script("prepare_ade20k_full").prepare(tmp_path)
     base = tmp_path / "ADE20K_2021_17_01"
@@ -70,13 +73,19 @@ def test_ade20k_full_maps_objectnames_to_847_classes_as_uint16_tiff(tmp_path):
     assert maps[("validation", "ADE_val_00000002")].shape == (520, 600)
 
 
-def test_ade20k_full_rejects_an_index_without_the_benchmark_classes():
+def test_ade20k_full_maps_through_the_authors_id_table_and_checks_it():
     module = load_script("prepare_ade20k_full")
     names = class_names("ade847.json")
-    with pytest.raises(ValueError, match="1 benchmark classes are not in index_ade20k.pkl's objectnames"):
-        module.build_lut(ade_full_objectnames()[1:], names)
-    lut = module.build_lut(["x"] + names[::-1], names)
-    assert lut[1] == 65535 and lut[2] == 846 and lut[848] == 0
+    table = [{"id": raw, "trainId": label, "name": names[label]} for label, raw in ade_full_raw_ids().items()]
+    lut = module.build_lut(table, names)
+    assert sorted(set(lut.tolist()) - {65535}) == list(range(847))
+    for entry in table[:20]:
+        assert lut[entry["id"]] == entry["trainId"]
+    with pytest.raises(ValueError, match="labels 0..846 once each"):
+        module.build_lut(table[1:], names)
+    renamed = [dict(table[0], name="not a class")] + table[1:]
+    with pytest.raises(ValueError, match="names 1 labels differently from ade847.json"):
+        module.build_lut(renamed, names)
 
 
 def test_voc_writes_labels_without_and_with_background(tmp_path):
@@ -105,12 +114,17 @@ def test_voc_uses_segmentation_class_aug_for_train_when_present(tmp_path):
 
 def test_pascal_context_459_is_uint16_with_ignore_459(tmp_path):
     make_pascal_context(tmp_path)
-    load_script("prepare_pascal_context_459").prepare(tmp_path)
+    load_script("prepare_pascal_context_459").prepare(tmp_path, val_list=pascal_context_val_list(tmp_path))
     out = tmp_path / "VOCdevkit" / "VOC2010" / "annotations_detectron2"
     train = read_label(out / "pc459_train" / "2008_000002.tif")
     assert train.dtype == np.uint16
     np.testing.assert_array_equal(train, [[459, 1, 396], [0, 458, 457]])
     np.testing.assert_array_equal(read_label(out / "pc459_val" / "2008_000003.tif"), [[258, 459], [1, 299]])
+
+
+def test_pascal_context_459_validation_is_the_authors_5104_images():
+    ids = load_script("pascal_context_raw").AUTHORS_PC459_VAL_LIST.read_text().split()
+    assert len(ids) == len(set(ids)) == 5104 and ids[:2] == ["2008_000002", "2008_000003"]
 
 
 def test_pascal_context_59_keeps_the_59_classes(tmp_path):
@@ -145,6 +159,8 @@ def test_pascal_context_59_ids_are_the_standard_subset():
 def test_a_second_run_skips_what_exists_and_redoes_what_is_missing(tmp_path, script, make, outputs):
     make(tmp_path)
     module = load_script(script)
+    if script == "prepare_pascal_context_459":  # the test tree's own validation list, not the authors' 5,104
+        module = SimpleNamespace(prepare=functools.partial(module.prepare, val_list=pascal_context_val_list(tmp_path)))
     module.prepare(tmp_path)
     done = tmp_path / outputs
     mtime = done.stat().st_mtime_ns
