@@ -73,5 +73,6 @@ def add_sed_config(cfg):
 
     # ---------------------------------------------------------------- data
     cfg.DATASETS.VAL_ALL = ()  # authors' key: extra test sets
+    cfg.DATASETS.CUSTOM = ()  # dataset spec files (YAML/JSON) to register, see sed/data/datasets/register_custom.py
 
     add_ecenet_config(cfg)  # ECENet's keys: one config serves both models

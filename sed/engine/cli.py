@@ -23,6 +23,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.multiprocessing import ProcessExitedException
 
+from ..data.datasets import register_custom_datasets
 from .launch import launch
 from .trainer import Trainer, write_results
 
@@ -76,6 +77,10 @@ def load_config(config_file, opts=()):
             raise UsageError("config overrides must come in KEY VALUE pairs after the options, e.g. "
                              "SOLVER.MAX_ITER 1000 MODEL.WEIGHTS model.pth") from e
         raise UsageError(f"invalid config ({message}): fix the value in {config_file} or on the command line") from e
+    try:
+        register_custom_datasets(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        raise UsageError(_one_line(e)) from e
     return cfg
 
 
