@@ -25,6 +25,7 @@ from torch.multiprocessing import ProcessExitedException
 
 from ..data.datasets import register_custom_datasets
 from .launch import launch
+from .train_step import micro_batch_size
 from .trainer import Trainer, write_results
 
 __all__ = ["UsageError", "build_parser", "load_config", "setup", "main", "preflight", "run"]
@@ -118,11 +119,10 @@ def _check_devices(cfg, args):
 
 def _check_batch(cfg, world_size):
     cfg = DefaultTrainer.auto_scale_workers(cfg, world_size)
-    batch = cfg.SOLVER.IMS_PER_BATCH
-    if batch < world_size or batch % world_size:
-        raise UsageError(f"SOLVER.IMS_PER_BATCH {batch} does not split evenly over {world_size} processes "
-                         f"(--num-gpus x --num-machines): use a multiple of {world_size}, e.g. SOLVER.IMS_PER_BATCH "
-                         f"{max(world_size, batch // world_size * world_size)}")
+    try:
+        micro_batch_size(cfg, world_size)
+    except ValueError as e:
+        raise UsageError(f"{e} (processes: --num-gpus x --num-machines)") from e
 
 
 def _weights_available(weights):
