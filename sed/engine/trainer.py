@@ -249,7 +249,9 @@ class Trainer(DefaultTrainer):
         return build_sem_seg_evaluator(cfg, dataset_name, output_folder)
 
     def build_hooks(self):
-        ret = [LRScheduler() if type(h) is hooks.LRScheduler else h for h in super().build_hooks()]
+        ret = [LRScheduler() if type(h) is hooks.LRScheduler else
+               hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self.evaluate_as_eval_sh) if type(h) is hooks.EvalHook else h
+               for h in super().build_hooks()]
         ret.append(ReseedHook(self.cfg.SOLVER.CHECKPOINT_PERIOD, self.run_seed))
         return ret
 
@@ -281,6 +283,30 @@ class Trainer(DefaultTrainer):
                         self.start_iter, self.start_iter * per_rank_batch)
 
     # ------------------------------------------------------------------ evaluation
+    def evaluate_as_eval_sh(self):
+        """The evaluation of TEST.EVAL_PERIOD and of the end of training: each dataset of DATASETS.TEST with the
+        settings eval.sh uses for it (`sed.engine.benchmarks.evaluation_config`: for SED on a benchmark, its
+        class names and pooling 1x1), on a model built from that config, as eval.sh builds it, holding the
+        current weights; so the last number equals eval.sh's on model_final.pth. Missing datasets are skipped
+        (as eval.sh does); results go to OUTPUT_DIR/eval_in_training/<dataset>/results.json."""
+        from .benchmarks import evaluation_config
+
+        weights = unwrap_model(self.model).state_dict()
+        results = OrderedDict()
+        for dataset in self.cfg.DATASETS.TEST:
+            cfg = evaluation_config(self.cfg, dataset)
+            cfg.defrost()
+            cfg.OUTPUT_DIR = os.path.join(self.cfg.OUTPUT_DIR, "eval_in_training", dataset)
+            cfg.freeze()
+            model = self.build_model(cfg)
+            model.load_state_dict(weights)
+            result = self.test(cfg, model, skip_missing_datasets=True)
+            if result:
+                results[dataset] = result
+            del model
+        self._last_eval_results = list(results.values())[0] if len(results) == 1 else results
+        return self._last_eval_results
+
     @classmethod
     def test(cls, cfg, model, evaluators=None, skip_missing_datasets=False):
         """Evaluates `model` on every dataset of DATASETS.TEST (detectron2's DefaultTrainer.test contract: one
