@@ -199,7 +199,7 @@ def setup(args):
     try:
         class_names = parse_vocabulary(vocabulary) if vocabulary is not None else None
     except VocabularyError as e:
-        if args.dataset is None:
+        if args.dataset is None or "DATASETS.CUSTOM" not in args.opts:
             raise SetupError(str(e)) from e
         class_names = args.dataset  # maybe a dataset that DATASETS.CUSTOM in --opts registers: checked below
     paths, problems = collect_inputs(args.input) if args.input else ([], [])
