@@ -20,6 +20,8 @@ def add_sed_config(cfg):
     cfg.SOLVER.BACKBONE_MULTIPLIER = 0.0  # lr multiplier of a detectron2 backbone (SED has none: the CLIP is its encoder)
     cfg.SOLVER.CLIP_MULTIPLIER = 0.01  # lr multiplier of the CLIP image tower
     cfg.SOLVER.CLIP_GRADIENT_CHECKPOINTING = False  # recompute CLIP stage activations in backward to save memory
+    cfg.SOLVER.ACCUMULATE_STEPS = 1  # micro-batches per step: IMS_PER_BATCH is split into this many (same gradient)
+    cfg.SOLVER.MAX_CONSECUTIVE_NONFINITE_STEPS = 20  # skipped non-finite steps in a row tolerated before stopping
 
     # ---------------------------------------------------------------- CLIP encoder
     cfg.MODEL.ENC = CN()
@@ -67,6 +69,9 @@ def add_sed_config(cfg):
     # what eval.sh evaluates: "auto" (SED: the six open-vocabulary benchmarks, other models: DATASETS.TEST),
     # "open_vocabulary" or "config" (each dataset of DATASETS.TEST); see sed/engine/benchmarks.py
     cfg.TEST.EVAL_SUITE = "auto"
+
+    # ---------------------------------------------------------------- data
+    cfg.DATASETS.CUSTOM = ()  # dataset spec files (YAML/JSON) to register, see sed/data/datasets/register_custom.py
 
     add_authors_compatibility_keys(cfg)
     add_ecenet_config(cfg)

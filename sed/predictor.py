@@ -30,6 +30,7 @@ from PIL import Image, ImageOps
 
 from .config import add_sed_config
 from .data.class_names import REPO_ROOT
+from .data.datasets import register_custom_datasets
 from .data.vocabulary import VocabularyError, parse_vocabulary
 from .utils.visualization import class_areas
 
@@ -125,6 +126,7 @@ def load_config(config_file, opts=(), weights=None, device=None):
         cfg.merge_from_list(list(opts))
     except (KeyError, AssertionError) as e:  # yacs reports unknown keys and odd-length opts this way
         raise ValueError(f"Config {config_file} with opts {list(opts)}: {e}") from e
+    register_custom_datasets(cfg)  # DATASETS.CUSTOM: a spec error is a ValueError / FileNotFoundError
     if weights is not None:
         cfg.MODEL.WEIGHTS = weights
     cfg.MODEL.DEVICE = _resolve_device(device, cfg.MODEL.DEVICE)

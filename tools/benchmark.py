@@ -9,6 +9,8 @@ Examples:
         --fast --keep 16 --random-text-embeddings --output b150.json MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
     python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade847 --device cuda \\
         --precision bf16 --batch-sizes 1 2 4 8 MODEL.WEIGHTS sed_b.pth MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
+    python tools/benchmark.py --train --config-file configs/convnextB_768.yaml --device cuda --batch-sizes 1 2 4 \
+        --iters 3 --precision fp16 MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""     # training memory per batch size
 Trailing KEY VALUE pairs override the config, as in detectron2's tools.
 """
 import argparse
@@ -46,6 +48,9 @@ def parse_args(argv=None):
                              "for speed runs with random weights; start-up figures then exclude text encoding)")
     parser.add_argument("--skip-startup", action="store_true", help="build once; no cold/cached start-up figures")
     parser.add_argument("--skip-flops", action="store_true", help="no fvcore FLOP count")
+    parser.add_argument("--train", action="store_true",
+                        help="measure training steps instead (peak memory and s/iter per --batch-sizes, without and "
+                             "with SOLVER.CLIP_GRADIENT_CHECKPOINTING; sed/engine/train_benchmark.py)")
     parser.add_argument("--output", default=None, help="write the results as JSON to this file")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
@@ -61,6 +66,9 @@ def main(argv=None):
     args = parse_args(argv)
     from sed.utils.benchmark import format_report, run_benchmark
 
+    if args.train:
+        from sed.engine.train_benchmark import format_train_report as format_report
+        from sed.engine.train_benchmark import run_train_benchmark as run_benchmark
     try:
         result = run_benchmark(args)
     except (ValueError, RuntimeError, FileNotFoundError) as e:

@@ -5,8 +5,9 @@
         --vocabulary "cat, dog, grass/lawn, sky" --output out/ --opts MODEL.WEIGHTS sed_model_base.pth
 
 Vocabulary: --vocabulary "cat, dog, grass/lawn" (commas between classes, "/" between the synonyms of one
-class), or --dataset NAME for a benchmark's classes (ade150, ade847, coco, pc59, pc459, voc20, voc20b) or a
-class-name JSON file; neither: the config's test vocabulary. Closed-vocabulary models (ECENet) take neither.
+class), or --dataset NAME for a benchmark's classes (ade150, ade847, coco, pc59, pc459, voc20, voc20b), a
+class-name JSON file or a registered dataset (your own: --opts DATASETS.CUSTOM '("spec.yaml",)'); neither: the
+config's test vocabulary. Closed-vocabulary models (ECENet) take neither.
 
 Inputs: image files, directories (their images, not recursive) and glob patterns. For every image, --output
 gets NAME_overlay.png (the classes in colour, a legend of those present with their share of the image),
@@ -54,7 +55,7 @@ def get_parser():
     vocabulary = parser.add_mutually_exclusive_group()
     vocabulary.add_argument("--vocabulary", metavar="CLASSES",
                             help='classes separated by commas, synonyms by "/": "cat, dog, grass/lawn"')
-    vocabulary.add_argument("--dataset", metavar="NAME", help="a benchmark vocabulary (e.g. ade150) or a JSON file")
+    vocabulary.add_argument("--dataset", metavar="NAME", help="a benchmark vocabulary (e.g. ade150), a JSON file or a registered dataset")
     parser.add_argument("--output", required=True, metavar="DIR", help="directory for the results")
     parser.add_argument("--probabilities", action="store_true", help="also write the class probability maps (images)")
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None,
@@ -198,7 +199,9 @@ def setup(args):
     try:
         class_names = parse_vocabulary(vocabulary) if vocabulary is not None else None
     except VocabularyError as e:
-        raise SetupError(str(e)) from e
+        if args.dataset is None or "DATASETS.CUSTOM" not in args.opts:
+            raise SetupError(str(e)) from e
+        class_names = args.dataset  # maybe a dataset that DATASETS.CUSTOM in --opts registers: checked below
     paths, problems = collect_inputs(args.input) if args.input else ([], [])
     for item, why in problems:
         print(f"Skipped {item}: {why}", file=sys.stderr)

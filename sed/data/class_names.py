@@ -71,11 +71,17 @@ def test_vocabulary(cfg, dataset_name):
     `stuff_classes`. They can differ: PAS-20b is scored on 21 classes but segmented with the 59-name
     voc20b.json vocabulary.
     """
-    from detectron2.data import MetadataCatalog
-
     json_path = cfg.MODEL.SEM_SEG_HEAD.get("TEST_CLASS_JSON", "")
     if json_path:
         return load_class_names(json_path)
+    return dataset_vocabulary(dataset_name)
+
+
+def dataset_vocabulary(dataset_name):
+    """The class names that segment the registered dataset `dataset_name`: its metadata's `class_json`, else
+    its `stuff_classes`."""
+    from detectron2.data import MetadataCatalog
+
     metadata = MetadataCatalog.get(dataset_name)
     class_json = metadata.get("class_json", None)
     return load_class_names(class_json) if class_json else list(metadata.stuff_classes)

@@ -3,7 +3,8 @@
 One convention for the Python API (`OpenVocabSegmenter.segment`) and `tools/demo.py --vocabulary`:
 
 * a string without commas names a benchmark vocabulary (`"ade150"`: `datasets/ade150.json`, see
-  `benchmark_vocabularies()`) or a class-name JSON file (`"my_classes.json"`);
+  `benchmark_vocabularies()`), a class-name JSON file (`"my_classes.json"`) or a registered dataset
+  (`"pets_val"`, e.g. one of your own, see sed/data/datasets/register_custom.py: its classes);
 * any other string lists classes separated by commas, and synonyms of one class by "/":
   `"cat, dog, grass/lawn"` is 3 classes, the last one named by "grass" or "lawn";
 * a list (or tuple) of strings holds one class per entry; synonyms may be separated by "/" or by ", " as in
@@ -15,7 +16,9 @@ Classes come out in the given order (label i is class i), each in the text encod
 """
 from pathlib import Path
 
-from .class_names import REPO_ROOT, load_class_names
+from detectron2.data import DatasetCatalog
+
+from .class_names import REPO_ROOT, dataset_vocabulary, load_class_names
 
 SYNONYM_SEPARATOR = "/"
 
@@ -69,9 +72,11 @@ def _parse_string(text):
         return _check_duplicates(_load_json(name), f"Vocabulary {name!r}")
     if name in benchmarks:
         return _check_duplicates(_load_json(f"datasets/{name}.json"), f"Vocabulary {name!r}")
+    if name in DatasetCatalog.list():
+        return _check_duplicates(dataset_vocabulary(name), f"Vocabulary {name!r}")
     raise VocabularyError(
-        f"Vocabulary {text!r} is neither a benchmark vocabulary ({', '.join(benchmarks)}) nor a class-name JSON "
-        "file. To type classes, separate them with commas (\"cat, dog, grass/lawn\"); a single class makes no "
+        f"Vocabulary {text!r} is neither a benchmark vocabulary ({', '.join(benchmarks)}), a class-name JSON "
+        "file nor a registered dataset. To type classes, separate them with commas (\"cat, dog, grass/lawn\"); a single class makes no "
         "segmentation (every pixel would get it), in Python pass a list to force one.")
 
 

@@ -3,7 +3,9 @@
 - Open-vocabulary models (META_ARCHITECTURE in OPEN_VOCABULARY_ARCHITECTURES, i.e. SED): the six zero-shot
   benchmarks of the paper (SED spec, section 5), one by one, with the authors' settings — the benchmark's
   class-name JSON as test vocabulary and class-attention pooling 1x1.
-- Other models (ECENet and closed-vocabulary models): each dataset of the config's own DATASETS.TEST.
+- Other models (ECENet and closed-vocabulary models): each dataset of the config's own DATASETS.TEST (an
+  open-vocabulary model segments it with the dataset's own class names).
+Training's periodic evaluation uses the same settings for the same dataset (`evaluation_config`).
 TEST.EVAL_SUITE overrides the choice ("open_vocabulary" or "config"; "auto" = by META_ARCHITECTURE), e.g. the
 quickstart, an SED on its own synthetic test set.
 """
@@ -14,7 +16,7 @@ from collections import namedtuple
 from tabulate import tabulate
 
 __all__ = ["Benchmark", "OPEN_VOCABULARY_BENCHMARKS", "OPEN_VOCABULARY_ARCHITECTURES", "evaluation_plan",
-           "collect_results", "format_results"]
+           "benchmark_overrides", "evaluation_config", "collect_results", "format_results"]
 
 Benchmark = namedtuple("Benchmark", ["name", "dataset", "class_json", "title"])
 
@@ -43,12 +45,33 @@ def evaluation_plan(cfg):
     """[(name, [KEY, VALUE, ...])]: each evaluation of eval.sh, with the config overrides it needs (values hold
     no spaces). Results go to OUTPUT_DIR/eval/<name>."""
     if evaluation_suite(cfg) == "open_vocabulary":
-        return [(b.name, ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", b.class_json,
-                          "DATASETS.TEST", f'("{b.dataset}",)',
-                          "MODEL.SEM_SEG_HEAD.POOLING_SIZES", "[1,1]"]) for b in OPEN_VOCABULARY_BENCHMARKS]
+        return [(b.name, benchmark_overrides(cfg, b.dataset)) for b in OPEN_VOCABULARY_BENCHMARKS]
     if not cfg.DATASETS.TEST:
         raise ValueError("DATASETS.TEST is empty: the config names no dataset to evaluate.")
-    return [(name, ["DATASETS.TEST", f'("{name}",)']) for name in cfg.DATASETS.TEST]
+    return [(name, benchmark_overrides(cfg, name)) for name in cfg.DATASETS.TEST]
+
+
+def benchmark_overrides(cfg, dataset):
+    """[KEY, VALUE, ...]: the config overrides with which eval.sh evaluates `dataset`, and so training's periodic
+    evaluation (TEST.EVAL_PERIOD) too: for an open-vocabulary model, a benchmark's settings (its class names,
+    pooling 1x1) where `dataset` is one of the benchmarks; else the config's own settings on `dataset`, an
+    open-vocabulary model segmenting it with the dataset's own class names (your own dataset, the quickstart's)."""
+    open_vocabulary = cfg.MODEL.META_ARCHITECTURE in OPEN_VOCABULARY_ARCHITECTURES
+    for b in OPEN_VOCABULARY_BENCHMARKS:
+        if b.dataset == dataset and open_vocabulary and evaluation_suite(cfg) == "open_vocabulary":
+            return ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", b.class_json, "DATASETS.TEST", f'("{dataset}",)',
+                    "MODEL.SEM_SEG_HEAD.POOLING_SIZES", "[1,1]"]
+    return ["DATASETS.TEST", f'("{dataset}",)'] + (["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", '""'] if open_vocabulary
+                                                   else [])
+
+
+def evaluation_config(cfg, dataset):
+    """A copy of `cfg` with the overrides of `benchmark_overrides(cfg, dataset)` applied."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.merge_from_list(benchmark_overrides(cfg, dataset))
+    cfg.freeze()
+    return cfg
 
 
 def _titles():

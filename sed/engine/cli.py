@@ -23,7 +23,9 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.multiprocessing import ProcessExitedException
 
+from ..data.datasets import register_custom_datasets
 from .launch import launch
+from .train_step import micro_batch_size
 from .trainer import Trainer, write_results
 
 __all__ = ["UsageError", "build_parser", "load_config", "setup", "main", "preflight", "run"]
@@ -76,6 +78,10 @@ def load_config(config_file, opts=()):
             raise UsageError("config overrides must come in KEY VALUE pairs after the options, e.g. "
                              "SOLVER.MAX_ITER 1000 MODEL.WEIGHTS model.pth") from e
         raise UsageError(f"invalid config ({message}): fix the value in {config_file} or on the command line") from e
+    try:
+        register_custom_datasets(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        raise UsageError(_one_line(e)) from e
     return cfg
 
 
@@ -113,11 +119,10 @@ def _check_devices(cfg, args):
 
 def _check_batch(cfg, world_size):
     cfg = DefaultTrainer.auto_scale_workers(cfg, world_size)
-    batch = cfg.SOLVER.IMS_PER_BATCH
-    if batch < world_size or batch % world_size:
-        raise UsageError(f"SOLVER.IMS_PER_BATCH {batch} does not split evenly over {world_size} processes "
-                         f"(--num-gpus x --num-machines): use a multiple of {world_size}, e.g. SOLVER.IMS_PER_BATCH "
-                         f"{max(world_size, batch // world_size * world_size)}")
+    try:
+        micro_batch_size(cfg, world_size)
+    except ValueError as e:
+        raise UsageError(f"{e} (processes: --num-gpus x --num-machines)") from e
 
 
 def _weights_available(weights):

@@ -8,7 +8,8 @@ What this adds to DefaultTrainer:
 - data: `sed.data.build.build_train_mapper` / `build_test_mapper`, `sed.evaluation.build_sem_seg_evaluator`;
 - optimizer and schedule of `sed.engine.optimizer`;
 - CPU processes under DistributedDataParallel (gloo) as well as GPUs;
-- AMP: detectron2's AMPTrainer (float16 + GradScaler) on GPUs, bfloat16 autocast on CPU;
+- the iteration of `sed.engine.train_step.StepTrainer`: gradient accumulation (SOLVER.ACCUMULATE_STEPS), AMP
+  (float16 + gradient scaling on GPUs, bfloat16 autocast on CPU), non-finite steps skipped;
 - exact resume: the checkpoint holds the model, optimizer, scheduler, iteration, the data order's seed and the run
   seed; on resume the sampler skips the images already seen and every random generator is re-seeded as it was
   at that iteration (generators are re-seeded at every checkpoint iteration from (run seed, iteration, rank)),
@@ -20,7 +21,6 @@ import itertools
 import json
 import logging
 import os
-import time
 import weakref
 from collections import OrderedDict
 
@@ -30,7 +30,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import (build_detection_test_loader, build_detection_train_loader,
                              get_detection_dataset_dicts)
 from detectron2.data.samplers import TrainingSampler
-from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, hooks
+from detectron2.engine import DefaultTrainer, TrainerBase, hooks
 from detectron2.evaluation import DatasetEvaluator, inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
@@ -40,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..data.class_names import test_vocabulary
 from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
+from .train_step import StepTrainer, micro_batch_size
 
 __all__ = ["Trainer", "set_test_vocabulary", "results_table", "write_results", "derived_seed"]
 
@@ -64,31 +65,6 @@ class ResumableTrainingSampler(TrainingSampler):
     def __iter__(self):
         start = self._rank + self.skip * self._world_size
         yield from itertools.islice(self._infinite_indices(), start, None, self._world_size)
-
-
-class AutocastTrainer(SimpleTrainer):
-    """SimpleTrainer whose forward runs under `torch.autocast(device_type, dtype)`: AMP on CPU with bfloat16
-    (same range as float32, so no gradient scaling)."""
-
-    def __init__(self, model, data_loader, optimizer, device_type="cpu", dtype=torch.bfloat16, **kwargs):
-        super().__init__(model, data_loader, optimizer, **kwargs)
-        self.device_type, self.dtype = device_type, dtype
-
-    def run_step(self):
-        assert self.model.training, "[AutocastTrainer] model was changed to eval mode!"
-        start = time.perf_counter()
-        data = next(self._data_loader_iter)
-        data_time = time.perf_counter() - start
-        with torch.autocast(self.device_type, dtype=self.dtype):
-            loss_dict = self.model(data)
-            if isinstance(loss_dict, torch.Tensor):
-                loss_dict = {"total_loss": loss_dict}
-            losses = sum(loss_dict.values())
-        self.optimizer.zero_grad()
-        losses.backward()
-        self.after_backward()
-        self._write_metrics(loss_dict, data_time)
-        self.optimizer.step()
 
 
 class ReseedHook(hooks.HookBase):
@@ -207,15 +183,21 @@ class Trainer(DefaultTrainer):
 
     @staticmethod
     def _build_step_trainer(cfg, model, data_loader, optimizer):
-        if not cfg.SOLVER.AMP.ENABLED:
-            return SimpleTrainer(model, data_loader, optimizer)
         device_type = _model_device(unwrap_model(model)).type
-        if device_type == "cuda":
+        amp_dtype = None
+        if cfg.SOLVER.AMP.ENABLED and device_type == "cuda":
             logger.info("SOLVER.AMP.ENABLED: mixed precision with float16 autocast and gradient scaling.")
-            return AMPTrainer(model, data_loader, optimizer)
-        logger.info("SOLVER.AMP.ENABLED on %s: mixed precision with bfloat16 autocast (no gradient scaling); "
-                    "set SOLVER.AMP.ENABLED False for float32.", device_type)
-        return AutocastTrainer(model, data_loader, optimizer, device_type=device_type, dtype=torch.bfloat16)
+            amp_dtype = torch.float16
+        elif cfg.SOLVER.AMP.ENABLED:
+            logger.info("SOLVER.AMP.ENABLED on %s: mixed precision with bfloat16 autocast (no gradient scaling); "
+                        "set SOLVER.AMP.ENABLED False for float32.", device_type)
+            amp_dtype = torch.bfloat16
+        if cfg.SOLVER.ACCUMULATE_STEPS > 1:
+            logger.info("SOLVER.ACCUMULATE_STEPS: each step accumulates %d micro-batches of %d image(s) per process.",
+                        cfg.SOLVER.ACCUMULATE_STEPS, micro_batch_size(cfg, comm.get_world_size()))
+        return StepTrainer(model, data_loader, optimizer, accumulate_steps=cfg.SOLVER.ACCUMULATE_STEPS,
+                           amp_dtype=amp_dtype, device_type=device_type,
+                           max_consecutive_nonfinite=cfg.SOLVER.MAX_CONSECUTIVE_NONFINITE_STEPS)
 
     @classmethod
     def build_model(cls, cfg):
@@ -237,13 +219,16 @@ class Trainer(DefaultTrainer):
         from ..data.build import build_train_mapper
 
         mapper = build_train_mapper(cfg)
+        # the loader yields micro-batches (SOLVER.ACCUMULATE_STEPS of them make one step of IMS_PER_BATCH images)
+        batch = micro_batch_size(cfg, comm.get_world_size()) * comm.get_world_size()
         if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
             logger.info("DATALOADER.SAMPLER_TRAIN=%s: a resumed run restarts its data order.",
                         cfg.DATALOADER.SAMPLER_TRAIN)
-            return build_detection_train_loader(cfg, mapper=mapper), None
+            return build_detection_train_loader(cfg, mapper=mapper, total_batch_size=batch), None
         dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
         sampler = ResumableTrainingSampler(len(dataset), seed=seed)
-        return build_detection_train_loader(cfg, mapper=mapper, dataset=dataset, sampler=sampler), sampler
+        return build_detection_train_loader(cfg, mapper=mapper, dataset=dataset, sampler=sampler,
+                                            total_batch_size=batch), sampler
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -264,7 +249,9 @@ class Trainer(DefaultTrainer):
         return build_sem_seg_evaluator(cfg, dataset_name, output_folder)
 
     def build_hooks(self):
-        ret = [LRScheduler() if type(h) is hooks.LRScheduler else h for h in super().build_hooks()]
+        ret = [LRScheduler() if type(h) is hooks.LRScheduler else
+               hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self.evaluate_as_eval_sh) if type(h) is hooks.EvalHook else h
+               for h in super().build_hooks()]
         ret.append(ReseedHook(self.cfg.SOLVER.CHECKPOINT_PERIOD, self.run_seed))
         return ret
 
@@ -296,6 +283,30 @@ class Trainer(DefaultTrainer):
                         self.start_iter, self.start_iter * per_rank_batch)
 
     # ------------------------------------------------------------------ evaluation
+    def evaluate_as_eval_sh(self):
+        """The evaluation of TEST.EVAL_PERIOD and of the end of training: each dataset of DATASETS.TEST with the
+        settings eval.sh uses for it (`sed.engine.benchmarks.evaluation_config`: for SED on a benchmark, its
+        class names and pooling 1x1), on a model built from that config, as eval.sh builds it, holding the
+        current weights; so the last number equals eval.sh's on model_final.pth. Missing datasets are skipped
+        (as eval.sh does); results go to OUTPUT_DIR/eval_in_training/<dataset>/results.json."""
+        from .benchmarks import evaluation_config
+
+        weights = unwrap_model(self.model).state_dict()
+        results = OrderedDict()
+        for dataset in self.cfg.DATASETS.TEST:
+            cfg = evaluation_config(self.cfg, dataset)
+            cfg.defrost()
+            cfg.OUTPUT_DIR = os.path.join(self.cfg.OUTPUT_DIR, "eval_in_training", dataset)
+            cfg.freeze()
+            model = self.build_model(cfg)
+            model.load_state_dict(weights)
+            result = self.test(cfg, model, skip_missing_datasets=True)
+            if result:
+                results[dataset] = result
+            del model
+        self._last_eval_results = list(results.values())[0] if len(results) == 1 else results
+        return self._last_eval_results
+
     @classmethod
     def test(cls, cfg, model, evaluators=None, skip_missing_datasets=False):
         """Evaluates `model` on every dataset of DATASETS.TEST (detectron2's DefaultTrainer.test contract: one

@@ -7,7 +7,7 @@ from detectron2.utils.env import seed_all_rng
 
 from engine_helpers import one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine import Trainer
-from sed.engine.trainer import AutocastTrainer
+from sed.engine.train_step import StepTrainer
 
 
 def test_amp_on_cpu_uses_bfloat16_autocast(tmp_path, synthetic_root, one_thread, caplog):  # noqa: F811
@@ -17,7 +17,7 @@ def test_amp_on_cpu_uses_bfloat16_autocast(tmp_path, synthetic_root, one_thread,
     seed_all_rng(0)
     with caplog.at_level(logging.INFO, logger="sed.engine.trainer"):
         trainer = Trainer(cfg)
-    assert isinstance(trainer._trainer, AutocastTrainer) and trainer._trainer.dtype == torch.bfloat16
+    assert isinstance(trainer._trainer, StepTrainer) and trainer._trainer.amp_dtype == torch.bfloat16
     assert any("bfloat16 autocast" in r.getMessage() for r in caplog.records)
     assert trainer.model.sem_seg_head.predictor.gradient_checkpointing
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}

@@ -52,3 +52,15 @@ def test_benchmark_errors_are_clear(argv, message, capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert load_tool().main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_train_benchmark_reports_memory_per_batch_size_and_checkpointing(tmp_path, capsys):
+    out = tmp_path / "train.json"
+    assert load_tool().main(["--train", "--config-file", str(REPO / "configs/quickstart.yaml"), "--batch-sizes", "1",
+                             "2", "--iters", "1", "--warmup", "0", "--threads", "1", "--output", str(out),
+                             "INPUT.CROP.SIZE", "(64,64)", "MODEL.CLIP_RESOLUTION", "(64,64)"]) == 0
+    rows = json.loads(out.read_text())["train"]
+    assert [(r["batch_size"], r["clip_gradient_checkpointing"]) for r in rows] == [(1, False), (2, False), (1, True),
+                                                                                   (2, True)]
+    assert all(r["peak_mib"] >= 0 and r["total_mib"] > r["peak_mib"] and r["s_per_iter"] > 0 for r in rows)
+    assert "images/GPU" in capsys.readouterr().out

@@ -6,7 +6,7 @@ metadata), not when `sed` is imported, so it can be set or changed after the imp
 import hashlib
 import os
 from functools import partial
-from typing import List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
 from detectron2.data.datasets import load_sem_seg
@@ -38,7 +38,7 @@ class SemSegMetadata(Metadata):
         return os.path.join(datasets_root(), self.sem_seg_dirname)
 
 
-def _load(name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_script):
+def _load(name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_script, loader=None, missing_hint=None):
     root = datasets_root()
     image_root, gt_root = os.path.join(root, image_dirname), os.path.join(root, sem_seg_dirname)
     for folder in (image_root, gt_root):
@@ -46,8 +46,11 @@ def _load(name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_scrip
             raise FileNotFoundError(
                 f"dataset '{name}' needs the folder {folder}, which does not exist (datasets root: "
                 f"$DETECTRON2_DATASETS={os.environ.get('DETECTRON2_DATASETS', '(unset, ./datasets)')}). "
-                f"Download the raw data and run `python datasets/{prepare_script}` as datasets/README.md explains."
+                + (missing_hint or f"Download the raw data and run `python datasets/{prepare_script}` as "
+                   "datasets/README.md explains.")
             )
+    if loader is not None:
+        return loader(image_root, gt_root)
     return load_sem_seg(gt_root, image_root, gt_ext=gt_ext, image_ext=image_ext)
 
 
@@ -56,13 +59,16 @@ def register_sem_seg_dataset(
     *,
     image_dirname: str,
     sem_seg_dirname: str,
-    class_json: str,
+    class_json: Optional[str],
     ignore_label: int,
-    prepare_script: str,
+    prepare_script: Optional[str],
     stuff_classes: Sequence[str] = None,
     evaluator_type: str = "sem_seg",
     image_ext: str = "jpg",
     gt_ext: str = "png",
+    loader: Optional[Callable[[str, str], List[dict]]] = None,
+    missing_hint: Optional[str] = None,
+    **extra_metadata,
 ) -> None:
     """
     Registers `name` in detectron2's DatasetCatalog (records from detectron2's `load_sem_seg`) and
@@ -77,10 +83,15 @@ def register_sem_seg_dataset(
         stuff_classes: the evaluated classes, label i = stuff_classes[i]; default: the names in `class_json`.
         evaluator_type: "sem_seg", or "sem_seg_background" (see sed.evaluation.BackgroundSemSegEvaluator).
         image_ext, gt_ext: file extensions (without the dot) of images and label maps.
+        loader: `loader(image_root, sem_seg_root)` -> records, instead of detectron2's `load_sem_seg` (which pairs
+            files by name stem); for datasets with other naming rules (sed/data/datasets/register_custom.py).
+        missing_hint: what to do when a folder is missing, instead of naming `prepare_script`.
+        extra_metadata: more metadata fields.
     """
     stuff_classes = list(stuff_classes) if stuff_classes is not None else load_class_names(class_json)
     DatasetCatalog.register(
-        name, partial(_load, name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_script)
+        name, partial(_load, name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_script, loader,
+                      missing_hint)
     )
     MetadataCatalog[name] = SemSegMetadata(
         name=name,
@@ -91,4 +102,7 @@ def register_sem_seg_dataset(
         ignore_label=ignore_label,
         evaluator_type=evaluator_type,
         class_json=class_json,
+        image_ext=image_ext,
+        gt_ext=gt_ext,
+        **extra_metadata,
     )
