@@ -6,7 +6,7 @@
 #
 # SED configs: the six open-vocabulary benchmarks (A-847, PC-459, A-150, PC-59, PAS-20, PAS-20b) with the authors'
 # settings (the benchmark's class-name JSON, class-attention pooling [1,1]); other models (ECENet, ...): each
-# dataset of the config's DATASETS.TEST (tools/eval_plan.py prints the plan; sed/engine/benchmarks.py decides).
+# dataset of the config's DATASETS.TEST (tools/eval_plan.py prints the plan; sed/engine/eval_suite.py decides).
 # Weights: OUTPUT_DIR/model_final.pth when it exists (as after run.sh); KEY VALUE options come last and win, so
 # MODEL.WEIGHTS among them picks another checkpoint. Results: OUTPUT_DIR/eval/<benchmark>/results.json.
 # A benchmark whose dataset is missing is reported as skipped. Python: $PYTHON, else .venv/bin/python, else python3.

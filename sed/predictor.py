@@ -9,8 +9,9 @@ vocabulary per call, batches, and image files, arrays or PIL images as input:
     result.label_map        # (H, W) indices into result.class_names
     result.present_classes  # the classes found, largest first
 
-Open-vocabulary models (SED: they have `test_class_names`) take any vocabulary; closed-vocabulary ones
-(ECENet) segment the classes of their config's DATASETS.TEST[0] and take no other vocabulary.
+Open-vocabulary models (SED; `capabilities(model).open_vocabulary`, see sed/modeling/protocol.py) take any
+vocabulary; closed-vocabulary ones (ECENet) segment the classes of their config's DATASETS.TEST[0] and take no
+other vocabulary.
 """
 import logging
 import os
@@ -29,9 +30,10 @@ from detectron2.utils.env import seed_all_rng
 from PIL import Image, ImageOps
 
 from .config import add_sed_config
-from .data.class_names import REPO_ROOT
 from .data.datasets import register_custom_datasets
 from .data.vocabulary import VocabularyError, parse_vocabulary
+from .modeling.protocol import capabilities
+from .utils.class_names import REPO_ROOT
 from .utils.visualization import class_areas
 
 logger = logging.getLogger(__name__)
@@ -176,7 +178,7 @@ class OpenVocabSegmenter:
         cfg: the frozen config.
         model: the detectron2 model, in eval mode.
         class_names: the vocabulary used when `segment` gets none (SED: the config's TEST_CLASS_JSON).
-        open_vocabulary: whether the model takes any vocabulary (it has `test_class_names`).
+        open_vocabulary: whether the model takes any vocabulary (the model protocol's `open_vocabulary`).
     """
 
     def __init__(self, config_file, weights=None, opts=(), device=None, fast_inference=None):
@@ -205,7 +207,7 @@ class OpenVocabSegmenter:
         else:
             logger.warning("No MODEL.WEIGHTS: the model keeps its initial (partly random) weights, so its "
                            "segmentations mean nothing.")
-        self.open_vocabulary = hasattr(self.model, "test_class_names")
+        self.open_vocabulary = capabilities(self.model).open_vocabulary
         self.class_names = list(self.model.test_class_names) if self.open_vocabulary else _dataset_class_names(cfg)
         self.fast_inference = fast_inference
         # The test-time resize of detectron2's DefaultPredictor and test data loader (0 = none).
@@ -234,7 +236,7 @@ class OpenVocabSegmenter:
 
     def uses_fast_inference(self, num_classes):
         """Whether a vocabulary of `num_classes` is segmented with category early rejection."""
-        if not self.open_vocabulary:
+        if not capabilities(self.model).supports_fast_inference:
             return False
         if self.fast_inference is not None:
             return self.fast_inference
@@ -290,7 +292,7 @@ class OpenVocabSegmenter:
     def _segment_batch(self, images, class_names, return_probabilities):
         if self.open_vocabulary:
             self.model.test_class_names = class_names  # the model caches the text embeddings per vocabulary
-            if hasattr(self.model, "fast_inference"):
+            if capabilities(self.model).supports_fast_inference:
                 self.model.fast_inference = self.uses_fast_inference(len(class_names))
         results = []
         for output in self.model([self._model_input(image) for image in images]):

@@ -7,7 +7,7 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from PIL import Image
 
 from sed import OpenVocabSegmenter
-from sed.data.class_names import load_class_names
+from sed.utils.class_names import load_class_names
 from sed.data.vocabulary import VocabularyError
 from sed.predictor import CheckpointError, load_checkpoint, load_image
 

@@ -7,16 +7,14 @@ Without names, every sub-folder of EVAL_DIR. Skipped benchmarks (missing data) s
 Exit code 1 if a benchmark has no results (its evaluation failed), else 0.
 """
 import argparse
-import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
-# Loaded by path: the module needs only json and tabulate, not torch and the models (`import sed`).
-_spec = importlib.util.spec_from_file_location(
-    "sed_engine_benchmarks", Path(__file__).resolve().parents[1] / "sed" / "engine" / "benchmarks.py")
-_benchmarks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_benchmarks)
-collect_results, format_results = _benchmarks.collect_results, _benchmarks.format_results
+warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sed.engine.results import collect_results, format_results  # noqa: E402
 
 
 def main(argv=None):

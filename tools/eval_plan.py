@@ -3,7 +3,8 @@
 
     python tools/eval_plan.py --config-file CONFIG [KEY VALUE ...]
 
-The decision (open-vocabulary benchmarks for SED, DATASETS.TEST otherwise) is sed/engine/benchmarks.py's.
+The decision (open-vocabulary benchmarks for open-vocabulary models, DATASETS.TEST otherwise) is
+sed/engine/eval_suite.py's.
 """
 import argparse
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sed.engine.benchmarks import evaluation_plan  # noqa: E402
+from sed.engine.eval_suite import evaluation_plan  # noqa: E402
 from sed.engine.cli import UsageError, load_config  # noqa: E402
 
 

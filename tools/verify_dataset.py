@@ -22,7 +22,7 @@ from detectron2.data import MetadataCatalog  # noqa: E402
 
 from sed.data.datasets import register_custom_dataset  # noqa: E402
 from sed.data.verification import format_report, verify_dataset  # noqa: E402
-from sed.engine.benchmarks import OPEN_VOCABULARY_BENCHMARKS  # noqa: E402
+from sed.engine.eval_suite import OPEN_VOCABULARY_BENCHMARKS  # noqa: E402
 
 
 def main(argv=None):

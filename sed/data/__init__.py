@@ -1,8 +1,7 @@
-"""Data: class-name vocabularies, dataset registrations (on import), augmentations and dataset mappers."""
+"""Data: dataset registrations (on import), user vocabularies, augmentations and dataset mappers."""
 from . import datasets  # noqa: F401  registers the datasets
 from .augmentations import ColorAugSSD, ColorAugSSDTransform, RandomResizeByRatio, build_semantic_train_augmentations
-from .build import build_test_mapper, build_train_mapper, register_train_mapper
-from .class_names import load_class_names, resolve_class_json
+from .build import build_test_mapper, build_train_mapper
 from .dataset_mappers import MaskFormerSemanticDatasetMapper
 
 __all__ = [
@@ -13,7 +12,4 @@ __all__ = [
     "build_semantic_train_augmentations",
     "build_test_mapper",
     "build_train_mapper",
-    "load_class_names",
-    "register_train_mapper",
-    "resolve_class_json",
 ]

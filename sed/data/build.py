@@ -5,17 +5,10 @@ from detectron2.data import DatasetMapper
 
 from .dataset_mappers import MaskFormerSemanticDatasetMapper
 
-__all__ = ["TRAIN_MAPPERS", "register_train_mapper", "build_train_mapper", "build_test_mapper"]
+__all__ = ["TRAIN_MAPPERS", "build_train_mapper", "build_test_mapper"]
 
 # INPUT.DATASET_MAPPER_NAME -> a mapper class built as `cls(cfg, True)` (detectron2 @configurable style).
 TRAIN_MAPPERS: Dict[str, Callable] = {"mask_former_semantic": MaskFormerSemanticDatasetMapper}
-
-
-def register_train_mapper(name: str, mapper_cls: Callable) -> None:
-    """Makes `mapper_cls` selectable as INPUT.DATASET_MAPPER_NAME `name` (for other models' mappers)."""
-    if name in TRAIN_MAPPERS and TRAIN_MAPPERS[name] is not mapper_cls:
-        raise ValueError(f"a different training mapper is already registered as {name!r}")
-    TRAIN_MAPPERS[name] = mapper_cls
 
 
 def build_train_mapper(cfg):

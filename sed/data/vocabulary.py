@@ -18,7 +18,7 @@ from pathlib import Path
 
 from detectron2.data import DatasetCatalog
 
-from .class_names import REPO_ROOT, dataset_vocabulary, load_class_names
+from ..utils.class_names import REPO_ROOT, dataset_vocabulary, load_class_names
 
 SYNONYM_SEPARATOR = "/"
 

@@ -26,7 +26,8 @@ from torch.multiprocessing import ProcessExitedException
 from ..data.datasets import register_custom_datasets
 from .launch import launch
 from .train_step import micro_batch_size
-from .trainer import Trainer, write_results
+from .results import write_results
+from .trainer import Trainer
 
 __all__ = ["UsageError", "build_parser", "load_config", "setup", "main", "preflight", "run"]
 

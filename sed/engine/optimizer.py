@@ -2,9 +2,9 @@
 
 Parameter groups follow the authors' `build_optimizer`:
 - parameters with `requires_grad=False` (SED's CLIP text tower) are left out;
-- lr = SOLVER.BASE_LR x SOLVER.CLIP_MULTIPLIER inside a module named `clip_model` (SED's CLIP image tower),
-  x SOLVER.BACKBONE_MULTIPLIER inside a module named `backbone` (a detectron2 backbone), x whatever the model's
-  optional `lr_multiplier(param_name)` method returns (a model-agnostic hook, e.g. a head lr factor);
+- lr = SOLVER.BASE_LR x the model's `lr_multiplier(param_name)` (the model protocol, sed/modeling/protocol.py:
+  SED puts its CLIP image tower at SOLVER.CLIP_MULTIPLIER, ECENet its head at MODEL.ECENET.HEAD_LR_MULTIPLIER
+  and its backbone at SOLVER.BACKBONE_MULTIPLIER; models without the protocol: 1);
 - weight decay = SOLVER.WEIGHT_DECAY, except SOLVER.WEIGHT_DECAY_NORM for the parameters of normalisation
   layers (BatchNorm, GroupNorm, LayerNorm, ... and their subclasses such as timm's LayerNorm2d; a module's
   `is_normalization` attribute, where set, decides instead of its class: SED's decoder sets it to False on
@@ -25,6 +25,8 @@ from detectron2.layers.batch_norm import LayerNorm as D2LayerNorm
 from detectron2.solver import build_lr_scheduler as d2_build_lr_scheduler
 from detectron2.solver.build import maybe_add_gradient_clipping, reduce_param_groups
 from torch import nn
+
+from ..modeling.protocol import SegmentationModel
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def get_param_groups(cfg, model):
     """Optimizer parameter groups (dicts with "params", "lr", "weight_decay") following the rules above."""
     model = unwrap_model(model)
     solver = cfg.SOLVER
-    lr_hook = getattr(model, "lr_multiplier", None)
+    lr_multiplier = model.lr_multiplier if isinstance(model, SegmentationModel) else SegmentationModel().lr_multiplier
     groups, memo = [], set()
     for module_name, module in model.named_modules():
         for param_name, param in module.named_parameters(recurse=False):
@@ -55,14 +57,7 @@ def get_param_groups(cfg, model):
                 continue
             memo.add(param)
             full_name = f"{module_name}.{param_name}" if module_name else param_name
-            lr, weight_decay = solver.BASE_LR, solver.WEIGHT_DECAY
-            path = module_name.split(".")
-            if "backbone" in path:
-                lr *= solver.BACKBONE_MULTIPLIER
-            if "clip_model" in path:
-                lr *= solver.CLIP_MULTIPLIER
-            if callable(lr_hook):
-                lr *= float(lr_hook(full_name))
+            lr, weight_decay = solver.BASE_LR * float(lr_multiplier(full_name)), solver.WEIGHT_DECAY
             if param_name in NO_DECAY_PARAM_NAMES:
                 weight_decay = 0.0
             if getattr(module, "is_normalization", isinstance(module, NORM_MODULE_TYPES)):
@@ -85,8 +80,8 @@ def _log_groups(groups, model):
     logger.info("Optimizer parameter groups (frozen, not optimised: %.2f M values):\n%s", frozen / 1e6,
                 "\n".join(lines))
     if any(lr == 0 for lr, _ in summary):
-        logger.warning("Some trained parameters have lr 0 (SOLVER.BACKBONE_MULTIPLIER or SOLVER.CLIP_MULTIPLIER "
-                       "is 0): they will not change.")
+        logger.warning("Some trained parameters have lr 0 (the model's lr multiplier of them is 0, e.g. "
+                       "SOLVER.BACKBONE_MULTIPLIER or SOLVER.CLIP_MULTIPLIER): they will not change.")
 
 
 def full_model_gradient_clipping(optimizer_class, clip_value, norm_type=2.0):

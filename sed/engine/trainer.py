@@ -1,8 +1,8 @@
 """The training / evaluation loop: detectron2's DefaultTrainer with the project's data, optimizer and evaluation.
 
 Nothing here assumes a particular model: any detectron2 meta-architecture that returns a loss dict in training
-and [{"sem_seg": (K, H, W)}] in inference trains and evaluates. A model with a settable `test_class_names`
-(open-vocabulary, SED) gets each test dataset's vocabulary before that dataset is evaluated.
+and [{"sem_seg": (K, H, W)}] in inference trains and evaluates. An open-vocabulary model (see the model protocol,
+sed/modeling/protocol.py) gets each test dataset's vocabulary before that dataset is evaluated.
 
 What this adds to DefaultTrainer:
 - data: `sed.data.build.build_train_mapper` / `build_test_mapper`, `sed.evaluation.build_sem_seg_evaluator`;
@@ -18,7 +18,6 @@ What this adds to DefaultTrainer:
 - evaluation: skipping missing test datasets on request, `OUTPUT_DIR/results.json`, a results table.
 """
 import itertools
-import json
 import logging
 import os
 import weakref
@@ -35,19 +34,17 @@ from detectron2.evaluation import DatasetEvaluator, inference_on_dataset, print_
 from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
-from tabulate import tabulate
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.class_names import test_vocabulary
+from ..modeling.protocol import capabilities
+from ..utils.class_names import test_vocabulary
 from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
+from .results import format_results, result_rows, write_results
 from .train_step import StepTrainer, micro_batch_size
 
-__all__ = ["Trainer", "set_test_vocabulary", "results_table", "write_results", "derived_seed"]
+__all__ = ["Trainer", "set_test_vocabulary", "derived_seed"]
 
 logger = logging.getLogger(__name__)
-
-RESULT_COLUMNS = ("mIoU", "fwIoU", "pACC")
-
 
 def derived_seed(run_seed, iteration, rank):
     """A seed for (run, iteration, rank): the same on a resumed run as on an uninterrupted one."""
@@ -96,12 +93,12 @@ def _model_device(model):
 
 
 def set_test_vocabulary(cfg, model, dataset_name):
-    """Gives an open-vocabulary model (one with a `test_class_names` attribute) the vocabulary to evaluate
+    """Gives an open-vocabulary model (`capabilities(model).open_vocabulary`) the vocabulary to evaluate
     `dataset_name` with: MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON if set, else the dataset's own (its metadata's
     `class_json` where the data layer records one, else its `stuff_classes`). Other models are left alone.
     Returns the vocabulary set, or None."""
     model = unwrap_model(model)
-    if not hasattr(model, "test_class_names"):
+    if not capabilities(model).open_vocabulary:
         return None
     json_path = cfg.MODEL.SEM_SEG_HEAD.get("TEST_CLASS_JSON", "")
     names = test_vocabulary(cfg, dataset_name)
@@ -109,43 +106,6 @@ def set_test_vocabulary(cfg, model, dataset_name):
     logger.info("Test vocabulary for %s: %d classes (%s)", dataset_name, len(names),
                 json_path or f"from the dataset {dataset_name}")
     return names
-
-
-def _sem_seg_metrics(result):
-    """The SemSegEvaluator dict inside an evaluator's output ({"sem_seg": {...}}), or the output itself."""
-    if isinstance(result, dict) and isinstance(result.get("sem_seg"), dict):
-        return result["sem_seg"]
-    return result if isinstance(result, dict) else {}
-
-
-def results_table(results):
-    """A text table (dataset, mIoU, fwIoU, pACC) of {dataset: evaluator output or {"skipped": reason}}."""
-    rows = []
-    for name, result in results.items():
-        if isinstance(result, dict) and "skipped" in result:
-            rows.append([name, "skipped", "", ""])
-            continue
-        metrics = _sem_seg_metrics(result)
-        rows.append([name] + [f"{metrics[c]:.2f}" if c in metrics else "-" for c in RESULT_COLUMNS])
-    return tabulate(rows, headers=["dataset", *RESULT_COLUMNS], tablefmt="pipe", stralign="left")
-
-
-def write_results(results, path):
-    """Writes {dataset: {"sem_seg": {...}} or {"skipped": reason}} as JSON (floats, NaN as null)."""
-    def clean(x):
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, (float, np.floating)):
-            return None if not np.isfinite(x) else float(x)
-        if isinstance(x, (int, np.integer)):
-            return int(x)
-        return x
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(clean(results), f, indent=1)
-    os.replace(tmp, path)
 
 
 class Trainer(DefaultTrainer):
@@ -285,11 +245,11 @@ class Trainer(DefaultTrainer):
     # ------------------------------------------------------------------ evaluation
     def evaluate_as_eval_sh(self):
         """The evaluation of TEST.EVAL_PERIOD and of the end of training: each dataset of DATASETS.TEST with the
-        settings eval.sh uses for it (`sed.engine.benchmarks.evaluation_config`: for SED on a benchmark, its
+        settings eval.sh uses for it (`sed.engine.eval_suite.evaluation_config`: for SED on a benchmark, its
         class names and pooling 1x1), on a model built from that config, as eval.sh builds it, holding the
         current weights; so the last number equals eval.sh's on model_final.pth. Missing datasets are skipped
         (as eval.sh does); results go to OUTPUT_DIR/eval_in_training/<dataset>/results.json."""
-        from .benchmarks import evaluation_config
+        from .eval_suite import evaluation_config
 
         weights = unwrap_model(self.model).state_dict()
         results = OrderedDict()
@@ -336,7 +296,7 @@ class Trainer(DefaultTrainer):
         if comm.is_main_process():
             if cfg.OUTPUT_DIR:
                 write_results(results, os.path.join(cfg.OUTPUT_DIR, "results.json"))
-            logger.info("Results:\n%s", results_table(results))
+            logger.info("Results:\n%s", format_results(result_rows(results)))
         evaluated = OrderedDict((k, v) for k, v in results.items() if not (isinstance(v, dict) and "skipped" in v))
         if len(evaluated) == 1 and len(results) == 1:
             return list(evaluated.values())[0]

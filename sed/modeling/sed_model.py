@@ -6,8 +6,9 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_sem_seg_head
 from detectron2.structures import ImageList
 from torch import nn
 
-from ..data.class_names import load_class_names, test_vocabulary
+from ..utils.class_names import load_class_names, test_vocabulary
 from .inference import sliding_window_from_config, sliding_window_inference
+from .protocol import SegmentationModel
 
 
 def _test_class_names(cfg):
@@ -46,7 +47,7 @@ def resize_probabilities(prob, size):
 
 
 @META_ARCH_REGISTRY.register()
-class SED(nn.Module):
+class SED(SegmentationModel, nn.Module):
     """Open-vocabulary semantic segmentation with a CLIP ConvNeXt encoder and a gradual fusion decoder.
 
     Input: detectron2's list of dicts with "image" (3, H, W) in 0..255 (INPUT.FORMAT channel order),
@@ -54,10 +55,13 @@ class SED(nn.Module):
     Output (inference): [{"sem_seg": (T, height, width) probabilities}] over `test_class_names`.
     """
 
+    open_vocabulary = True
+    supports_fast_inference = True
+
     @configurable
     def __init__(self, *, sem_seg_head, train_class_names, test_class_names, clip_pixel_mean, clip_pixel_std,
                  clip_resolution=(768, 768), size_divisibility=-1, input_format="RGB", fast_inference=False,
-                 topk=8, sliding_window=None, aligned_postprocess=False):
+                 topk=8, sliding_window=None, aligned_postprocess=False, clip_lr_multiplier=1.0):
         """
         Args:
             sem_seg_head: an `SEDHead`.
@@ -74,6 +78,7 @@ class SED(nn.Module):
             aligned_postprocess: False (the authors'): the (T, S/4, S/4) map is first cut to the input image's
                 size, as detectron2's `sem_seg_postprocess` does, then resized; an image under S/4 px on a side
                 is thereby stretched. True: the whole map, which covers the whole image, is resized.
+            clip_lr_multiplier: lr factor of the CLIP image tower in training (`lr_multiplier`).
         """
         super().__init__()
         self.sem_seg_head = sem_seg_head
@@ -89,6 +94,7 @@ class SED(nn.Module):
         self.topk = topk
         self.sliding_window = sliding_window
         self.aligned_postprocess = aligned_postprocess
+        self.clip_lr_multiplier = clip_lr_multiplier
         self.register_load_state_dict_post_hook(self._check_checkpoint_fits)
 
     @classmethod
@@ -106,7 +112,18 @@ class SED(nn.Module):
             "topk": cfg.TEST.TOPK,
             "sliding_window": sliding_window_from_config(cfg),
             "aligned_postprocess": cfg.TEST.ALIGNED_POSTPROCESS,
+            "clip_lr_multiplier": cfg.SOLVER.CLIP_MULTIPLIER,
         }
+
+    def lr_multiplier(self, param_name):
+        """`clip_lr_multiplier` for the CLIP model's parameters (those trained: the image tower), else 1."""
+        return self.clip_lr_multiplier if "clip_model" in param_name.split(".")[:-1] else 1.0
+
+    @classmethod
+    def vocabulary_overrides(cls, class_json, benchmark=False):
+        """TEST_CLASS_JSON; on the open-vocabulary benchmarks, the authors' class-attention pooling 1x1 too."""
+        overrides = ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", class_json or '""']
+        return overrides + (["MODEL.SEM_SEG_HEAD.POOLING_SIZES", "[1,1]"] if benchmark else [])
 
     @property
     def device(self):

@@ -1,1 +1,1 @@
-"""Utilities around the model: benchmarking."""
+"""The bottom layer: class-name files and test vocabularies, pictures of segmentations, speed benchmarking."""

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from ..data.class_names import load_class_names
+from .class_names import load_class_names
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
-from sed.data.class_names import REPO_ROOT as REPO
+from sed.utils.class_names import REPO_ROOT as REPO
 from sed.data.datasets import register_custom_dataset
 from sed.data.vocabulary import parse_vocabulary
 

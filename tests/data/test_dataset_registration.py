@@ -7,7 +7,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 import sed  # noqa: F401  registers the datasets
 from raw_datasets import (load_script, make_ade20k_150, make_ade20k_full, make_coco_stuff, make_pascal_context,
                           make_voc, pascal_context_val_list)
-from sed.data.class_names import load_class_names
+from sed.utils.class_names import load_class_names
 
 # name: (number of classes, ignore label, evaluator type, class JSON)
 BENCHMARKS = {

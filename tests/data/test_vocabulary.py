@@ -1,6 +1,6 @@
 import pytest
 
-from sed.data.class_names import load_class_names
+from sed.utils.class_names import load_class_names
 from sed.data.vocabulary import VocabularyError, benchmark_vocabularies, parse_vocabulary
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from engine_helpers import REPO, make_synthetic, one_thread  # noqa: F401 (fixture)
-from sed.engine.benchmarks import evaluation_plan
+from sed.engine.eval_suite import evaluation_plan
 from sed.engine.cli import load_config, run
 
 TINY = str(REPO / "configs" / "ecenet" / "ecenet_tiny_cpu.yaml")

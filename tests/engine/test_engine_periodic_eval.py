@@ -7,7 +7,7 @@ import pytest
 
 from engine_helpers import FAST_OPTS, REPO, one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine import Trainer
-from sed.engine.benchmarks import evaluation_config, evaluation_plan
+from sed.engine.eval_suite import evaluation_config, evaluation_plan
 from sed.engine.cli import load_config, run
 
 

@@ -11,7 +11,7 @@ from typing import Callable, List, Optional, Sequence
 from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
 from detectron2.data.datasets import load_sem_seg
 
-from ..class_names import load_class_names
+from ...utils.class_names import load_class_names
 
 
 def datasets_root() -> str:

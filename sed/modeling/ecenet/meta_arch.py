@@ -9,6 +9,7 @@ from detectron2.structures import ImageList
 from torch import nn
 
 from ..inference import multi_scale_inference, sliding_window_from_config, sliding_window_inference
+from ..protocol import SegmentationModel
 from .aggregation import resize
 from .losses import ECENetCriterion
 
@@ -16,14 +17,15 @@ __all__ = ["ECENet"]
 
 
 @META_ARCH_REGISTRY.register()
-class ECENet(nn.Module):
+class ECENet(SegmentationModel, nn.Module):
     """ECENet (ICCV 2023) semantic segmentation: a backbone, the ECENet head and its losses."""
 
     @configurable
     def __init__(self, *, backbone: Backbone, sem_seg_head: nn.Module, criterion: ECENetCriterion,
                  pixel_mean: Sequence[float], pixel_std: Sequence[float],
                  sliding_window: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None,
-                 test_scales: Sequence[float] = (1.0,), test_flip: bool = False, head_lr_multiplier: float = 1.0):
+                 test_scales: Sequence[float] = (1.0,), test_flip: bool = False, head_lr_multiplier: float = 1.0,
+                 backbone_lr_multiplier: float = 1.0):
         """
         Args:
             backbone: returns the levels the head reads.
@@ -33,6 +35,7 @@ class ECENet(nn.Module):
             sliding_window: ((h, w) window, (h, w) stride) for test-time sliding windows; None = whole image.
             test_scales, test_flip: multi-scale / flip test; (1.0,) and False = single scale.
             head_lr_multiplier: lr factor of the head's parameters (`lr_multiplier`).
+            backbone_lr_multiplier: lr factor of the backbone's parameters (`lr_multiplier`).
         """
         super().__init__()
         self.backbone = backbone
@@ -44,6 +47,7 @@ class ECENet(nn.Module):
         self.test_scales = tuple(test_scales)
         self.test_flip = test_flip
         self.head_lr_multiplier = head_lr_multiplier
+        self.backbone_lr_multiplier = backbone_lr_multiplier
 
     @classmethod
     def from_config(cls, cfg):
@@ -58,13 +62,15 @@ class ECENet(nn.Module):
             "test_scales": cfg.TEST.AUG.SCALES if cfg.TEST.AUG.ENABLED else (1.0,),
             "test_flip": cfg.TEST.AUG.ENABLED and cfg.TEST.AUG.FLIP,
             "head_lr_multiplier": cfg.MODEL.ECENET.HEAD_LR_MULTIPLIER,
+            "backbone_lr_multiplier": cfg.SOLVER.BACKBONE_MULTIPLIER,
         }
 
     def lr_multiplier(self, param_name: str) -> float:
-        """The lr factor of parameter `param_name` (a name of `named_parameters()`), the engine's optimizer hook:
-        the head trains at `head_lr_multiplier` x SOLVER.BASE_LR (the recipe's x10), the backbone at
-        SOLVER.BACKBONE_MULTIPLIER x SOLVER.BASE_LR (the engine's own rule)."""
-        return self.head_lr_multiplier if param_name.startswith("sem_seg_head.") else 1.0
+        """The lr factor of parameter `param_name` (a name of `named_parameters()`; the model protocol): the head
+        trains at `head_lr_multiplier` x SOLVER.BASE_LR (the recipe's x10), the backbone at
+        `backbone_lr_multiplier` (SOLVER.BACKBONE_MULTIPLIER) x SOLVER.BASE_LR."""
+        factor = self.head_lr_multiplier if param_name.startswith("sem_seg_head.") else 1.0
+        return factor * (self.backbone_lr_multiplier if "backbone" in param_name.split(".")[:-1] else 1.0)
 
     @property
     def device(self):

@@ -1,10 +1,11 @@
-"""What eval.sh evaluates (decided by META_ARCHITECTURE in one place), the results table, and eval.sh reporting
+"""What eval.sh evaluates (decided by the model protocol in one place), the results table, and eval.sh reporting
 a benchmark whose dataset is missing as skipped."""
 import json
 import subprocess
 
 from engine_helpers import REPO, subprocess_env
-from sed.engine.benchmarks import OPEN_VOCABULARY_BENCHMARKS, collect_results, evaluation_plan, format_results
+from sed.engine.eval_suite import OPEN_VOCABULARY_BENCHMARKS, evaluation_plan
+from sed.engine.results import collect_results, format_results
 from sed.engine.cli import load_config
 
 SIX = [("ade847", "ade20k_full_sem_seg_freq_val_all", "datasets/ade847.json"),

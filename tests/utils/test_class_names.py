@@ -3,7 +3,7 @@ import json
 import pytest
 
 from conftest import REPO, SHARED
-from sed.data.class_names import load_class_names, resolve_class_json
+from sed.utils.class_names import load_class_names, resolve_class_json
 
 SIZES = {"coco.json": 171, "ade150.json": 150, "ade847.json": 847, "pc59.json": 59, "pc459.json": 459,
          "voc20.json": 20, "voc20b.json": 59}
@@ -59,7 +59,7 @@ def test_invalid_files_are_rejected_naming_file_and_problem(tmp_path, content, p
 
 def test_test_vocabulary_prefers_the_config_then_the_dataset_class_json():
     from conftest import load_cfg
-    from sed.data.class_names import test_vocabulary
+    from sed.utils.class_names import test_vocabulary
 
     cfg = load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", ""])
     # PAS-20b is scored on 21 classes but segmented with the 59 names of voc20b.json

@@ -1,0 +1,66 @@
+"""The model protocol: everything the shared code (engine, evaluation suite, predictor, demo) may ask of a model.
+
+A meta-architecture declares what it can do by subclassing `SegmentationModel` and overriding its class
+attributes and methods; the shared code reads them with `capabilities(model or cfg)` (a cfg through detectron2's
+META_ARCH_REGISTRY), never by the model's name or its module paths. A detectron2 meta-architecture that does not
+subclass it gets the defaults: a closed vocabulary, no category early rejection, every parameter at the base lr.
+
+Beyond detectron2's contract (a loss dict in training, [{"sem_seg": (K, H, W)}] in inference):
+- `open_vocabulary`: the model segments any vocabulary: it has a settable `test_class_names` (T names) and
+  returns T class maps; `vocabulary_overrides` says which config keys choose its test vocabulary.
+- `fast_inference`: the model has a settable boolean `fast_inference` attribute (category early rejection),
+  which the predictor switches on for large vocabularies.
+- `lr_multiplier(param_name)`: the lr factor of each of its parameters (e.g. a pre-trained encoder at 0.01).
+"""
+from typing import List
+
+from detectron2.config import CfgNode
+from detectron2.modeling import META_ARCH_REGISTRY
+from torch import nn
+
+__all__ = ["SegmentationModel", "capabilities", "model_class"]
+
+
+class SegmentationModel:
+    """Mixin of a meta-architecture (next to nn.Module) that declares its capabilities; defaults: none."""
+
+    open_vocabulary: bool = False
+    supports_fast_inference: bool = False
+
+    def lr_multiplier(self, param_name: str) -> float:
+        """The factor of SOLVER.BASE_LR for parameter `param_name` (a name of `self.named_parameters()`)."""
+        return 1.0
+
+    @classmethod
+    def vocabulary_overrides(cls, class_json: str, benchmark: bool = False) -> List[str]:
+        """Config overrides [KEY, VALUE, ...] (values without spaces) with which an open-vocabulary model is
+        tested with the class names of `class_json` ("" = each test dataset's own); with `benchmark`, plus its
+        settings for the open-vocabulary benchmarks. Closed-vocabulary models: none."""
+        return []
+
+
+def model_class(cfg) -> type:
+    """The registered class of cfg.MODEL.META_ARCHITECTURE."""
+    try:
+        return META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
+    except KeyError as e:
+        raise ValueError(f"MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} is not a registered model: "
+                         "import the module that registers it, or fix the name.") from e
+
+
+def capabilities(model_or_cfg) -> type:
+    """The class whose attributes say what a model can do (see the module docstring): the model's own class
+    when it subclasses `SegmentationModel`, else `SegmentationModel` (the defaults).
+
+    Args:
+        model_or_cfg: a model (possibly wrapped in DistributedDataParallel), a model class, or a config.
+    """
+    if isinstance(model_or_cfg, CfgNode):
+        cls = model_class(model_or_cfg)
+    elif isinstance(model_or_cfg, type):
+        cls = model_or_cfg
+    else:
+        while isinstance(model_or_cfg, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model_or_cfg = model_or_cfg.module
+        cls = type(model_or_cfg)
+    return cls if issubclass(cls, SegmentationModel) else SegmentationModel
