@@ -66,8 +66,8 @@ def add_sed_config(cfg):
     # False (authors'): the 1/4-resolution map is cut to the input's size before the resize, which stretches
     # inputs under 192 px on a side (detectron2's sem_seg_postprocess); True: the whole map is resized
     cfg.TEST.ALIGNED_POSTPROCESS = False
-    # what eval.sh evaluates: "auto" (SED: the six open-vocabulary benchmarks, other models: DATASETS.TEST),
-    # "open_vocabulary" or "config" (each dataset of DATASETS.TEST); see sed/engine/benchmarks.py
+    # what eval.sh evaluates: "auto" (open-vocabulary models: the six benchmarks, other models: DATASETS.TEST),
+    # "open_vocabulary" or "config" (each dataset of DATASETS.TEST); see sed/engine/eval_suite.py
     cfg.TEST.EVAL_SUITE = "auto"
 
     # ---------------------------------------------------------------- data

@@ -6,8 +6,12 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
-from engine_helpers import REPO, make_synthetic
-from sed.data.synthetic import IGNORE_LABEL, SYNTHETIC_CLASSES
+from conftest import REPO
+from sed.data.synthetic import IGNORE_LABEL, SYNTHETIC_CLASSES, generate_synthetic_dataset
+
+
+def make_synthetic(datasets_root, num_train, num_val):
+    return generate_synthetic_dataset(str(datasets_root / "synthetic"), num_train, num_val, (64, 64), 0)
 
 
 def test_layout_labels_and_class_names(tmp_path):

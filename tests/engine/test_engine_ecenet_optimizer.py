@@ -1,5 +1,5 @@
-"""ECENet's optimizer through the engine: head lr x MODEL.ECENET.HEAD_LR_MULTIPLIER (the model's `lr_multiplier`
-hook), no weight decay on norms and Swin's relative-position tables, the recipe's AdamW with full-model clipping."""
+"""ECENet's optimizer through the engine: head lr x MODEL.ECENET.HEAD_LR_MULTIPLIER and backbone lr x
+SOLVER.BACKBONE_MULTIPLIER (the model's `lr_multiplier`, the model protocol), no weight decay on norms and Swin's relative-position tables, the recipe's AdamW with full-model clipping."""
 import pytest
 import torch
 from detectron2.modeling import build_model
@@ -37,6 +37,17 @@ def test_head_lr_is_ten_times_and_norms_and_tables_do_not_decay(tiny):
         assert group["lr"] == pytest.approx(base * (10.0 if name in head else 1.0)), name
         no_decay = name in norms or name in tables
         assert group["weight_decay"] == (0.0 if no_decay else cfg.SOLVER.WEIGHT_DECAY), name
+
+
+def test_backbone_lr_follows_the_backbone_multiplier():
+    cfg = load_cfg("ecenet/ecenet_tiny_cpu.yaml", ["SOLVER.BACKBONE_MULTIPLIER", "0.5"])
+    model = build_model(cfg)
+    groups = {g["name"]: g["lr"] for g in get_param_groups(cfg, model)}
+    base = cfg.SOLVER.BASE_LR
+    backbone = [lr for name, lr in groups.items() if name.startswith("backbone.")]
+    head = [lr for name, lr in groups.items() if name.startswith("sem_seg_head.")]
+    assert backbone and head and len(backbone) + len(head) == len(groups)
+    assert backbone == pytest.approx([0.5 * base] * len(backbone)) and head == pytest.approx([10 * base] * len(head))
 
 
 def test_adamw_groups_keep_the_ratio_through_the_poly_schedule(tiny):
