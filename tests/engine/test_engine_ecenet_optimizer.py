@@ -1,5 +1,6 @@
 """ECENet's optimizer through the engine: head lr x MODEL.ECENET.HEAD_LR_MULTIPLIER and backbone lr x
-SOLVER.BACKBONE_MULTIPLIER (the model's `lr_multiplier`, the model protocol), no weight decay on norms and Swin's relative-position tables, the recipe's AdamW with full-model clipping."""
+SOLVER.BACKBONE_MULTIPLIER (the model's `lr_multiplier`, the model protocol), no weight decay on norms and Swin's
+relative-position tables, the recipe's AdamW with full-model clipping."""
 import pytest
 import torch
 from detectron2.modeling import build_model
