@@ -1,7 +1,54 @@
-"""Config keys of SED, with the same names and meanings as the authors' configs; defaults are the paper's."""
-from detectron2.config import CfgNode as CN
+"""Config keys of SED, with the same names and meanings as the authors' configs; defaults are the paper's; and
+`load_config`, the one way to read a config file (tools/train_net.py, eval.sh, the predictor and the demo)."""
+import os
+import re
 
+import yaml
+from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
+
+from .data.datasets import register_custom_datasets
 from .modeling.ecenet.config import add_ecenet_config
+from .utils.class_names import REPO_ROOT
+
+
+def load_config(config_file, opts=()):
+    """The (unfrozen) project config: detectron2's defaults + every key of the project, from `config_file` (a
+    relative path is looked up in the working directory, then in the repository root) and ["KEY", "VALUE", ...]
+    overrides; the datasets of DATASETS.CUSTOM are registered.
+
+    Raises:
+        FileNotFoundError: no such config file (or dataset spec file).
+        ValueError: one line saying what is wrong and how to fix it (unknown key, odd overrides, bad YAML or value).
+    """
+    candidates = [config_file] if os.path.isabs(config_file) else [config_file, os.path.join(REPO_ROOT, config_file)]
+    path = next((c for c in candidates if os.path.isfile(c)), None)
+    if path is None:
+        raise FileNotFoundError(f"config file {config_file!r} not found (also looked in {REPO_ROOT}): pass the path "
+                                "of a yaml file, e.g. configs/convnextB_768.yaml")
+    cfg = get_cfg()
+    add_sed_config(cfg)
+    try:
+        cfg.merge_from_file(path)
+        cfg.merge_from_list(list(opts or []))
+    except yaml.YAMLError as e:
+        raise ValueError(f"config file {config_file} is not valid YAML ({_one_line(e)})") from e
+    except (KeyError, AssertionError, ValueError, TypeError) as e:  # how yacs reports unknown keys and bad values
+        message = _one_line(e.args[0] if e.args else e)
+        key = re.search(r"Non-existent (?:config )?key: (\S+)", message)
+        if key:
+            raise ValueError(f"config key {key.group(1)} does not exist: check its spelling (the project's keys "
+                             "are in sed/config.py, the others are detectron2's defaults)") from e
+        if "odd length" in message:
+            raise ValueError("config overrides must come in KEY VALUE pairs, e.g. SOLVER.MAX_ITER 1000 "
+                             "MODEL.WEIGHTS model.pth") from e
+        raise ValueError(f"invalid config ({message}): fix the value in {config_file} or in the overrides") from e
+    register_custom_datasets(cfg)
+    return cfg
+
+
+def _one_line(message):
+    return " ".join(str(message).split())
 
 
 def add_sed_config(cfg):

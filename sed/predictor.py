@@ -21,7 +21,6 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
@@ -29,11 +28,9 @@ from detectron2.modeling import build_model
 from detectron2.utils.env import seed_all_rng
 from PIL import Image, ImageOps
 
-from .config import add_sed_config
-from .data.datasets import register_custom_datasets
+from . import config
 from .data.vocabulary import VocabularyError, parse_vocabulary
 from .modeling.protocol import capabilities
-from .utils.class_names import REPO_ROOT
 from .utils.visualization import class_areas
 
 logger = logging.getLogger(__name__)
@@ -111,24 +108,9 @@ def _resolve_device(device, config_device):
     return str(device)
 
 
-def _resolve_config_file(config_file):
-    """A relative config path is looked up in the working directory, then in the repository root."""
-    for candidate in (config_file, os.path.join(REPO_ROOT, config_file)):
-        if os.path.isfile(candidate):
-            return candidate
-    raise FileNotFoundError(f"Config file {config_file!r} not found (also looked in {REPO_ROOT}).")
-
-
 def load_config(config_file, opts=(), weights=None, device=None):
-    """The frozen config of `config_file` + `opts` (["KEY", "VALUE", ...]), with weights and device applied."""
-    cfg = get_cfg()
-    add_sed_config(cfg)
-    try:
-        cfg.merge_from_file(_resolve_config_file(config_file))
-        cfg.merge_from_list(list(opts))
-    except (KeyError, AssertionError) as e:  # yacs reports unknown keys and odd-length opts this way
-        raise ValueError(f"Config {config_file} with opts {list(opts)}: {e}") from e
-    register_custom_datasets(cfg)  # DATASETS.CUSTOM: a spec error is a ValueError / FileNotFoundError
+    """The frozen config of `config_file` + `opts` (`sed.config.load_config`), with weights and device applied."""
+    cfg = config.load_config(config_file, opts)
     if weights is not None:
         cfg.MODEL.WEIGHTS = weights
     cfg.MODEL.DEVICE = _resolve_device(device, cfg.MODEL.DEVICE)

@@ -21,14 +21,9 @@ def repo_root():
 
 def load_cfg(config_file, opts=()):
     """A frozen detectron2 config from one of the project's yaml files plus overrides."""
-    from detectron2.config import get_cfg
+    from sed.config import load_config
 
-    from sed import add_sed_config
-
-    cfg = get_cfg()
-    add_sed_config(cfg)
-    cfg.merge_from_file(str(REPO / "configs" / config_file))
-    cfg.merge_from_list(list(opts))
+    cfg = load_config(str(REPO / "configs" / config_file), opts)
     cfg.freeze()
     return cfg
 

@@ -9,21 +9,18 @@ traceback instead.
 """
 import logging
 import os
-import re
 import sys
 import tempfile
 
 import torch
-import yaml
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.multiprocessing import ProcessExitedException
 
-from ..data.datasets import register_custom_datasets
+from .. import config
 from .launch import launch
 from .train_step import micro_batch_size
 from .results import write_results
@@ -53,37 +50,13 @@ def _one_line(message):
 
 
 def load_config(config_file, opts=()):
-    """The project config (detectron2's defaults + every key of the project) from a file and KEY VALUE overrides;
-    mistakes raise UsageError."""
-    from .. import add_sed_config
-
-    cfg = get_cfg()
-    add_sed_config(cfg)
+    """`sed.config.load_config`, its mistakes raised as UsageError."""
     if not config_file:
         raise UsageError("no config: pass --config-file configs/<name>.yaml")
-    if not os.path.isfile(config_file):
-        raise UsageError(f"config file {config_file!r} not found: pass the path of a yaml file, e.g. "
-                         "--config-file configs/convnextB_768.yaml")
     try:
-        cfg.merge_from_file(config_file)
-        cfg.merge_from_list(list(opts or []))
-    except yaml.YAMLError as e:
-        raise UsageError(f"config file {config_file} is not valid YAML ({_one_line(e)})") from e
-    except (KeyError, AssertionError, ValueError, TypeError) as e:
-        message = _one_line(e.args[0] if e.args else e)
-        key = re.search(r"Non-existent (?:config )?key: (\S+)", message)
-        if key:
-            raise UsageError(f"config key {key.group(1)} does not exist: check its spelling (the project's keys "
-                             "are in sed/config.py, the others are detectron2's defaults)") from e
-        if "odd length" in message:
-            raise UsageError("config overrides must come in KEY VALUE pairs after the options, e.g. "
-                             "SOLVER.MAX_ITER 1000 MODEL.WEIGHTS model.pth") from e
-        raise UsageError(f"invalid config ({message}): fix the value in {config_file} or on the command line") from e
-    try:
-        register_custom_datasets(cfg)
+        return config.load_config(config_file, opts)
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(_one_line(e)) from e
-    return cfg
 
 
 def _check_output_dir(output_dir):
