@@ -14,10 +14,9 @@ On disk it has the COCO-Stuff layout under its root (default `$DETECTRON2_DATASE
 
 `sed/data/datasets/register_synthetic.py` registers it as `synthetic_train_sem_seg` and `synthetic_test_sem_seg`
 (the root is read when a dataset is used). Generate it with `python datasets/prepare_synthetic.py` (a few seconds),
-or `ensure_synthetic_dataset()`. This module needs only numpy, Pillow and PyYAML (the preparation script loads
-it without importing torch or detectron2).
+or `generate_synthetic_dataset(root)`. This module needs only numpy, Pillow and PyYAML (the preparation script
+loads it without importing torch or detectron2).
 """
-import argparse
 import json
 import os
 import re
@@ -29,18 +28,9 @@ from PIL import Image
 # Label order; `datasets/synthetic.json` holds the same list (a test checks it).
 SYNTHETIC_CLASSES = ["sky", "grass", "water", "road", "sand", "snow", "brick wall", "tree"]
 SPLITS = {"synthetic_train_sem_seg": "train2017", "synthetic_test_sem_seg": "val2017"}
-DEFAULT_DIRNAME = "synthetic"
+DEFAULT_DIRNAME = "synthetic"  # the dataset's folder under the datasets root
 IGNORE_LABEL = 255
 _COMPLETE_MARKER = ".complete"
-
-
-def datasets_root():
-    """`$DETECTRON2_DATASETS`, else ./datasets, read at call time."""
-    return os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", "datasets"))
-
-
-def default_root():
-    return os.path.join(datasets_root(), DEFAULT_DIRNAME)
 
 
 # ---------------------------------------------------------------------------------------------- textures
@@ -113,16 +103,15 @@ def render_sample(rng, height, width, classes=SYNTHETIC_CLASSES, max_regions=4):
     return np.clip(image, 0, 255).astype(np.uint8), labels
 
 
-def generate_synthetic_dataset(root=None, num_train=200, num_val=40, size=(128, 128), seed=0):
+def generate_synthetic_dataset(root, num_train=200, num_val=40, size=(128, 128), seed=0):
     """Writes the dataset (COCO-Stuff layout, see the module docstring) under `root`; returns the root.
 
     Args:
-        root: output folder (default `$DETECTRON2_DATASETS/synthetic`).
+        root: output folder (registered datasets read `$DETECTRON2_DATASETS/synthetic`).
         num_train, num_val: images in train2017 / val2017.
         size: (height, width) of every image.
         seed: the random seed; the same arguments always give the same files.
     """
-    root = root or default_root()
     rng = np.random.default_rng(seed)
     for split, count in (("train2017", num_train), ("val2017", num_val)):
         image_dir = os.path.join(root, "images", split)
@@ -140,16 +129,9 @@ def generate_synthetic_dataset(root=None, num_train=200, num_val=40, size=(128, 
     return root
 
 
-def synthetic_dataset_exists(root=None):
-    return os.path.isfile(os.path.join(root or default_root(), _COMPLETE_MARKER))
-
-
-def ensure_synthetic_dataset(root=None, **kwargs):
-    """Generates the dataset unless a complete one is already under `root`; returns the root."""
-    root = root or default_root()
-    if not synthetic_dataset_exists(root):
-        generate_synthetic_dataset(root, **kwargs)
-    return root
+def synthetic_dataset_exists(root):
+    """Whether a complete dataset (its generation finished) is under `root`."""
+    return os.path.isfile(os.path.join(root, _COMPLETE_MARKER))
 
 
 # ---------------------------------------------------------------------------------------------- configs
@@ -182,26 +164,3 @@ def config_uses_synthetic(config_file, opts=()):
             values[key.split(".")[1]] = value
     names = "|".join(re.escape(n) for n in SPLITS)
     return any(re.search(rf"\b({names})\b", v) for v in values.values())
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Generate the synthetic quickstart dataset (COCO-Stuff layout).")
-    parser.add_argument("--root", default=None, help="output folder (default: $DETECTRON2_DATASETS/synthetic)")
-    parser.add_argument("--num-train", type=int, default=200)
-    parser.add_argument("--num-val", type=int, default=40)
-    parser.add_argument("--size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--if-missing", action="store_true", help="do nothing when a complete dataset exists")
-    parser.add_argument("--for-config", nargs=argparse.REMAINDER, metavar="CONFIG [KEY VALUE ...]",
-                        help="only if this config (with overrides) trains or tests on a synthetic dataset")
-    args = parser.parse_args(argv)
-    if args.for_config is not None and not (args.for_config and config_uses_synthetic(args.for_config[0],
-                                                                                       args.for_config[1:])):
-        return None
-    root = args.root or default_root()
-    if args.if_missing and synthetic_dataset_exists(root):
-        print(f"synthetic dataset already in {root}")
-        return root
-    generate_synthetic_dataset(root, args.num_train, args.num_val, tuple(args.size), args.seed)
-    print(f"wrote the synthetic dataset ({args.num_train} train, {args.num_val} val images) to {root}")
-    return root

@@ -19,9 +19,10 @@ def datasets_root() -> str:
     return os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", "datasets"))
 
 
-def class_colors(names: Sequence[str]) -> List[List[int]]:
-    """A fixed RGB colour per class name (from a hash of the name): the same class gets the same colour in
-    every dataset and every run."""
+def colors_by_name(names: Sequence[str]) -> List[List[int]]:
+    """The metadata's `stuff_colors`: a fixed RGB colour per class name (from a hash of the name), so the same
+    class gets the same colour in every dataset and every run (pictures of a vocabulary use
+    `sed.utils.visualization.class_colors` instead, distinct colours by label)."""
     return [list(hashlib.md5(name.encode("utf-8")).digest()[:3]) for name in names]
 
 
@@ -98,7 +99,7 @@ def register_sem_seg_dataset(
         image_dirname=image_dirname,
         sem_seg_dirname=sem_seg_dirname,
         stuff_classes=stuff_classes,
-        stuff_colors=class_colors(stuff_classes),
+        stuff_colors=colors_by_name(stuff_classes),
         ignore_label=ignore_label,
         evaluator_type=evaluator_type,
         class_json=class_json,
