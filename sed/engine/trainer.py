@@ -288,7 +288,8 @@ class Trainer(DefaultTrainer):
         settings eval.sh uses for it (`sed.engine.benchmarks.evaluation_config`: for SED on a benchmark, its
         class names and pooling 1x1), on a model built from that config, as eval.sh builds it, holding the
         current weights; so the last number equals eval.sh's on model_final.pth. Missing datasets are skipped
-        (as eval.sh does); results go to OUTPUT_DIR/eval_in_training/<dataset>/results.json."""
+        (as eval.sh does); results go to OUTPUT_DIR/eval_in_training/<dataset>/results.json, and all of them to
+        OUTPUT_DIR/results.json."""
         from .benchmarks import evaluation_config
 
         weights = unwrap_model(self.model).state_dict()
@@ -304,6 +305,8 @@ class Trainer(DefaultTrainer):
             if result:
                 results[dataset] = result
             del model
+        if comm.is_main_process() and self.cfg.OUTPUT_DIR:
+            write_results(results, os.path.join(self.cfg.OUTPUT_DIR, "results.json"))
         self._last_eval_results = list(results.values())[0] if len(results) == 1 else results
         return self._last_eval_results
 
