@@ -130,7 +130,7 @@ def _weights_available(weights):
 def _dataset_error(name, key):
     """None if `name` loads, else the one-line reason its files are missing. An unregistered name raises."""
     if name not in DatasetCatalog.list():
-        similar = difflib.get_close_matches(name, DatasetCatalog.list(), n=len(DatasetCatalog.list()), cutoff=0.6)
+        similar = difflib.get_close_matches(name, DatasetCatalog.list(), n=len(DatasetCatalog.list()), cutoff=0.8)
         hint = f"did you mean {', '.join(similar)}?" if similar else "no registered name resembles it"
         raise UsageError(f"dataset {name!r} ({key}) is not registered: {hint} (the project's datasets are "
                          "registered in sed/data/datasets)")
