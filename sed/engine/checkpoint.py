@@ -70,6 +70,7 @@ class SafeCheckpointer(DetectionCheckpointer):
         except FileNotFoundError:
             raise
         except Exception as e:  # torch.load fails with many types on bad bytes; every one means "not a checkpoint"
+            self._parsed_url_during_load = None  # DetectionCheckpointer.load resets it on success only
             raise UnreadableCheckpointError(
                 f"{filename} is not a readable checkpoint ({type(e).__name__} while reading it: the file is "
                 "truncated, corrupt or not saved by torch.save): use another checkpoint or save it again") from e
