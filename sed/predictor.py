@@ -12,6 +12,7 @@ vocabulary per call, batches, and image files, arrays or PIL images as input:
 Open-vocabulary models (SED: they have `test_class_names`) take any vocabulary; closed-vocabulary ones
 (ECENet) segment the classes of their config's DATASETS.TEST[0] and take no other vocabulary.
 """
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -19,11 +20,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
-from detectron2.data.detection_utils import read_image
 from detectron2.modeling import build_model
 from detectron2.utils.env import seed_all_rng
 from PIL import Image, ImageOps
@@ -31,7 +30,9 @@ from PIL import Image, ImageOps
 from .config import add_sed_config
 from .data.class_names import REPO_ROOT
 from .data.datasets import register_custom_datasets
+from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
+from .engine.checkpoint import CheckpointError, load_checkpoint  # noqa: F401  (CheckpointError: part of this API)
 from .utils.visualization import class_areas
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,9 @@ logger = logging.getLogger(__name__)
 # Category early rejection (TEST.FAST_INFERENCE) is switched on by default above this many classes: there it
 # saves most of the decoder's time, below it the top-k keeps nearly every class anyway.
 FAST_INFERENCE_ABOVE = 50
-
-
-class CheckpointError(ValueError):
-    """MODEL.WEIGHTS does not load into the model its config builds."""
+# open_clip's warning when MODEL.ENC.CLIP_PRETRAINED_WEIGHTS is "": untrue when MODEL.WEIGHTS, loaded right after
+# building, replaces every weight (and load_checkpoint refuses a checkpoint that does not).
+_RANDOM_CLIP_WARNING = "Model initialized randomly"
 
 
 @dataclass(eq=False)  # arrays have no single truth value to compare by
@@ -74,17 +74,21 @@ class SegmentationResult:
 def load_image(image):
     """A (H, W, 3) uint8 RGB array from an image file path, a PIL image or an array.
 
-    Arrays are uint8 (H, W, 3) RGB, (H, W) grey or (H, W, 4) RGBA (alpha dropped). Files and PIL images are
-    turned upright by their EXIF orientation, as detectron2's data loading does.
-    Raises OSError (e.g. FileNotFoundError, PIL.UnidentifiedImageError) for a file that cannot be read.
+    Arrays are uint8 (H, W, 3) RGB, (H, W) grey or (H, W, 4) RGBA (alpha dropped). Files and PIL images of any
+    mode are converted as `sed.data.image_io.pil_to_rgb` does (16-bit greyscale scaled to 8 bits) and turned
+    upright by their EXIF orientation, as detectron2's data loading does.
+    Raises FileNotFoundError, or `ImageFileError` (an OSError naming the file and why) for a file that cannot
+    be read; ValueError for an empty image or a mode without an RGB form.
     """
     if isinstance(image, (str, os.PathLike)):
-        return read_image(os.fspath(image), format="RGB")
+        return read_image(image, format="RGB")
     if isinstance(image, Image.Image):
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        image = pil_to_rgb(ImageOps.exif_transpose(image))
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
             raise ValueError(f"Image arrays must be uint8 (0..255), got {image.dtype}.")
+        if image.ndim in (2, 3) and 0 in image.shape[:2]:
+            raise ValueError(f"The image is empty (shape {image.shape}): it has no pixel to segment.")
         if image.ndim == 2:
             return np.repeat(image[:, :, None], 3, axis=2)
         if image.ndim == 3 and image.shape[2] in (3, 4):
@@ -134,28 +138,24 @@ def load_config(config_file, opts=(), weights=None, device=None):
     return cfg
 
 
-def load_checkpoint(model, weights):
-    """Loads `weights` into `model`, or raises `CheckpointError` when any tensor of either is unmatched.
+class _HideLines(logging.Filter):
+    def __init__(self, text):
+        super().__init__()
+        self.text = text
 
-    detectron2's checkpointer only logs unmatched tensors; a model that silently keeps random weights would
-    segment nonsense, so here a mismatch is an error, raised before any image is seen.
-    """
-    if "://" not in weights and not os.path.isfile(os.path.expanduser(weights)):
-        raise FileNotFoundError(f"MODEL.WEIGHTS={weights!r}: no such file.")
-    loaded = []
-    handle = model.register_load_state_dict_post_hook(lambda module, incompatible: loaded.append(incompatible))
+    def filter(self, record):
+        return self.text not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _hidden_log_lines(text):
+    """Drops root-logger records containing `text` (open_clip logs through the root logger)."""
+    hide = _HideLines(text)
+    logging.getLogger().addFilter(hide)
     try:
-        DetectionCheckpointer(model).load(os.path.expanduser(weights))
-    except Exception as e:  # torch.load and the model's own checks (SED's) fail with many types: all mean "no fit"
-        raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}:\n{e}") from e
+        yield
     finally:
-        handle.remove()
-    missing, unexpected = loaded[0].missing_keys, loaded[0].unexpected_keys
-    if missing or unexpected:
-        raise CheckpointError(
-            f"MODEL.WEIGHTS={weights!r} does not fit {type(model).__name__}: {len(missing)} of its tensors are "
-            f"missing or have other shapes (e.g. {missing[:3]}), {len(unexpected)} are unknown to it (e.g. "
-            f"{unexpected[:3]}). Use the config the checkpoint was trained with.")
+        logging.getLogger().removeFilter(hide)
 
 
 def _dataset_class_names(cfg):
@@ -199,7 +199,8 @@ class OpenVocabSegmenter:
             raise ValueError(f"INPUT.FORMAT={cfg.INPUT.FORMAT!r}: only RGB and BGR models are supported.")
         if cfg.SEED >= 0:  # makes a model without weights (tests, demos) the same on every run
             seed_all_rng(cfg.SEED)
-        self.model = build_model(cfg).eval()
+        with _hidden_log_lines(_RANDOM_CLIP_WARNING) if cfg.MODEL.WEIGHTS else contextlib.nullcontext():
+            self.model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
             load_checkpoint(self.model, cfg.MODEL.WEIGHTS)
         else:

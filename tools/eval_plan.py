@@ -7,10 +7,8 @@ The decision (open-vocabulary benchmarks for SED, DATASETS.TEST otherwise) is se
 """
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sed.engine.benchmarks import evaluation_plan  # noqa: E402

@@ -10,6 +10,7 @@ What this adds to DefaultTrainer:
 - CPU processes under DistributedDataParallel (gloo) as well as GPUs;
 - the iteration of `sed.engine.train_step.StepTrainer`: gradient accumulation (SOLVER.ACCUMULATE_STEPS), AMP
   (float16 + gradient scaling on GPUs, bfloat16 autocast on CPU), non-finite steps skipped;
+- crash-safe checkpoints (`sed.engine.checkpoint.SafeCheckpointer`);
 - exact resume: the checkpoint holds the model, optimizer, scheduler, iteration, the data order's seed and the run
   seed; on resume the sampler skips the images already seen and every random generator is re-seeded as it was
   at that iteration (generators are re-seeded at every checkpoint iteration from (run seed, iteration, rank)),
@@ -26,7 +27,6 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import (build_detection_test_loader, build_detection_train_loader,
                              get_detection_dataset_dicts)
 from detectron2.data.samplers import TrainingSampler
@@ -39,6 +39,7 @@ from tabulate import tabulate
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data.class_names import test_vocabulary
+from .checkpoint import SafeCheckpointer
 from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
 from .train_step import StepTrainer, micro_batch_size
 
@@ -166,7 +167,8 @@ class Trainer(DefaultTrainer):
         self._trainer = self._build_step_trainer(cfg, model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        # Atomic saves; --resume falls back to the newest readable checkpoint (sed/engine/checkpoint.py).
+        self.checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
