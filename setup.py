@@ -29,5 +29,9 @@ setup(
         "Pillow",
         "tensorboard",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # tools/export_model.py: ONNX export and its onnxruntime check.
+        "export": ["onnx>=1.16", "onnxruntime>=1.18"],
+    },
 )

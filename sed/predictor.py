@@ -33,6 +33,7 @@ from .data.datasets import register_custom_datasets
 from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
 from .engine.checkpoint import CheckpointError, load_checkpoint  # noqa: F401  (CheckpointError: part of this API)
+from .modeling.postprocess import LABELS_KEY, label_outputs
 from .utils.visualization import class_areas
 
 logger = logging.getLogger(__name__)
@@ -294,13 +295,18 @@ class OpenVocabSegmenter:
             if hasattr(self.model, "fast_inference"):
                 self.model.fast_inference = self.uses_fast_inference(len(class_names))
         results = []
-        for output in self.model([self._model_input(image) for image in images]):
-            probabilities = output["sem_seg"]
-            if probabilities.shape[0] != len(class_names):
-                raise RuntimeError(f"{type(self.model).__name__} returned {probabilities.shape[0]} class maps for "
+        # Without probabilities, a model that can (SED) gives label maps directly, never the (T, H, W) scores.
+        with label_outputs(self.model, enabled=not return_probabilities):
+            outputs = self.model([self._model_input(image) for image in images])
+        for output in outputs:
+            probabilities = output.get("sem_seg")
+            num_classes = output["num_classes"] if LABELS_KEY in output else probabilities.shape[0]
+            if num_classes != len(class_names):
+                raise RuntimeError(f"{type(self.model).__name__} returned {num_classes} class maps for "
                                    f"a vocabulary of {len(class_names)} classes.")
+            labels = output[LABELS_KEY] if LABELS_KEY in output else probabilities.argmax(0)
             results.append(SegmentationResult(
-                label_map=probabilities.argmax(0).to(torch.int32).cpu().numpy(),
+                label_map=labels.to(torch.int32).cpu().numpy(),
                 class_names=list(class_names),
                 probabilities=probabilities.float().cpu().numpy() if return_probabilities else None,
             ))

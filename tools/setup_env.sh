@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything SED needs in a virtual environment inside the checkout (.venv):
-# torch + torchvision, detectron2, and this package in editable mode with its test extra.
+# torch + torchvision, detectron2, and this package in editable mode with its test and export extras.
 # Idempotent: a second run checks each step and skips what is already in place.
 #
 # Environment variables:
@@ -81,8 +81,8 @@ want="$(cat "$ROOT/setup.py" | "$PY" -c 'import hashlib, sys; print(hashlib.sha1
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$PY" -c 'import sed' 2>/dev/null; then
     step "sed already installed (editable) and setup.py unchanged"
 else
-    step "Installing sed (editable) with its test extra"
-    "${PIP[@]}" install -e "$ROOT[test]" "setuptools<81"
+    step "Installing sed (editable) with its test and export (onnx, onnxruntime) extras"
+    "${PIP[@]}" install -e "$ROOT[test,export]" "setuptools<81"
     echo "$want" > "$stamp"
 fi
 

@@ -39,6 +39,7 @@ from tabulate import tabulate
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data.class_names import test_vocabulary
+from ..modeling.postprocess import label_outputs
 from .checkpoint import SafeCheckpointer
 from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
 from .train_step import StepTrainer, micro_batch_size
@@ -334,7 +335,9 @@ class Trainer(DefaultTrainer):
                 continue
             evaluator = evaluators[idx] if evaluators is not None else cls.build_evaluator(cfg, dataset_name)
             set_test_vocabulary(cfg, model, dataset_name)
-            results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
+            # Evaluators that take label maps get them from models that can skip the (K, H, W) scores.
+            with label_outputs(unwrap_model(model), getattr(evaluator, "accepts_label_maps", False)):
+                results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
             if comm.is_main_process():
                 logger.info("Evaluation results for %s in csv format:", dataset_name)
                 print_csv_format(results[dataset_name])
