@@ -65,7 +65,7 @@ def export_onnx(model, path, input_format="RGB", opset_version=17):
     # With autograd on, the decoder takes its plain path (the same numbers): its memory-saving inference path
     # writes into slices of preallocated tensors, which the exporter does not translate faithfully.
     with torch.enable_grad():
-            torch.onnx.export(wrapper, (example,), path, dynamo=False, opset_version=opset_version,
+        torch.onnx.export(wrapper, (example,), path, dynamo=False, opset_version=opset_version,
                           input_names=["image"], output_names=["probabilities"],
                           dynamic_axes={"image": {2: "height", 3: "width"},
                                         "probabilities": {2: "height", 3: "width"}})
