@@ -5,7 +5,7 @@
     python tools/slurm_train.py --cluster local --wait configs/quickstart.yaml 2 output/qs MODEL.DEVICE cpu
 
 Options (before CONFIG): --nodes, --partition, --account, --time MINUTES, --cpus-per-gpu, --mem-per-gpu GB,
---job-dir, --cluster slurm|local|debug, --wait. Then CONFIG GPUS_PER_NODE OUTPUT_DIR [KEY VALUE ...] as run.sh.
+--job-dir, --cluster slurm|local, --wait. Then CONFIG GPUS_PER_NODE OUTPUT_DIR [KEY VALUE ...] as run.sh.
 Needs `pip install -e .[slurm]`. Library: sed/engine/slurm.py.
 """
 import sys

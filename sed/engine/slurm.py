@@ -6,7 +6,7 @@ The job has NODES x GPUS tasks, each one process of the engine (`sed.engine.cli.
 tools/train_net.py). The rendezvous address comes from the job: its first node and a port derived from the job
 id (submitit's `TorchDistributedEnvironment`). Training always passes --resume, so when SLURM preempts the job
 (or its time runs out) submitit requeues it and it continues from OUTPUT_DIR/last_checkpoint. `--cluster local`
-runs the same job as local processes (no SLURM; tests, debugging), `--cluster debug` in this process.
+runs the same job as processes of this machine (no SLURM: tests, debugging).
 submitit is an optional extra (`pip install -e .[slurm]`); it is imported only here.
 """
 import argparse
@@ -60,8 +60,8 @@ def get_parser():
     parser.add_argument("--mem-per-gpu", type=int, default=None, metavar="GB", help="memory per task")
     parser.add_argument("--job-dir", default=None,
                         help="submitit's folder (job scripts, logs); default OUTPUT_DIR/slurm")
-    parser.add_argument("--cluster", default="slurm", choices=["slurm", "local", "debug"],
-                        help="slurm: submit with sbatch; local: processes on this machine; debug: in this process")
+    parser.add_argument("--cluster", default="slurm", choices=["slurm", "local"],
+                        help="slurm: submit with sbatch; local: run the tasks as processes of this machine")
     parser.add_argument("--wait", action="store_true", help="wait for the job to end and return its exit status")
     parser.add_argument("config", help="model config (yaml), as run.sh's CONFIG")
     parser.add_argument("gpus", type=int, help="GPUs (tasks) per node, as run.sh's NUM_GPUS (CPU processes with "
@@ -122,12 +122,12 @@ def main(argv=None):
     except (UsageError, FileNotFoundError) as e:
         print(f"slurm_train.py: error: {e}", flush=True)
         return 2
-    print(f"job {job.job_id} submitted; follow it with: tail -f {job.paths.stdout}".replace("%t", "0"))
+    print(f"job {job.job_id} submitted; follow it with: tail -f {job.paths.stdout}")
     if args.wait:
         try:
-            job.result()
+            job.results()  # one per task
         except Exception as e:  # submitit re-raises the task's failure; its log has the traceback
             print(f"job {job.job_id} failed: {str(e).splitlines()[0] if str(e) else type(e).__name__} "
-                  f"(log: {job.paths.stderr})".replace("%t", "0"))
+                  f"(log: {job.paths.stderr})")
             return 1
     return 0
