@@ -152,7 +152,7 @@ def build_app(demo: WebDemo, examples: Sequence[str] = ()):
                     gr.Examples(examples=[[[path]] for path in examples], inputs=[files], label="Examples")
             with gr.Column():
                 status = gr.Markdown(elem_id="status")
-                gallery = gr.Gallery(label="Segmentation", elem_id="result", columns=1, height="auto")
+                gallery = gr.Gallery(label="Segmentation", elem_id="result", columns=1, height=480, object_fit="contain")
                 areas = gr.Dataframe(headers=AREA_COLUMNS, label="Class areas", elem_id="areas")
                 downloads = gr.File(label="Label maps and summary.json", file_count="multiple", elem_id="downloads")
         button.click(run, inputs=[files, vocabulary, benchmark, fast], outputs=[gallery, areas, downloads, status])
