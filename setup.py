@@ -29,5 +29,13 @@ setup(
         "Pillow",
         "tensorboard",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # tools/web_demo.py (Gradio page) and its browser test (selenium drives Debian's chromium-driver).
+        "web": ["gradio>=5", "selenium>=4.10"],
+        # tools/slurm_train.py: SLURM jobs (and local test jobs) through submitit.
+        "slurm": ["submitit>=1.5"],
+        # tools/convert_ecenet_mindspore.py reads MindSpore .ckpt files without MindSpore.
+        "mindspore": ["protobuf>=4.21"],
+    },
 )
