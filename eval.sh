@@ -9,7 +9,9 @@
 # dataset of the config's DATASETS.TEST (tools/eval_plan.py prints the plan; sed/engine/eval_suite.py decides).
 # Weights: OUTPUT_DIR/model_final.pth when it exists (as after run.sh); KEY VALUE options come last and win, so
 # MODEL.WEIGHTS among them picks another checkpoint. Results: OUTPUT_DIR/eval/<benchmark>/results.json.
-# A benchmark whose dataset is missing is reported as skipped. Python: $PYTHON, else .venv/bin/python, else python3.
+# A benchmark whose dataset is missing is reported as skipped. Exit status: 0 if every benchmark was evaluated or
+# skipped and at least one evaluated, else 1 (the table is printed either way). Python: $PYTHON, else
+# .venv/bin/python, else python3.
 set -u
 set -f  # no file-name globbing: "[1,1]" is a config value
 if [ $# -lt 3 ]; then

@@ -20,7 +20,7 @@ from prepare_common import read_split_list, require
 SPLITS = ("train", "val")
 NUM_CLASSES = 459
 # The 5,104 validation images of the authors' PC-459 evaluation (VOC2010's val.txt lists one more).
-AUTHORS_PC459_VAL_LIST = Path(__file__).resolve().with_name("pascal_context_val_5104.txt")
+AUTHORS_PC459_VAL_LIST = Path(__file__).resolve().parent / "authors_ids" / "pascal_context_val_5104.txt"
 _HINT = ("Download VOCtrainval_03-May-2010.tar (http://host.robots.ox.ac.uk/pascal/VOC/voc2010/) into the root, "
          "then trainval.tar.gz and labels.txt (https://cs.stanford.edu/~roozbeh/pascal-context/) into "
          "VOCdevkit/VOC2010/.")

@@ -9,7 +9,7 @@ Output:
     ADE20K_2021_17_01/annotations_detectron2/{training,validation}/ADE_*.tif   uint16, 847 classes, 65535 = ignore
 
 Label mapping. In a `*_seg.png`, the object class of a pixel is R // 10 * 256 + G (R, G its red and green
-values; 0 is unlabelled). The authors' id table datasets/ade20k_full_847_raw_ids.json gives, for each of the 847
+values; 0 is unlabelled). The authors' id table datasets/authors_ids/ade20k_full_847_raw_ids.json gives, for each of the 847
 benchmark classes, that raw id ("id") and its label ("trainId", the order of datasets/ade847.json); every other
 pixel (unlabelled, or one of the rare classes left out of the benchmark) gets 65535. This table, not a match of
 names against `index_ade20k["objectnames"]` (where names repeat), is how the published numbers were computed.
@@ -37,14 +37,14 @@ MAX_SHORT_SIDE = 512
 # Largest class value a *_seg.png can encode: R // 10 <= 25, G <= 255.
 _MAX_RAW_CLASS = 255 // 10 * 256 + 255
 TOP = "ADE20K_2021_17_01"
-RAW_ID_TABLE = Path(__file__).resolve().with_name("ade20k_full_847_raw_ids.json")
+RAW_ID_TABLE = Path(__file__).resolve().parent / "authors_ids" / "ade20k_full_847_raw_ids.json"
 
 
 def build_lut(id_table, class_names) -> np.ndarray:
     """
     Args:
         id_table (list[dict]): {"id": raw class, "trainId": label, "name"} for each benchmark class (the authors'
-            datasets/ade20k_full_847_raw_ids.json).
+            datasets/authors_ids/ade20k_full_847_raw_ids.json).
         class_names (list[str]): the benchmark classes in label order (ade847.json), checked against the table.
 
     Returns:

@@ -1,12 +1,17 @@
 """SED (CVPR 2024) on detectron2. Importing the package registers its models, datasets and CLIP configs."""
+import warnings
 from pathlib import Path
 
-import open_clip
+with warnings.catch_warnings():
+    # fvcore (imported by detectron2) calls torch.jit.script at import time, which recent torch deprecates: noise
+    # to users, once per process, from code that is not ours.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
+    import open_clip
 
-from . import data  # noqa: F401  registers datasets
-from . import modeling  # noqa: F401  (registers the models)
-from .config import add_sed_config
-from .predictor import OpenVocabSegmenter
+    from . import data  # noqa: F401  registers datasets
+    from . import modeling  # noqa: F401  (registers the models)
+    from .config import add_sed_config
+    from .predictor import OpenVocabSegmenter
 
 # Lets open_clip build the package's own model configs (e.g. the tiny test CLIP) by name.
 open_clip.add_model_config(Path(__file__).parent / "model_configs")

@@ -13,6 +13,7 @@ Open-vocabulary models (SED; `capabilities(model).open_vocabulary`, see sed/mode
 vocabulary; closed-vocabulary ones (ECENet) segment the classes of their config's DATASETS.TEST[0] and take no
 other vocabulary.
 """
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -20,16 +21,17 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
-from detectron2.data.detection_utils import read_image
 from detectron2.modeling import build_model
 from detectron2.utils.env import seed_all_rng
 from PIL import Image, ImageOps
 
 from . import config
+from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
+from .engine.checkpoint import CheckpointError, load_checkpoint  # noqa: F401  (CheckpointError: part of this API)
+from .modeling.postprocess import LABELS_KEY, label_outputs
 from .modeling.protocol import capabilities
 from .utils.visualization import class_areas
 
@@ -38,10 +40,9 @@ logger = logging.getLogger(__name__)
 # Category early rejection (TEST.FAST_INFERENCE) is switched on by default above this many classes: there it
 # saves most of the decoder's time, below it the top-k keeps nearly every class anyway.
 FAST_INFERENCE_ABOVE = 50
-
-
-class CheckpointError(ValueError):
-    """MODEL.WEIGHTS does not load into the model its config builds."""
+# open_clip's warning when MODEL.ENC.CLIP_PRETRAINED_WEIGHTS is "": untrue when MODEL.WEIGHTS, loaded right after
+# building, replaces every weight (and load_checkpoint refuses a checkpoint that does not).
+_RANDOM_CLIP_WARNING = "Model initialized randomly"
 
 
 @dataclass(eq=False)  # arrays have no single truth value to compare by
@@ -73,17 +74,21 @@ class SegmentationResult:
 def load_image(image):
     """A (H, W, 3) uint8 RGB array from an image file path, a PIL image or an array.
 
-    Arrays are uint8 (H, W, 3) RGB, (H, W) grey or (H, W, 4) RGBA (alpha dropped). Files and PIL images are
-    turned upright by their EXIF orientation, as detectron2's data loading does.
-    Raises OSError (e.g. FileNotFoundError, PIL.UnidentifiedImageError) for a file that cannot be read.
+    Arrays are uint8 (H, W, 3) RGB, (H, W) grey or (H, W, 4) RGBA (alpha dropped). Files and PIL images of any
+    mode are converted as `sed.data.image_io.pil_to_rgb` does (16-bit greyscale scaled to 8 bits) and turned
+    upright by their EXIF orientation, as detectron2's data loading does.
+    Raises FileNotFoundError, or `ImageFileError` (an OSError naming the file and why) for a file that cannot
+    be read; ValueError for an empty image or a mode without an RGB form.
     """
     if isinstance(image, (str, os.PathLike)):
-        return read_image(os.fspath(image), format="RGB")
+        return read_image(image, format="RGB")
     if isinstance(image, Image.Image):
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        image = pil_to_rgb(ImageOps.exif_transpose(image))
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
             raise ValueError(f"Image arrays must be uint8 (0..255), got {image.dtype}.")
+        if image.ndim in (2, 3) and 0 in image.shape[:2]:
+            raise ValueError(f"The image is empty (shape {image.shape}): it has no pixel to segment.")
         if image.ndim == 2:
             return np.repeat(image[:, :, None], 3, axis=2)
         if image.ndim == 3 and image.shape[2] in (3, 4):
@@ -118,28 +123,24 @@ def load_config(config_file, opts=(), weights=None, device=None):
     return cfg
 
 
-def load_checkpoint(model, weights):
-    """Loads `weights` into `model`, or raises `CheckpointError` when any tensor of either is unmatched.
+class _HideLines(logging.Filter):
+    def __init__(self, text):
+        super().__init__()
+        self.text = text
 
-    detectron2's checkpointer only logs unmatched tensors; a model that silently keeps random weights would
-    segment nonsense, so here a mismatch is an error, raised before any image is seen.
-    """
-    if "://" not in weights and not os.path.isfile(os.path.expanduser(weights)):
-        raise FileNotFoundError(f"MODEL.WEIGHTS={weights!r}: no such file.")
-    loaded = []
-    handle = model.register_load_state_dict_post_hook(lambda module, incompatible: loaded.append(incompatible))
+    def filter(self, record):
+        return self.text not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _hidden_log_lines(text):
+    """Drops root-logger records containing `text` (open_clip logs through the root logger)."""
+    hide = _HideLines(text)
+    logging.getLogger().addFilter(hide)
     try:
-        DetectionCheckpointer(model).load(os.path.expanduser(weights))
-    except Exception as e:  # torch.load and the model's own checks (SED's) fail with many types: all mean "no fit"
-        raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}:\n{e}") from e
+        yield
     finally:
-        handle.remove()
-    missing, unexpected = loaded[0].missing_keys, loaded[0].unexpected_keys
-    if missing or unexpected:
-        raise CheckpointError(
-            f"MODEL.WEIGHTS={weights!r} does not fit {type(model).__name__}: {len(missing)} of its tensors are "
-            f"missing or have other shapes (e.g. {missing[:3]}), {len(unexpected)} are unknown to it (e.g. "
-            f"{unexpected[:3]}). Use the config the checkpoint was trained with.")
+        logging.getLogger().removeFilter(hide)
 
 
 def _dataset_class_names(cfg):
@@ -183,7 +184,8 @@ class OpenVocabSegmenter:
             raise ValueError(f"INPUT.FORMAT={cfg.INPUT.FORMAT!r}: only RGB and BGR models are supported.")
         if cfg.SEED >= 0:  # makes a model without weights (tests, demos) the same on every run
             seed_all_rng(cfg.SEED)
-        self.model = build_model(cfg).eval()
+        with _hidden_log_lines(_RANDOM_CLIP_WARNING) if cfg.MODEL.WEIGHTS else contextlib.nullcontext():
+            self.model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
             load_checkpoint(self.model, cfg.MODEL.WEIGHTS)
         else:
@@ -277,13 +279,18 @@ class OpenVocabSegmenter:
             if capabilities(self.model).supports_fast_inference:
                 self.model.fast_inference = self.uses_fast_inference(len(class_names))
         results = []
-        for output in self.model([self._model_input(image) for image in images]):
-            probabilities = output["sem_seg"]
-            if probabilities.shape[0] != len(class_names):
-                raise RuntimeError(f"{type(self.model).__name__} returned {probabilities.shape[0]} class maps for "
+        # Without probabilities, a model that can (SED) gives label maps directly, never the (T, H, W) scores.
+        with label_outputs(self.model, enabled=not return_probabilities):
+            outputs = self.model([self._model_input(image) for image in images])
+        for output in outputs:
+            probabilities = output.get("sem_seg")
+            num_classes = output["num_classes"] if LABELS_KEY in output else probabilities.shape[0]
+            if num_classes != len(class_names):
+                raise RuntimeError(f"{type(self.model).__name__} returned {num_classes} class maps for "
                                    f"a vocabulary of {len(class_names)} classes.")
+            labels = output[LABELS_KEY] if LABELS_KEY in output else probabilities.argmax(0)
             results.append(SegmentationResult(
-                label_map=probabilities.argmax(0).to(torch.int32).cpu().numpy(),
+                label_map=labels.to(torch.int32).cpu().numpy(),
                 class_names=list(class_names),
                 probabilities=probabilities.float().cpu().numpy() if return_probabilities else None,
             ))

@@ -163,3 +163,11 @@ def test_closed_vocabulary_models_segment_their_dataset_classes(images):
     with pytest.raises(VocabularyError, match="closed-vocabulary model: it segments the 3 classes of "
                                               "closed_vocabulary_toy only"):
         segmenter.segment(images[0], VOCABULARY)
+
+
+def test_label_maps_without_probabilities_equal_their_argmax(segmenter, images, one_by_one):
+    for image, expected in zip(images, one_by_one):
+        result = segmenter.segment(image, VOCABULARY)
+        assert result.probabilities is None
+        np.testing.assert_array_equal(result.label_map, expected.probabilities.argmax(0))
+        np.testing.assert_array_equal(result.label_map, expected.label_map)

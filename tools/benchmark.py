@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Speed and memory of SED inference for a config and a vocabulary: start-up (cold / cached text embeddings),
-per-image latency (CLIP encoder / decoder / pre- and post-processing), images per second by batch size, peak
-memory, FLOPs, and the classes kept by category early rejection. Prints a table; --output writes JSON.
+"""Speed and memory of a model's inference (SED, ECENet, any registered model) for a config: start-up (for SED
+cold / cached text embeddings), per-image latency by part (SED: CLIP encoder / decoder, ECENet: backbone / head,
+then pre- and post-processing), images per second by batch size, peak memory, FLOPs, and for SED the classes
+kept by category early rejection. Prints a table; --output writes JSON.
 
 Examples:
     python tools/benchmark.py --config-file configs/tiny_cpu.yaml --vocabulary 20 --iters 2 --warmup 1
+    python tools/benchmark.py --config-file configs/ecenet/ecenet_tiny_cpu.yaml --iters 2 --warmup 1
     python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade150 --device cpu \\
         --fast --keep 16 --random-text-embeddings --output b150.json MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
     python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade847 --device cuda \\
@@ -22,13 +24,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def parse_args(argv=None):
-    from sed.utils.benchmark import PRECISIONS, VOCABULARIES
+def build_parser():
+    """The command line's options; modules that add measurements add their own options to it."""
+    from sed.utils.benchmark import DEFAULT_VOCABULARY, PRECISIONS, VOCABULARIES
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True, help="a SED config (configs/*.yaml)")
-    parser.add_argument("--vocabulary", default="ade150",
-                        help=f"{', '.join(VOCABULARIES)}, a number of classes (synthetic names) or a class-name JSON")
+    parser.add_argument("--config-file", required=True, help="a model config (configs/*.yaml, configs/ecenet/*)")
+    parser.add_argument("--vocabulary", default=None,
+                        help=f"SED only: {', '.join(VOCABULARIES)}, a number of classes (synthetic names) or a "
+                             f"class-name JSON (default {DEFAULT_VOCABULARY})")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="autocast dtype (fp32: none)")
     parser.add_argument("--fast", action="store_true", help="category early rejection (TEST.FAST_INFERENCE)")
@@ -51,8 +55,15 @@ def parse_args(argv=None):
     parser.add_argument("--train", action="store_true",
                         help="measure training steps instead (peak memory and s/iter per --batch-sizes, without and "
                              "with SOLVER.CLIP_GRADIENT_CHECKPOINTING; sed/engine/train_benchmark.py)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="time the (T, H, W) probability output instead of the label maps evaluation uses")
     parser.add_argument("--output", default=None, help="write the results as JSON to this file")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if len(args.opts) % 2:
         parser.error(f"config overrides come in KEY VALUE pairs; got {args.opts}")

@@ -4,7 +4,7 @@
     python tools/collect_results.py OUTPUT_DIR/eval [NAME ...]
 
 Without names, every sub-folder of EVAL_DIR. Skipped benchmarks (missing data) show their reason.
-Exit code 1 if a benchmark has no results (its evaluation failed), else 0.
+Exit code 1 if a benchmark has no results (its evaluation failed) or none was evaluated (all skipped), else 0.
 """
 import argparse
 import sys
@@ -27,6 +27,10 @@ def main(argv=None):
         print(f"collect_results.py: no results under {args.eval_dir}", file=sys.stderr)
         return 1
     print(format_results(rows))
+    if all(metrics is None for _, _, metrics, _ in rows):
+        print(f"collect_results.py: nothing was evaluated under {args.eval_dir} (every benchmark skipped or failed)",
+              file=sys.stderr)
+        return 1
     return 1 if any(note.startswith("failed") for *_, note in rows) else 0
 
 

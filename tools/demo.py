@@ -32,8 +32,11 @@ from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
 from sed import OpenVocabSegmenter
+from sed.data.image_io import ImageFileError
 from sed.data.vocabulary import VocabularyError, parse_vocabulary
+from sed.engine.checkpoint import UnreadableCheckpointError
 from sed.predictor import CheckpointError, load_image
+from sed.utils.files import check_writable_dir, missing_folders, remove_if_empty
 from sed.utils.visualization import class_areas, display_name, draw_segmentation
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -108,18 +111,29 @@ def read_error(error):
     """Why an image file could not be read, in words."""
     if isinstance(error, FileNotFoundError):
         return "no such file"
+    if isinstance(error, ImageFileError):
+        return error.reason
     if isinstance(error, UnidentifiedImageError):
         return "not an image file (or of a format Pillow cannot read)"
     return f"cannot read it ({error})"
 
 
+def write_png(path, array):
+    """Writes a (H, W) or (H, W, 3) BGR array as PNG; raises OSError when it cannot (cv2.imwrite only returns False)."""
+    ok, data = cv2.imencode(".png", array)
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    with open(path, "wb") as f:
+        f.write(data.tobytes())
+
+
 def write_outputs(output_dir, stem, image, result, probabilities):
-    """Writes one image's files; returns {kind: path}."""
+    """Writes one image's files; returns {kind: path}. Raises OSError if a file cannot be written."""
     files = {"overlay": os.path.join(output_dir, f"{stem}_overlay.png"),
              "labels": os.path.join(output_dir, f"{stem}_labels.png")}
-    cv2.imwrite(files["overlay"], draw_segmentation(image, result.label_map, result.class_names)[:, :, ::-1])
+    write_png(files["overlay"], draw_segmentation(image, result.label_map, result.class_names)[:, :, ::-1])
     label_dtype = np.uint8 if len(result.class_names) <= 256 else np.uint16
-    cv2.imwrite(files["labels"], result.label_map.astype(label_dtype))
+    write_png(files["labels"], result.label_map.astype(label_dtype))
     if probabilities:
         files["probabilities"] = os.path.join(output_dir, f"{stem}_probabilities.npz")
         np.savez_compressed(files["probabilities"], probabilities=result.probabilities,
@@ -149,7 +163,13 @@ def segment_images(segmenter, paths, class_names, args, failures):
             results = segmenter.segment([image for _, image in batch], class_names, args.batch_size,
                                         args.probabilities)
             for (path, image), result in zip(batch, results):
-                files = write_outputs(args.output, unique_stem(path, used_stems), image, result, args.probabilities)
+                try:
+                    files = write_outputs(args.output, unique_stem(path, used_stems), image, result,
+                                          args.probabilities)
+                except OSError as e:  # e.g. a full disk: this image failed, say so, try the others
+                    failures.append({"input": path, "error": f"cannot write its results ({e})"})
+                    tqdm.write(f"Failed {path}: cannot write its results ({e})", file=sys.stderr)
+                    continue
                 entries.append({"input": path, **files, "classes": [
                     {"name": class_names[label], "label": label, "area": round(share, 6)}
                     for label, share in class_areas(result.label_map, len(class_names))]})
@@ -197,6 +217,11 @@ def setup(args):
     if args.batch_size < 1:
         raise SetupError(f"--batch-size must be at least 1, got {args.batch_size}.")
     try:
+        check_writable_dir(args.output)
+    except OSError as e:
+        raise SetupError(f"--output {args.output} cannot be written ({e.strerror or e}): give a folder you can "
+                         "write to; no image was read.") from e
+    try:
         class_names = parse_vocabulary(vocabulary) if vocabulary is not None else None
     except VocabularyError as e:
         if args.dataset is None or "DATASETS.CUSTOM" not in args.opts:
@@ -212,21 +237,20 @@ def setup(args):
     try:
         segmenter = OpenVocabSegmenter(args.config_file, opts=args.opts, device=args.device, fast_inference=args.fast)
         class_names = segmenter.resolve_vocabulary(class_names)
+    except UnreadableCheckpointError as e:
+        raise SetupError(f"{e}; no image was processed.") from e
     except CheckpointError as e:
         raise SetupError(f"The checkpoint does not match the config {args.config_file}; no image was "
                          f"processed.\n{e}") from e
     except (ValueError, OSError, RuntimeError) as e:  # config, opts, device, CLIP weights, dataset, vocabulary
         raise SetupError(str(e)) from e
-    try:
-        os.makedirs(args.output, exist_ok=True)
-    except OSError as e:
-        raise SetupError(f"--output {args.output}: {e}") from e
     return segmenter, class_names, paths, problems
 
 
 def main(argv=None):
     """Runs the demo; returns the exit status (see the module docstring)."""
     args = get_parser().parse_args(argv)
+    created = missing_folders(args.output)
     try:
         segmenter, class_names, paths, problems = setup(args)
         failures = [{"input": item, "error": why} for item, why in problems]
@@ -235,13 +259,18 @@ def main(argv=None):
         else:
             entries = segment_images(segmenter, paths, class_names, args, failures)
     except SetupError as e:
+        remove_if_empty(created)  # a run that failed before writing anything leaves no empty --output behind
         print(f"error: {e}", file=sys.stderr)
         return 2
     summary = {"config_file": args.config_file, "class_names": class_names,
                "fast_inference": segmenter.uses_fast_inference(len(class_names)), "images": entries,
                "failed": failures}
-    with open(os.path.join(args.output, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+    try:
+        with open(os.path.join(args.output, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+    except OSError as e:
+        print(f"error: cannot write {os.path.join(args.output, 'summary.json')} ({e.strerror or e})", file=sys.stderr)
+        return 2
     for entry in entries:
         if "classes" in entry:
             print(summary_line(entry["input"], {c["name"]: c["area"] for c in entry["classes"]}))

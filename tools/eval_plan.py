@@ -8,10 +8,8 @@ sed/engine/eval_suite.py's.
 """
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sed.engine.eval_suite import evaluation_plan  # noqa: E402

@@ -10,11 +10,8 @@ Options: --resume (continue from OUTPUT_DIR/last_checkpoint), --eval-only, --num
 The code is sed/engine (cli.py: this command; trainer.py: the training loop).
 """
 import sys
-import warnings
 from pathlib import Path
 
-# Noise at import time in some torch / open_clip combinations; not the user's business.
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without installing
 
 from sed.engine.cli import run  # noqa: E402

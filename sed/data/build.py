@@ -3,7 +3,7 @@ from typing import Callable, Dict
 
 from detectron2.data import DatasetMapper
 
-from .dataset_mappers import MaskFormerSemanticDatasetMapper
+from .dataset_mappers import MaskFormerSemanticDatasetMapper, SemSegTestDatasetMapper
 
 __all__ = ["TRAIN_MAPPERS", "build_train_mapper", "build_test_mapper"]
 
@@ -20,6 +20,7 @@ def build_train_mapper(cfg):
 
 
 def build_test_mapper(cfg) -> DatasetMapper:
-    """detectron2's test mapper: the image resized by ResizeShortestEdge(INPUT.MIN_SIZE_TEST,
-    INPUT.MAX_SIZE_TEST), with the original "height" / "width" kept for resizing predictions back."""
-    return DatasetMapper(cfg, is_train=False)
+    """detectron2's test mapper (`SemSegTestDatasetMapper`): the image resized by ResizeShortestEdge(
+    INPUT.MIN_SIZE_TEST, INPUT.MAX_SIZE_TEST), with the original "height" / "width" kept for resizing predictions
+    back."""
+    return SemSegTestDatasetMapper(cfg, is_train=False)

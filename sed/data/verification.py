@@ -16,9 +16,10 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from PIL import Image
 from tabulate import tabulate
 from tqdm import tqdm
+
+from .image_io import read_image
 
 __all__ = ["EXPECTED_IMAGES", "VerificationReport", "verify_dataset", "format_report"]
 
@@ -47,20 +48,23 @@ problems: [str], each a reason the dataset is wrong (with up to a few file names
 not errors; class_pixels / class_images: (num_classes,) int arrays; verdict: one line; ok: no problems."""
 
 
+def _why(error):
+    """The reason of an image-reading error, in a few words."""
+    return getattr(error, "reason", None) or type(error).__name__
+
+
 def _check_pair(args):
     """Reads one (image, label map) pair; returns a _PairResult (never raises: a bad file is a finding)."""
     image_file, label_file, num_classes, ignore_label = args
     try:
-        with Image.open(image_file) as image:
-            image_size = image.size
-            image.verify()
-    except Exception as e:  # PIL raises many types for truncated / corrupt files
-        return _PairResult("unreadable images", f"{image_file} ({type(e).__name__})", None, None)
+        image_shape = read_image(image_file, "RGB").shape
+    except OSError as e:  # decoded completely: a truncated file fails here, as it would in training
+        return _PairResult("unreadable images", f"{image_file} ({_why(e)})", None, None)
     try:
-        with Image.open(label_file) as label:
-            label = np.asarray(label)
-    except Exception as e:
-        return _PairResult("unreadable label maps", f"{label_file} ({type(e).__name__})", None, None)
+        label = read_image(label_file, None)
+    except OSError as e:
+        return _PairResult("unreadable label maps", f"{label_file} ({_why(e)})", None, None)
+    image_size = (image_shape[1], image_shape[0])
     if label.ndim != 2:
         return _PairResult("label maps that are not one class id per pixel",
                            f"{label_file} has {label.ndim} dimensions (a colour image?)", None, None)

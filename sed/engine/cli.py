@@ -2,18 +2,20 @@
 
     python tools/train_net.py --config-file CONFIG [--num-gpus N] [--resume | --eval-only] [KEY VALUE ...]
 
-Mistakes a user can fix (a missing dataset or file, an OUTPUT_DIR that cannot be written, a config key that does
+Mistakes a user can fix (a missing or empty dataset, an OUTPUT_DIR that cannot be written, a config key that does
 not exist, more processes than GPUs, a batch that does not split over the processes) end the run with exit
-code 2 and ONE line on stderr saying what to do, before any model is built. Set SED_DEBUG=1 to get the
-traceback instead.
+code 2 and ONE line on stderr saying what to do, before any model is built; so do, when they are met, a
+checkpoint that cannot be read or does not fit the model, and an image or label file that cannot be read.
+Set SED_DEBUG=1 to get the traceback instead. A run that fails before writing anything leaves no OUTPUT_DIR
+behind; an --eval-only run first moves an earlier OUTPUT_DIR/results.json to results.previous.json, so that a
+failed evaluation leaves no results that look current.
 """
+import difflib
 import logging
 import os
 import sys
-import tempfile
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
 from detectron2.utils import comm
@@ -21,6 +23,9 @@ from detectron2.utils.logger import setup_logger
 from torch.multiprocessing import ProcessExitedException
 
 from .. import config
+from ..data.image_io import ImageFileError
+from ..utils.files import check_writable_dir, missing_folders, remove_if_empty
+from .checkpoint import CheckpointError, SafeCheckpointer, load_checkpoint
 from .launch import launch
 from .train_step import micro_batch_size
 from .results import write_results
@@ -63,9 +68,7 @@ def _check_output_dir(output_dir):
     if not output_dir:
         raise UsageError("OUTPUT_DIR is empty: add OUTPUT_DIR <folder> to the command")
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write_test"):
-            pass
+        check_writable_dir(output_dir)
     except OSError as e:
         raise UsageError(f"OUTPUT_DIR {output_dir!r} cannot be written ({e.strerror or e}): give a folder you can "
                          "write to, e.g. OUTPUT_DIR ./output/<run name>") from e
@@ -106,8 +109,10 @@ def _weights_available(weights):
 def _dataset_error(name, key):
     """None if `name` loads, else the one-line reason its files are missing. An unregistered name raises."""
     if name not in DatasetCatalog.list():
-        raise UsageError(f"dataset {name!r} ({key}) is not registered: check the name (registered datasets: "
-                         f"{', '.join(sorted(DatasetCatalog.list())[:8])}, ... see sed/data)")
+        similar = difflib.get_close_matches(name, DatasetCatalog.list(), n=len(DatasetCatalog.list()), cutoff=0.8)
+        hint = f"did you mean {', '.join(similar)}?" if similar else "no registered name resembles it"
+        raise UsageError(f"dataset {name!r} ({key}) is not registered: {hint} (the project's datasets are "
+                         "registered in sed/data/datasets)")
     try:
         DatasetCatalog.get(name)
     except FileNotFoundError as e:
@@ -162,14 +167,27 @@ def setup(args):
     return cfg
 
 
+def _set_previous_results_aside(output_dir):
+    """Moves OUTPUT_DIR/results.json to results.previous.json: a failed evaluation must not leave it looking current."""
+    path = os.path.join(output_dir, "results.json")
+    if comm.is_main_process() and os.path.isfile(path):
+        os.replace(path, os.path.join(output_dir, "results.previous.json"))
+        logger.info("Moved the earlier %s to results.previous.json.", path)
+
+
 def main(args):
     """One process: evaluate (--eval-only) or train. Returns the evaluation results."""
     cfg = setup(args)
     if args.eval_only:
+        _set_previous_results_aside(cfg.OUTPUT_DIR)
         model = Trainer.build_model(cfg)
-        if not cfg.MODEL.WEIGHTS and not args.resume:
+        checkpointer = SafeCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
+        if args.resume and checkpointer.has_checkpoint():
+            checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=True)
+        elif cfg.MODEL.WEIGHTS:
+            load_checkpoint(model, cfg.MODEL.WEIGHTS)  # every tensor must fit: evaluating random weights is no result
+        else:
             logger.warning("MODEL.WEIGHTS is empty: evaluating the model's initial weights.")
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         return Trainer.test(cfg, model, skip_missing_datasets=args.skip_missing_datasets)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
@@ -182,14 +200,24 @@ def _fail(message):
     return USAGE_EXIT_CODE
 
 
+def _bad_file_message(error, args):
+    """The one line of an image or label file that cannot be read; training also says how to find all of them."""
+    message = error.one_line
+    if args.eval_only:
+        return message
+    cfg = load_config(args.config_file, args.opts)
+    return (f"{message}. To check every file of the training data: python tools/verify_dataset.py "
+            f"{' '.join(cfg.DATASETS.TRAIN)}")
+
+
 def guarded_main(args):
-    """`main` in a process: user mistakes print one line and exit with code 2."""
+    """`main` in a process: user mistakes and bad files print one line and exit with code 2."""
     try:
         return main(args)
-    except (UsageError, FileNotFoundError) as e:
+    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
-        sys.exit(_fail(e))
+        sys.exit(_fail(_bad_file_message(e, args) if isinstance(e, ImageFileError) else e))
 
 
 def run(argv=None):
@@ -197,6 +225,19 @@ def run(argv=None):
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config_file, args.opts)
+    except UsageError as e:
+        if os.environ.get("SED_DEBUG"):
+            raise
+        return _fail(e)
+    created = missing_folders(cfg.OUTPUT_DIR) if cfg.OUTPUT_DIR else []
+    code = _run(cfg, args)
+    if code:
+        remove_if_empty(created)
+    return code
+
+
+def _run(cfg, args):
+    try:
         skipped = preflight(cfg, args)
     except (UsageError, FileNotFoundError) as e:
         if os.environ.get("SED_DEBUG"):

@@ -10,6 +10,7 @@ What this adds to DefaultTrainer:
 - CPU processes under DistributedDataParallel (gloo) as well as GPUs;
 - the iteration of `sed.engine.train_step.StepTrainer`: gradient accumulation (SOLVER.ACCUMULATE_STEPS), AMP
   (float16 + gradient scaling on GPUs, bfloat16 autocast on CPU), non-finite steps skipped;
+- crash-safe checkpoints (`sed.engine.checkpoint.SafeCheckpointer`);
 - exact resume: the checkpoint holds the model, optimizer, scheduler, iteration, the data order's seed and the run
   seed; on resume the sampler skips the images already seen and every random generator is re-seeded as it was
   at that iteration (generators are re-seeded at every checkpoint iteration from (run seed, iteration, rank)),
@@ -25,7 +26,6 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import (build_detection_test_loader, build_detection_train_loader,
                              get_detection_dataset_dicts)
 from detectron2.data.samplers import TrainingSampler
@@ -36,8 +36,10 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
+from ..modeling.postprocess import label_outputs
 from ..modeling.protocol import capabilities
 from ..utils.class_names import test_vocabulary
+from .checkpoint import SafeCheckpointer
 from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
 from .results import format_results, result_rows, write_results
 from .train_step import StepTrainer, micro_batch_size
@@ -126,7 +128,8 @@ class Trainer(DefaultTrainer):
         self._trainer = self._build_step_trainer(cfg, model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        # Atomic saves; --resume falls back to the newest readable checkpoint (sed/engine/checkpoint.py).
+        self.checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -248,7 +251,8 @@ class Trainer(DefaultTrainer):
         settings eval.sh uses for it (`sed.engine.eval_suite.evaluation_config`: for SED on a benchmark, its
         class names and pooling 1x1), on a model built from that config, as eval.sh builds it, holding the
         current weights; so the last number equals eval.sh's on model_final.pth. Missing datasets are skipped
-        (as eval.sh does); results go to OUTPUT_DIR/eval_in_training/<dataset>/results.json."""
+        (as eval.sh does); results go to OUTPUT_DIR/eval_in_training/<dataset>/results.json, and all of them to
+        OUTPUT_DIR/results.json."""
         from .eval_suite import evaluation_config
 
         weights = unwrap_model(self.model).state_dict()
@@ -264,6 +268,8 @@ class Trainer(DefaultTrainer):
             if result:
                 results[dataset] = result
             del model
+        if comm.is_main_process() and self.cfg.OUTPUT_DIR:
+            write_results(results, os.path.join(self.cfg.OUTPUT_DIR, "results.json"))
         self._last_eval_results = list(results.values())[0] if len(results) == 1 else results
         return self._last_eval_results
 
@@ -289,7 +295,9 @@ class Trainer(DefaultTrainer):
                 continue
             evaluator = evaluators[idx] if evaluators is not None else cls.build_evaluator(cfg, dataset_name)
             set_test_vocabulary(cfg, model, dataset_name)
-            results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
+            # Evaluators that take label maps get them from models that can skip the (K, H, W) scores.
+            with label_outputs(unwrap_model(model), getattr(evaluator, "accepts_label_maps", False)):
+                results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
             if comm.is_main_process():
                 logger.info("Evaluation results for %s in csv format:", dataset_name)
                 print_csv_format(results[dataset_name])

@@ -2,6 +2,7 @@
 "background" is made of."""
 import torch
 
+from ..modeling.postprocess import LABELS_KEY
 from .sem_seg_evaluation import CheckedSemSegEvaluator
 
 __all__ = ["BackgroundSemSegEvaluator"]
@@ -28,13 +29,27 @@ class BackgroundSemSegEvaluator(CheckedSemSegEvaluator):
         self._background_label = self._num_classes - 1
 
     def process(self, inputs, outputs):
-        """outputs: dicts with "sem_seg" (T, H, W), T >= 21 scores; the first 20 are the VOC classes."""
-        super().process(inputs, [{"sem_seg": self.merge_background(o["sem_seg"])} for o in outputs])
+        """outputs: dicts with "sem_seg" (T, H, W), T >= 21 scores (the first 20 are the VOC classes), or the
+        label map of such scores (see `CheckedSemSegEvaluator`)."""
+        merged = []
+        for output in outputs:
+            if LABELS_KEY in output:
+                self._check_background_scores(output["num_classes"])
+                # argmax >= 20 is background: the same as the argmax of the merged scores (see the class doc)
+                merged.append({LABELS_KEY: output[LABELS_KEY].clamp(max=self._background_label),
+                               "num_classes": self._num_classes})
+            else:
+                merged.append({"sem_seg": self.merge_background(output["sem_seg"])})
+        super().process(inputs, merged)
+
+    def _check_background_scores(self, num_scores):
+        b = self._background_label
+        if num_scores <= b:
+            raise ValueError(f"{self._dataset_name}: expected scores for at least {b + 1} classes "
+                             f"({b} foreground, then background ones), got {num_scores}")
 
     def merge_background(self, scores: torch.Tensor) -> torch.Tensor:
         """(T, H, W) scores over the model's vocabulary -> (21, H, W) scores over the evaluated classes."""
         b = self._background_label
-        if scores.shape[0] <= b:
-            raise ValueError(f"{self._dataset_name}: expected scores for at least {b + 1} classes "
-                             f"({b} foreground, then background ones), got {scores.shape[0]}")
+        self._check_background_scores(scores.shape[0])
         return torch.cat([scores[:b], scores[b:].amax(dim=0, keepdim=True)])

@@ -8,8 +8,10 @@ subclass it gets the defaults: a closed vocabulary, no category early rejection,
 Beyond detectron2's contract (a loss dict in training, [{"sem_seg": (K, H, W)}] in inference):
 - `open_vocabulary`: the model segments any vocabulary: it has a settable `test_class_names` (T names) and
   returns T class maps; `vocabulary_overrides` says which config keys choose its test vocabulary.
-- `fast_inference`: the model has a settable boolean `fast_inference` attribute (category early rejection),
-  which the predictor switches on for large vocabularies.
+- `supports_fast_inference`: the model has a settable boolean `fast_inference` attribute (category early
+  rejection), which the predictor switches on for large vocabularies.
+- `supports_label_maps`: the model has a settable boolean `labels_only` attribute: while it is set, inference
+  returns label maps instead of class scores (`sed.modeling.postprocess.label_outputs`; evaluation, predictor).
 - `lr_multiplier(param_name)`: the lr factor of each of its parameters (e.g. a pre-trained encoder at 0.01).
 """
 from typing import List
@@ -26,6 +28,7 @@ class SegmentationModel:
 
     open_vocabulary: bool = False
     supports_fast_inference: bool = False
+    supports_label_maps: bool = False
 
     def lr_multiplier(self, param_name: str) -> float:
         """The factor of SOLVER.BASE_LR for parameter `param_name` (a name of `self.named_parameters()`)."""

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..utils.class_names import load_class_names, test_vocabulary
 from .inference import sliding_window_from_config, sliding_window_inference
+from .postprocess import LABELS_KEY, resized_labels
 from .protocol import SegmentationModel
 
 
@@ -52,11 +53,14 @@ class SED(SegmentationModel, nn.Module):
 
     Input: detectron2's list of dicts with "image" (3, H, W) in 0..255 (INPUT.FORMAT channel order),
     optional "height"/"width" (output size), and "sem_seg" (H, W) class ids in training.
-    Output (inference): [{"sem_seg": (T, height, width) probabilities}] over `test_class_names`.
+    Output (inference): [{"sem_seg": (T, height, width) probabilities}] over `test_class_names`; while
+    `labels_only` is set (evaluation, see `sed.modeling.postprocess.label_outputs`), [{"sem_seg_labels":
+    (height, width) int64 argmax of those probabilities, "num_classes": T}] without building them.
     """
 
     open_vocabulary = True
     supports_fast_inference = True
+    supports_label_maps = True
 
     @configurable
     def __init__(self, *, sem_seg_head, train_class_names, test_class_names, clip_pixel_mean, clip_pixel_std,
@@ -94,6 +98,7 @@ class SED(SegmentationModel, nn.Module):
         self.topk = topk
         self.sliding_window = sliding_window
         self.aligned_postprocess = aligned_postprocess
+        self.labels_only = False
         self.clip_lr_multiplier = clip_lr_multiplier
         self.register_load_state_dict_post_hook(self._check_checkpoint_fits)
 
@@ -182,5 +187,8 @@ class SED(SegmentationModel, nn.Module):
                 # detectron2's sem_seg_postprocess, as the authors call it: a crop to the input's size.
                 prob = prob[:, :image_size[0], :image_size[1]]
             size = (x.get("height", image_size[0]), x.get("width", image_size[1]))
-            results.append({"sem_seg": resize_probabilities(prob, size)})
+            if self.labels_only:
+                results.append({LABELS_KEY: resized_labels(prob, size), "num_classes": prob.shape[0]})
+            else:
+                results.append({"sem_seg": resize_probabilities(prob, size)})
         return results

@@ -1,10 +1,12 @@
-"""Speed and memory of SED inference: start-up, latency by part, throughput, peak memory, FLOPs, rejection.
+"""Speed and memory of inference of any registered model (SED, ECENet): start-up, latency by part, throughput,
+peak memory, FLOPs, and for SED category rejection.
 
 `run_benchmark(args)` measures one configuration (config file + overrides, vocabulary, device, precision,
 category early rejection) and returns a JSON-able dict; `format_report` prints it as a table. The command line
-is `tools/benchmark.py`. The model runs as in evaluation (`model(batched_inputs)`); its parts are timed by
-wrapping `SEDPredictor.encode` and the decoder's entry points on the instance for the time of a measurement, and
-`--keep` replaces the rejection function the same way: the model's code has no benchmark-only paths.
+is `tools/benchmark.py`. The model runs as in evaluation (`model(batched_inputs)`, label maps where the model
+can give them, see `sed.modeling.postprocess`); its parts (`model_parts`) are timed by wrapping their entry
+points on the instance for the time of a measurement, and `--keep` replaces SED's rejection function the same
+way: the models' code has no benchmark-only paths.
 """
 import contextlib
 import functools
@@ -20,6 +22,8 @@ import time
 
 import torch
 
+from ..modeling.postprocess import label_outputs
+from ..modeling.protocol import capabilities
 from .class_names import load_class_names
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ logger = logging.getLogger(__name__)
 VOCABULARIES = {"ade150": "datasets/ade150.json", "ade847": "datasets/ade847.json", "pc59": "datasets/pc59.json",
                 "pc459": "datasets/pc459.json", "voc20": "datasets/voc20.json"}
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEFAULT_VOCABULARY = "ade150"  # SED's, when --vocabulary is not given
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -157,14 +162,38 @@ def patched(obj, name, wrapper):
             delattr(obj, name)  # the instance sees its class's method again
 
 
+def is_sed(model):
+    """Whether `model` is SED (open vocabulary, text embeddings, category early rejection)."""
+    return hasattr(model, "test_class_names") and hasattr(getattr(model, "sem_seg_head", None), "predictor")
+
+
+def model_parts(model):
+    """{part: (object, names of its methods that run the part)} of a model, for `PartTimer`.
+
+    SED: the encoder (`SEDPredictor.encode`: CLIP image encoder + cost map) and the decoder
+    (`GradualFusionDecoder.forward` / `forward_with_rejection`). Other models with a `backbone` and a
+    `sem_seg_head` (ECENet): those two. Otherwise no parts (only the total is timed).
+    """
+    if is_sed(model):
+        predictor = model.sem_seg_head.predictor
+        return {"encoder": (predictor, ["encode"]),
+                "decoder": (predictor.transformer, ["forward", "forward_with_rejection"])}
+    if isinstance(getattr(model, "backbone", None), torch.nn.Module) and \
+            isinstance(getattr(model, "sem_seg_head", None), torch.nn.Module):
+        return {"backbone": (model.backbone, ["forward"]), "head": (model.sem_seg_head, ["forward"])}
+    return {}
+
+
 class PartTimer:
-    """Wall time spent in the encoder (`SEDPredictor.encode`: CLIP image encoder + cost map) and the decoder
-    (`GradualFusionDecoder.forward` / `forward_with_rejection`) during model calls; the rest of a call is
-    pre- and post-processing (normalisation, resizing, sigmoid, scattering of kept classes)."""
+    """Wall time spent in each part of `model_parts` during model calls; the rest of a call is pre- and
+    post-processing (normalisation, resizing, activation, label maps)."""
 
     def __init__(self, model, device):
-        self.model, self.device = model, device
-        self.seconds = {"encoder": 0.0, "decoder": 0.0}
+        self.parts, self.device = model_parts(model), device
+        self.reset()
+
+    def reset(self):
+        self.seconds = {part: 0.0 for part in self.parts}
 
     def _timed(self, part):
         def wrap(fn):
@@ -181,11 +210,10 @@ class PartTimer:
 
     @contextlib.contextmanager
     def active(self):
-        predictor = self.model.sem_seg_head.predictor
         with contextlib.ExitStack() as stack:
-            stack.enter_context(patched(predictor, "encode", self._timed("encoder")))
-            stack.enter_context(patched(predictor.transformer, "forward", self._timed("decoder")))
-            stack.enter_context(patched(predictor.transformer, "forward_with_rejection", self._timed("decoder")))
+            for part, (obj, names) in self.parts.items():
+                for name in names:
+                    stack.enter_context(patched(obj, name, self._timed(part)))
             yield self
 
 
@@ -241,7 +269,8 @@ def _median_ms(seconds):
 
 # ------------------------------------------------------------------------------------------------ measurements
 def build_model_timed(cfg, class_names, device):
-    """Builds SED (and loads MODEL.WEIGHTS) and computes the vocabulary's embeddings. Returns (model, times).
+    """Builds the model (and loads MODEL.WEIGHTS) and, for SED, computes the embeddings of `class_names`.
+    Returns (model, times).
 
     Random initialisation is seeded, so that two builds without weights files have the same text tower and the
     second finds the embeddings the first cached on disk."""
@@ -255,12 +284,13 @@ def build_model_timed(cfg, class_names, device):
     if cfg.MODEL.WEIGHTS:
         DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
-    model.test_class_names = list(class_names)
     synchronize(device)
     built = time.perf_counter()
-    predictor = model.sem_seg_head.predictor
-    with torch.no_grad():
-        predictor.text_embeddings.get(predictor.clip_model, model.test_class_names, predictor.prompt_templates)
+    if is_sed(model):
+        model.test_class_names = list(class_names)
+        predictor = model.sem_seg_head.predictor
+        with torch.no_grad():
+            predictor.text_embeddings.get(predictor.clip_model, model.test_class_names, predictor.prompt_templates)
     synchronize(device)
     done = time.perf_counter()
     return model, {"build_s": built - start, "text_embeddings_s": done - built, "total_s": done - start}
@@ -276,15 +306,16 @@ def inference_context(device, precision):
 
 
 def time_model(model, inputs, device, precision, iters, warmup):
-    """Runs model(inputs) warmup + iters times. Returns per-iteration seconds (total, encoder, decoder), peak memory."""
+    """Runs model(inputs) warmup + iters times. Returns per-iteration seconds (total, and by part of
+    `model_parts`), peak memory."""
     timer = PartTimer(model, device)
-    totals, parts = [], {"encoder": [], "decoder": []}
+    totals, parts = [], {part: [] for part in timer.parts}
     with inference_context(device, precision), timer.active():
         for _ in range(warmup):
             model(inputs)
         with PeakMemory(device) as memory:
             for _ in range(iters):
-                timer.seconds = {"encoder": 0.0, "decoder": 0.0}
+                timer.reset()
                 synchronize(device)
                 start = time.perf_counter()
                 model(inputs)
@@ -295,11 +326,33 @@ def time_model(model, inputs, device, precision, iters, warmup):
     return totals, parts, memory
 
 
+def _gflops(module, args):
+    from fvcore.nn import FlopCountAnalysis
+
+    analysis = FlopCountAnalysis(module, args)
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    return analysis.total() / 1e9
+
+
+def count_model_flops(model, inputs, device, precision):
+    """fvcore FLOPs (one multiply-add counts 1) of a whole model's inference on one image."""
+    image = inputs[0]["image"]
+
+    class Whole(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, image):
+            return self.model([{"image": image}])[0]["sem_seg"]
+
+    with inference_context(device, precision):
+        return {"model_gflops": _gflops(Whole(), (image,)), "note": "fvcore: one multiply-add = 1 flop"}
+
+
 def count_flops(model, inputs, device, precision):
     """fvcore FLOPs (one multiply-add counts 1) of the encoder (CLIP image encoder + cost map) and the decoder
     (full inference, no rejection), for one image."""
-    from fvcore.nn import FlopCountAnalysis
-
     predictor = model.sem_seg_head.predictor
     names = model.test_class_names
     image = model._resize_for_clip(model._normalize(inputs[0]["image"])[None])  # the encoder's input, as in inference
@@ -321,11 +374,7 @@ def count_flops(model, inputs, device, precision):
         def forward(self, cost_map, *guidance):
             return self.decoder(cost_map, list(guidance), with_aux=False)[0]
 
-    def flops(module, args):
-        analysis = FlopCountAnalysis(module, args)
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return analysis.total() / 1e9
-
+    flops = _gflops
     decoder = predictor.transformer
     chunk = decoder.class_chunk_size
     with inference_context(device, precision):
@@ -393,11 +442,22 @@ def run_benchmark(args):
         torch.set_num_threads(threads)
 
 
+def _sed_only(args, model):
+    """The options that only SED has, refused with the reason for other models."""
+    asked = [flag for flag, value in [("--fast", args.fast), ("--topk", args.topk is not None),
+                                      ("--keep", args.keep is not None),
+                                      ("--random-text-embeddings", args.random_text_embeddings),
+                                      ("--vocabulary", args.vocabulary is not None)] if value]
+    if asked and not is_sed(model):
+        raise ValueError(f"{', '.join(asked)}: only for SED (open vocabulary, category early rejection); "
+                         f"{type(model).__name__} segments its config's classes. Leave them out.")
+
+
 def _run_benchmark(args):
     device = resolve_device(args.device)
     if args.precision not in PRECISIONS:
         raise ValueError(f"--precision {args.precision!r}: expected one of {', '.join(PRECISIONS)}.")
-    vocabulary, class_names = resolve_vocabulary(args.vocabulary)
+    vocabulary, class_names = resolve_vocabulary(args.vocabulary or DEFAULT_VOCABULARY)
     fast = bool(args.fast or args.topk is not None or args.keep is not None)
     opts = list(args.opts)
     if fast:
@@ -410,17 +470,26 @@ def _run_benchmark(args):
         if args.random_text_embeddings:
             stack.enter_context(random_text_embeddings())
         cfg = build_cfg(args.config_file, opts, device, cache_dir)
-        result["config"] = {
-            "config_file": args.config_file, "opts": opts, "clip_model": cfg.MODEL.ENC.CLIP_MODEL_NAME,
-            "clip_weights": cfg.MODEL.WEIGHTS or cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS or "random",
-            "clip_resolution": list(cfg.MODEL.CLIP_RESOLUTION), "vocabulary": vocabulary,
-            "num_classes": len(class_names), "precision": args.precision, "fast_inference": fast,
-            "topk": cfg.TEST.TOPK if fast else None, "keep": args.keep, "image_size": list(args.image_size),
-            "iters": args.iters, "warmup": args.warmup, "class_chunk_size": cfg.MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE,
-            "text_embeddings": "random (not CLIP)" if args.random_text_embeddings else "CLIP text tower",
-        }
         # Start-up: cold (empty embedding cache), then cached (a second build reading the cache from disk).
         model, cold = build_model_timed(cfg, class_names, device)
+        _sed_only(args, model)
+        sed = is_sed(model)
+        if not sed:
+            vocabulary, class_names = "config", [None] * cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+        result["config"] = {
+            "config_file": args.config_file, "opts": opts, "model": cfg.MODEL.META_ARCHITECTURE,
+            "weights": cfg.MODEL.WEIGHTS or (cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS if sed else "") or "random",
+            "vocabulary": vocabulary, "num_classes": len(class_names), "precision": args.precision,
+            "fast_inference": fast, "topk": cfg.TEST.TOPK if fast else None, "keep": args.keep,
+            "image_size": list(args.image_size), "iters": args.iters, "warmup": args.warmup,
+            "outputs": "label maps (as in evaluation)" if capabilities(model).supports_label_maps and not args.probabilities
+            else "scores (T, H, W)",
+        }
+        if sed:
+            result["config"].update({
+                "clip_model": cfg.MODEL.ENC.CLIP_MODEL_NAME, "clip_resolution": list(cfg.MODEL.CLIP_RESOLUTION),
+                "class_chunk_size": cfg.MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE,
+                "text_embeddings": "random (not CLIP)" if args.random_text_embeddings else "CLIP text tower"})
         if args.skip_startup:
             result["startup"] = None
         else:
@@ -428,20 +497,21 @@ def _run_benchmark(args):
             gc.collect()
             model, cached = build_model_timed(cfg, class_names, device)
             result["startup"] = {"cold": cold, "cached": cached}
-        decoder = model.sem_seg_head.predictor.transformer
-        result["config"]["class_chunk_rows"] = decoder.rows_per_chunk(
-            [s // 32 for s in cfg.MODEL.CLIP_RESOLUTION], device)
+        if sed:
+            result["config"]["class_chunk_rows"] = model.sem_seg_head.predictor.transformer.rows_per_chunk(
+                [s // 32 for s in cfg.MODEL.CLIP_RESOLUTION], device)
         if args.compile:
             result["config"]["compile"] = compiled_decoder(
                 model, synthetic_images(1, args.image_size), device, args.precision, stack)
 
         kept_counts = []
         stack.enter_context(rejection_override(args.keep, kept_counts))
+        stack.enter_context(label_outputs(model, enabled=not args.probabilities))
         # Per-image latency, batch 1.
         inputs = synthetic_images(1, args.image_size)
         totals, parts, memory = time_model(model, inputs, device, args.precision, args.iters, args.warmup)
-        other = [t - parts["encoder"][i] - parts["decoder"][i] for i, t in enumerate(totals)]
-        result["latency_ms"] = {"encoder": _median_ms(parts["encoder"]), "decoder": _median_ms(parts["decoder"]),
+        other = [t - sum(p[i] for p in parts.values()) for i, t in enumerate(totals)]
+        result["latency_ms"] = {**{part: _median_ms(seconds) for part, seconds in parts.items()},
                                 "pre_post_processing": _median_ms(other), "total": _median_ms(totals)}
         result["peak_memory"] = {"method": memory.method, "inference_mib": memory.peak_mib,
                                  "process_or_device_mib": memory.total_mib}
@@ -461,20 +531,28 @@ def _run_benchmark(args):
             result["throughput"].append({"batch_size": batch_size, "median_s": statistics.median(totals),
                                          "images_per_s": batch_size / statistics.median(totals),
                                          "peak_memory_mib": memory.peak_mib})
-        result["flops"] = None if args.skip_flops else count_flops(
+        stack.close()  # FLOPs of the plain model: probabilities, no forced rejection
+        count = count_flops if sed else count_model_flops
+        result["flops"] = None if args.skip_flops else count(
             model, synthetic_images(1, args.image_size), device, args.precision)
     return result
+
+
+PART_LABELS = {"encoder": "CLIP encoder + cost map", "decoder": "decoder", "backbone": "backbone",
+               "head": "head", "pre_post_processing": "pre/post-processing", "total": "total"}
 
 
 def format_report(result):
     """The result as a readable table."""
     c, env = result["config"], result["environment"]
-    lines = [f"SED benchmark: {c['config_file']} ({c['clip_model']}, {c['clip_weights']} weights), "
+    model = f"{c['model']} ({c['clip_model']})" if "clip_model" in c else c["model"]
+    lines = [f"benchmark: {c['config_file']} ({model}, {c['weights']} weights), "
              f"{c['vocabulary']} ({c['num_classes']} classes), {env['device']} {env.get('gpu', env['cpu'])}, "
              f"{env['threads']} threads, {c['precision']}, torch {env['torch']}",
              f"inference: {'fast (category early rejection, top-%s)' % c['topk'] if c['fast_inference'] else 'full'}"
              + (f", kept set forced to {c['keep']} classes per stage (--keep)" if c["keep"] else "")
-             + f"; class chunks of {c['class_chunk_rows']} maps; text embeddings: {c['text_embeddings']}"]
+             + (f"; class chunks of {c['class_chunk_rows']} maps; text embeddings: {c['text_embeddings']}"
+                if "class_chunk_rows" in c else "") + f"; outputs: {c['outputs']}"]
     if c.get("compile"):
         lines.append(f"compile: {c['compile']}")
     row = "  {:<28} {:>12} {:>12}"
@@ -486,8 +564,8 @@ def format_report(result):
                                     f"{result['startup']['cached'][key]:.2f}"))
     lines += [f"latency per image, batch 1, median of {c['iters']} after {c['warmup']} warm-up (ms)",
               row.format("", "median", "min")]
-    for key, label in [("encoder", "CLIP encoder + cost map"), ("decoder", "decoder"),
-                       ("pre_post_processing", "pre/post-processing"), ("total", "total")]:
+    for key in result["latency_ms"]:
+        label = PART_LABELS.get(key, key)
         lines.append(row.format(label, f"{result['latency_ms'][key]['median']:.1f}",
                                 f"{result['latency_ms'][key]['min']:.1f}"))
     mem = result["peak_memory"]
@@ -504,6 +582,6 @@ def format_report(result):
             t["batch_size"], t["images_per_s"], t["median_s"], t["peak_memory_mib"]))
     if result.get("flops"):
         f = result["flops"]
-        lines.append(f"FLOPs, one image: encoder {f['encoder_gflops']:.1f} G, decoder {f['decoder_gflops']:.1f} G "
-                     f"({f['note']})")
+        counts = ", ".join(f"{k[:-len('_gflops')]} {v:.1f} G" for k, v in f.items() if k.endswith("_gflops"))
+        lines.append(f"FLOPs, one image: {counts} ({f['note']})")
     return "\n".join(lines)

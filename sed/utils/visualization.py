@@ -1,17 +1,48 @@
-"""Pictures of semantic segmentations: detectron2's coloured overlay, plus a legend of the classes present."""
-import colorsys
+"""Pictures of semantic segmentations: detectron2's coloured overlay, plus a legend of the classes present.
 
-import cv2
+Text is drawn in DejaVu Sans (the font matplotlib, and so detectron2's overlay, draws with), which covers
+accented Latin, Greek and Cyrillic; names are shortened to MAX_NAME_CHARS characters in the picture.
+"""
+import colorsys
+import functools
+
 import numpy as np
 from detectron2.data import Metadata
 from detectron2.utils.visualizer import Visualizer
+from PIL import Image, ImageDraw, ImageFont
 
 _GOLDEN_RATIO = 0.618033988749895
+MAX_NAME_CHARS = 40  # longer class names are cut (with "...") in pictures; summaries keep them whole
 
 
 def display_name(class_name):
-    """A class name as drawn: its first synonym ("grass, lawn" -> "grass")."""
-    return class_name.split(", ")[0]
+    """A class name as drawn: its first synonym ("grass, lawn" -> "grass"), cut to MAX_NAME_CHARS characters."""
+    name = class_name.split(", ")[0]
+    return name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS - 1] + "\u2026"
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size):
+    from matplotlib import font_manager
+
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+
+
+class _Visualizer(Visualizer):
+    """detectron2's Visualizer with every region name inside the picture: it centres a name on its region, so a
+    name wider than the space to the picture's edge ran off it."""
+
+    def draw_text(self, text, position, *args, **kwargs):
+        output = super().draw_text(text, position, *args, **kwargs)
+        label = self.output.ax.texts[-1]
+        box = label.get_window_extent(renderer=self.output.fig.canvas.get_renderer())
+        width, height = self.output.fig.canvas.get_width_height()
+        # Display coordinates (pixels, y up); a text wider than the picture starts at its left edge.
+        dx = max(-box.x0, min(0.0, width - box.x1))
+        dy = max(-box.y0, min(0.0, height - box.y1))
+        x, y = label.get_position()
+        label.set_position((x + dx / self.output.scale, y - dy / self.output.scale))
+        return output
 
 
 def class_colors(num_classes):
@@ -53,7 +84,7 @@ def draw_segmentation(image, label_map, class_names, alpha=0.5, legend=True, max
         raise ValueError(f"label map {label_map.shape} and image {image.shape[:2]} differ in size.")
     colors = class_colors(len(class_names))
     metadata = Metadata(stuff_classes=[display_name(n) for n in class_names], stuff_colors=colors)
-    overlay = Visualizer(image, metadata).draw_sem_seg(label_map, alpha=alpha).get_image()
+    overlay = _Visualizer(image, metadata).draw_sem_seg(label_map, alpha=alpha).get_image()
     if not legend:
         return overlay
     rows = [(colors[label], f"{display_name(class_names[label])} {100 * share:.1f}%")
@@ -68,22 +99,19 @@ def _append_legend(picture, rows):
     height = picture.shape[0]
     # Row height follows the picture so that the legend stays readable next to large and small images.
     row_height = max(16, round(min(picture.shape[:2]) / 25))
-    font_scale = row_height / 36
-    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1
+    font = _font(max(8, round(row_height * 0.6)))
     margin = row_height // 2
-    text_width = max(cv2.getTextSize(text, font, font_scale, thickness)[0][0] for _, text in rows)
-    panel = np.full((max(height, 2 * margin + len(rows) * row_height), 3 * margin + row_height + text_width, 3),
-                    255, np.uint8)
+    text_width = max(round(font.getlength(text)) for _, text in rows)
+    panel = Image.new("RGB", (3 * margin + row_height + text_width, max(height, 2 * margin + len(rows) * row_height)),
+                      (255, 255, 255))
+    draw = ImageDraw.Draw(panel)
     for i, (color, text) in enumerate(rows):
         top = margin + i * row_height
-        swatch = (margin, top + 2), (margin + row_height - 4, top + row_height - 2)
         if color is not None:
-            cv2.rectangle(panel, *swatch, color, cv2.FILLED)
-            cv2.rectangle(panel, *swatch, (80, 80, 80), 1)
-        baseline = top + (row_height + cv2.getTextSize(text, font, font_scale, thickness)[0][1]) // 2
-        cv2.putText(panel, text, (2 * margin + row_height, baseline), font, font_scale, (0, 0, 0), thickness,
-                    cv2.LINE_AA)
-    canvas = np.full((panel.shape[0], picture.shape[1] + panel.shape[1], 3), 255, np.uint8)
+            draw.rectangle((margin, top + 2, margin + row_height - 4, top + row_height - 2), fill=tuple(color),
+                           outline=(80, 80, 80))
+        draw.text((2 * margin + row_height, top + row_height / 2), text, font=font, fill=(0, 0, 0), anchor="lm")
+    canvas = np.full((panel.height, picture.shape[1] + panel.width, 3), 255, np.uint8)
     canvas[:height, :picture.shape[1]] = picture
-    canvas[:, picture.shape[1]:] = panel
+    canvas[:, picture.shape[1]:] = np.asarray(panel)
     return canvas

@@ -84,7 +84,7 @@ def make_ade20k_150(root):
 
 def ade_full_raw_ids():
     """{label: raw ADE20K class id} of the 847 benchmark classes, from the authors' id table."""
-    table = json.loads((REPO / "datasets" / "ade20k_full_847_raw_ids.json").read_text())
+    table = json.loads((REPO / "datasets" / "authors_ids" / "ade20k_full_847_raw_ids.json").read_text())
     return {entry["trainId"]: entry["id"] for entry in table}
 
 

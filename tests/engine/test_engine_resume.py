@@ -7,6 +7,7 @@ from detectron2.utils.env import seed_all_rng
 
 from engine_helpers import one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine import Trainer
+from sed.engine.checkpoint import SafeCheckpointer
 
 
 class _Interrupted(Exception):
@@ -55,3 +56,44 @@ def test_resume_continues_exactly(tmp_path, synthetic_root, one_thread):  # noqa
     assert straight.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"]
     sa, sb = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
     assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
+
+
+def test_resume_falls_back_past_a_truncated_checkpoint(tmp_path, synthetic_root, one_thread, caplog):  # noqa: F811
+    straight = _trainer(tmp_path / "run")
+    straight.resume_or_load(resume=False)
+    straight.train()  # checkpoints model_0000001.pth, model_0000003.pth and model_final.pth
+    final = {k: v.clone() for k, v in straight.model.state_dict().items()}
+    run = tmp_path / "run"
+    assert (run / "last_checkpoint").read_text() == "model_final.pth"
+    assert not list(run.glob("*.tmp"))  # written through temporary files, renamed into place
+    # What a crash while writing model_0000003.pth leaves with in-place writes: a truncated file, already named.
+    (run / "model_final.pth").unlink()
+    newest = run / "model_0000003.pth"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    (run / "last_checkpoint").write_text("model_0000003.pth")
+    del straight
+
+    resumed = _trainer(tmp_path / "run")
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 2  # from model_0000001.pth
+    assert "the newer model_0000003.pth could not be read" in caplog.text
+    resumed.train()
+    different = [k for k, v in resumed.model.state_dict().items() if not torch.equal(v, final[k])]
+    assert not different, f"weights differ from the uninterrupted run: {different[:5]}"
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    checkpointer = SafeCheckpointer(torch.nn.Linear(2, 2), str(tmp_path))
+    checkpointer.save("model_0000001")
+    before = (tmp_path / "model_0000001.pth").read_bytes()
+
+    def fail_midway(obj, f):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", fail_midway)
+    with pytest.raises(OSError, match="No space left"):
+        checkpointer.save("model_0000001")
+    assert (tmp_path / "model_0000001.pth").read_bytes() == before
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last_checkpoint", "model_0000001.pth"]

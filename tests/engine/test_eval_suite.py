@@ -62,13 +62,14 @@ def test_results_table(tmp_path):
     assert lines[-2:] == ["copypaste: A-150", "copypaste: 31.64"]
 
 
-def test_eval_sh_reports_a_missing_dataset_as_skipped(tmp_path):
+def test_eval_sh_reports_a_missing_dataset_as_skipped_and_fails_when_nothing_was_evaluated(tmp_path):
     env = subprocess_env(DETECTRON2_DATASETS=str(tmp_path / "no_datasets"))
     proc = subprocess.run(
         ["sh", str(REPO / "eval.sh"), str(REPO / "configs" / "quickstart.yaml"), "1", str(tmp_path / "out"),
          "DATASETS.TEST", '("synthetic_test_sem_seg",)'],
         capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 1, proc.stderr[-2000:]  # the only benchmark was skipped: nothing evaluated
+    assert "nothing was evaluated" in proc.stderr
     table = [line for line in proc.stdout.splitlines() if line.startswith("| synthetic_test_sem_seg")]
     assert len(table) == 1 and "| skipped " in table[0], proc.stdout[-2000:]
     reason = [line for line in proc.stdout.splitlines() if line.startswith("synthetic_test_sem_seg skipped: ")]

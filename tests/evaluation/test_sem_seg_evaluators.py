@@ -117,3 +117,26 @@ def test_unknown_evaluator_type_is_rejected():
     supported = "\\['cityscapes_sem_seg', 'sem_seg', 'sem_seg_background'\\]"
     with pytest.raises(ValueError, match=f"has evaluator_type None; supported: {supported}"):
         build_sem_seg_evaluator(None, "sed_test_dataset_without_metadata", None)
+
+
+def _evaluate_labels(evaluator, name, predictions, num_scores):
+    records = {r["file_name"].rsplit("/", 1)[1][:-4]: r for r in DatasetCatalog.get(name)}
+    evaluator.reset()
+    for image_id, pred in predictions.items():
+        evaluator.process([{"file_name": records[image_id]["file_name"]}],
+                          [{"sem_seg_labels": torch.as_tensor(pred), "num_classes": num_scores}])
+    return evaluator.evaluate()["sem_seg"]
+
+
+@pytest.mark.parametrize("name,num_scores,gt,pred", [
+    ("voc_2012_test_sem_seg", 20, [[0, 0, 1, 1], [0, 0, 1, 255]], [[0, 1, 1, 1], [0, 0, 1, 2]]),
+    ("voc_2012_test_background_sem_seg", 59, [[20, 20, 0], [14, 255, 20]], [[25, 0, 0], [14, 3, 58]]),
+])
+def test_label_maps_evaluate_as_their_scores(datasets_root, name, num_scores, gt, pred):
+    _write_dataset(datasets_root, name, {"a": np.array(gt)})
+    from_scores = _evaluate(build_sem_seg_evaluator(None, name, None), name, {"a": pred}, num_scores)
+    from_labels = _evaluate_labels(build_sem_seg_evaluator(None, name, None), name, {"a": pred}, num_scores)
+    assert from_labels.keys() == from_scores.keys()
+    np.testing.assert_array_equal([from_labels[k] for k in from_scores], list(from_scores.values()))  # NaN == NaN
+    with pytest.raises(ValueError, match="the model scores 7 classes|at least 21 classes"):
+        _evaluate_labels(build_sem_seg_evaluator(None, name, None), name, {"a": pred}, 7)

@@ -58,3 +58,42 @@ def test_embeddings_are_full_precision_under_autocast(clip_model):
         out = encode_vocabulary(clip_model, tokenizer, ["cat"], TEMPLATES)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, expected)
+
+
+def _sentences():
+    return ["a photo of a cat.", "sky", "a " + "very " * 80 + "long sentence, cut at 77 tokens", "",
+            "a drawing of the traffic light, on a rainy day in a large city."]
+
+
+def _check_truncation_keeps_the_padded_embeddings(model, sentences, tokenizer):
+    tokens = tokenizer(sentences)
+    with torch.no_grad():
+        padded = model.encode_text(tokens)
+        for batch in (tokens, tokens[:2], tokens[1:2]):  # the length is set by each batch's longest sentence
+            n = len(batch)
+            start = next(i for i in range(len(tokens)) if torch.equal(tokens[i:i + n], batch))
+            torch.testing.assert_close(text_embeddings.encode_tokens(model, batch), padded[start:start + n],
+                                       atol=1e-5, rtol=0)
+
+
+def test_truncated_text_tower_gives_the_padded_embeddings(clip_model):
+    assert text_embeddings._truncatable(clip_model)
+    _check_truncation_keeps_the_padded_embeddings(clip_model, _sentences(),
+                                                  open_clip.get_tokenizer("sed_tiny_convnext"))
+
+
+def test_truncation_on_the_parity_fixture_text_tower(parity):
+    model = parity.build().sem_seg_head.predictor.clip_model
+    name = parity["open_clip_model_name"]
+    sentences = [t.format(c) for c in parity["class_names"] for t in TEMPLATES] + _sentences()
+    _check_truncation_keeps_the_padded_embeddings(model, sentences, open_clip.get_tokenizer(name))
+
+
+def test_vocabulary_sorted_by_length_equals_sentence_by_sentence(clip_model):
+    tokenizer = open_clip.get_tokenizer("sed_tiny_convnext")
+    names = ["cat", "a very long class name with many words", "sky, heaven", "dog"]
+    out = encode_vocabulary(clip_model, tokenizer, names, TEMPLATES, batch_size=3)
+    for t, name in enumerate(names):
+        if ", " not in name:
+            torch.testing.assert_close(out[t], _encode(clip_model, [p.format(name) for p in TEMPLATES]),
+                                       atol=1e-5, rtol=0)

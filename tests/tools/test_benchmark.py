@@ -64,3 +64,20 @@ def test_train_benchmark_reports_memory_per_batch_size_and_checkpointing(tmp_pat
                                                                                    (2, True)]
     assert all(r["peak_mib"] >= 0 and r["total_mib"] > r["peak_mib"] and r["s_per_iter"] > 0 for r in rows)
     assert "images/GPU" in capsys.readouterr().out
+
+
+def test_benchmark_measures_ecenet_by_part(tmp_path):
+    out = tmp_path / "ecenet.json"
+    assert load_tool().main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--iters", "1",
+                             "--warmup", "0", "--threads", "1", "--skip-startup", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["model"] == "ECENet" and result["config"]["num_classes"] == 8
+    assert set(result["latency_ms"]) == {"backbone", "head", "pre_post_processing", "total"}
+    assert result["latency_ms"]["backbone"]["median"] > 0 and result["latency_ms"]["head"]["median"] > 0
+    assert result["flops"]["model_gflops"] > 0 and result["throughput"][0]["images_per_s"] > 0
+
+
+def test_benchmark_refuses_sed_options_for_ecenet(capsys):
+    assert load_tool().main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--fast",
+                             "--skip-startup", "--skip-flops", "--iters", "1"]) == 2
+    assert "--fast: only for SED" in capsys.readouterr().err

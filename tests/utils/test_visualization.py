@@ -39,3 +39,31 @@ def test_colors_are_distinct_and_areas_sorted():
     assert len(set(class_colors(300))) == 300
     assert class_areas(blocks([[1, 1, 3, 0]]), 5) == [(1, 0.5), (0, 0.25), (3, 0.25)]  # ties: label order
     assert display_name("grass, lawn") == "grass"
+
+
+def test_non_ascii_names_are_drawn_and_long_names_are_cut():
+    label_map = blocks([[0, 1]])
+    image = np.full((*label_map.shape, 3), 128, np.uint8)
+    cyrillic = draw_segmentation(image, label_map, ["кошка", "собака"])
+    question_marks = draw_segmentation(image, label_map, ["?????", "??????"])
+    assert not np.array_equal(cyrillic, question_marks)
+    wide = draw_segmentation(image, label_map, ["x" * 10000, "dog"])
+    assert wide.shape[1] < image.shape[1] + 600
+    assert display_name("x" * 10000) == "x" * 39 + "\u2026"
+
+
+def test_region_names_stay_inside_the_picture():
+    from detectron2.data import Metadata
+
+    from sed.utils.visualization import _Visualizer
+
+    label_map = blocks([[0, 1, 1, 1, 1, 1, 1]], size=40)  # class 0 at the left edge, with a long name
+    image = np.full((*label_map.shape, 3), 128, np.uint8)
+    visualizer = _Visualizer(image, Metadata(stuff_classes=["a rather long class name", "b"],
+                                             stuff_colors=[(255, 0, 0), (0, 255, 0)]))
+    visualizer.draw_sem_seg(label_map)
+    renderer = visualizer.output.fig.canvas.get_renderer()
+    width, height = visualizer.output.fig.canvas.get_width_height()
+    boxes = [text.get_window_extent(renderer=renderer) for text in visualizer.output.ax.texts]
+    assert len(boxes) == 2
+    assert all(-0.5 <= b.x0 and b.x1 <= width + 0.5 and -0.5 <= b.y0 and b.y1 <= height + 0.5 for b in boxes)

@@ -1,3 +1,4 @@
 from .mask_former_semantic_dataset_mapper import MaskFormerSemanticDatasetMapper
+from .sem_seg_test_dataset_mapper import SemSegTestDatasetMapper
 
-__all__ = ["MaskFormerSemanticDatasetMapper"]
+__all__ = ["MaskFormerSemanticDatasetMapper", "SemSegTestDatasetMapper"]

@@ -12,6 +12,7 @@ from detectron2.data import transforms as T
 from torch.nn import functional as F
 
 from ..augmentations import build_semantic_train_augmentations
+from ..image_io import read_image
 
 __all__ = ["MaskFormerSemanticDatasetMapper"]
 
@@ -71,14 +72,14 @@ class MaskFormerSemanticDatasetMapper:
 
     def __call__(self, dataset_dict: dict) -> dict:
         dataset_dict = copy.deepcopy(dataset_dict)
-        image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
+        image = read_image(dataset_dict["file_name"], format=self.image_format)  # names a bad file; 16-bit scaled
         utils.check_image_size(dataset_dict, image)
         if "sem_seg_file_name" not in dataset_dict:
             raise ValueError(f"{dataset_dict['file_name']}: a training record needs 'sem_seg_file_name'")
         # Float labels make detectron2 resize them with torch's nearest interpolation, as the authors' mapper
         # does (uint8 ones would go through PIL, which samples pixel centres differently); 16-bit labels
         # could not go through PIL anyway. Nearest interpolation keeps the values exact.
-        sem_seg = utils.read_image(dataset_dict.pop("sem_seg_file_name")).astype(np.float64)
+        sem_seg = read_image(dataset_dict.pop("sem_seg_file_name"), format=None).astype(np.float64)
 
         aug_input = T.AugInput(image, sem_seg=sem_seg)
         self.augmentations(aug_input)

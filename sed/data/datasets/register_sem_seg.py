@@ -52,7 +52,17 @@ def _load(name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_scrip
             )
     if loader is not None:
         return loader(image_root, gt_root)
-    return load_sem_seg(gt_root, image_root, gt_ext=gt_ext, image_ext=image_ext)
+    try:
+        records = load_sem_seg(gt_root, image_root, gt_ext=gt_ext, image_ext=image_ext)
+    except AssertionError:  # detectron2's "No annotations found" for an empty label folder
+        records = []
+    if not records:  # an interrupted preparation, or files of other extensions: not an empty dataset to train on
+        raise FileNotFoundError(
+            f"dataset '{name}': the folders {image_root} and {gt_root} hold no *.{image_ext} image with a "
+            f"*.{gt_ext} label map of the same name. Run `python datasets/{prepare_script}` again as "
+            "datasets/README.md explains."
+        )
+    return records
 
 
 def register_sem_seg_dataset(

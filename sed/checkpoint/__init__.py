@@ -1,0 +1,1 @@
+"""Readers and writers of checkpoint formats other than PyTorch's (MindSpore's .ckpt)."""

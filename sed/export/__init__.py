@@ -1,0 +1,4 @@
+"""Deployable exports of the project's models."""
+from .onnx import export_onnx, onnx_max_abs_difference
+
+__all__ = ["export_onnx", "onnx_max_abs_difference"]

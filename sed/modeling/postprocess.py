@@ -1,0 +1,144 @@
+"""Label maps straight from low-resolution class scores: argmax(resize(scores)) without the (T, H, W) tensor.
+
+Evaluation (detectron2's SemSegEvaluator) and the demo only need the argmax over classes of the scores resized
+to the output size. At 847 classes and 640x853 the resized scores take 1.85 GB, and resizing them all is most of
+post-processing. `resized_labels` gives exactly the same labels (ties included: the lowest class index wins, as
+in `torch.argmax`) from bounds on the small map: bilinear resizing makes each output value a convex combination
+of a 2x2 cell of input values, so a class whose maximum over a cell is below another class's minimum over it
+cannot win at any output pixel of that cell. Pixels of cells with a single possible winner get it directly; the
+classes still in contention elsewhere are resized exactly as `F.interpolate` resizes them (a few at a time) and
+compared at the remaining pixels.
+
+A model with a `labels_only` attribute (SED) returns {"sem_seg_labels", "num_classes"} instead of "sem_seg" while
+it is set (`label_outputs`); sed.evaluation's evaluators and `sed.predictor` read either form.
+"""
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .protocol import capabilities
+
+__all__ = ["resized_labels", "exact_chunk_classes", "label_outputs", "LABELS_KEY"]
+
+LABELS_KEY = "sem_seg_labels"
+# Elements of the resized scores of the classes compared exactly that exist at once (float32: 32 MiB).
+EXACT_CHUNK_ELEMENTS = 2 ** 23
+# Classes whose cell bounds are computed at a time: (this, h, w) scores exist at once, a few times over.
+BOUND_CHUNK_CLASSES = 64
+# Margin, in units of the scores' largest magnitude times their dtype's epsilon, by which a class must lose a cell
+# to be ruled out: bilinear weights and sums are rounded, so an output may exceed its cell's range by a few ulps.
+ROUNDING_ULPS = 16
+# Source coordinates this close to an integer may be rounded either way by the resize kernel: the cell then
+# includes both neighbouring rows (columns).
+SOURCE_INDEX_SLACK = 1e-3
+
+
+def _source_cells(in_size, out_size, device):
+    """For one axis: the (out_size,) id of the cell each output index reads, and (K,) first and last input
+    index of the K distinct cells (last - first <= 2).
+
+    Source coordinate of output i: max((i + 0.5) * in / out - 0.5, 0) (align_corners=False); bilinear reads
+    floor of it and the next index, clamped to the input.
+    """
+    src = ((torch.arange(out_size, dtype=torch.float64, device=device) + 0.5) * (in_size / out_size) - 0.5).clamp(min=0)
+    lo = (src - SOURCE_INDEX_SLACK).floor().clamp(0, in_size - 1).long()
+    hi = ((src + SOURCE_INDEX_SLACK).floor() + 1).clamp(0, in_size - 1).long()
+    cells, cell_of = torch.unique(torch.stack([lo, hi], 1), dim=0, return_inverse=True)
+    return cell_of, cells[:, 0], cells[:, 1]
+
+
+def _reduce_rows(x, lo, hi, reduce):
+    """(T, K, w): `reduce` (torch.maximum or torch.minimum) of x (T, h, w) over rows lo..hi of each of K cells."""
+    out = reduce(x.index_select(1, lo), x.index_select(1, hi))
+    wide = (hi - lo > 1).nonzero().squeeze(1)
+    if len(wide):
+        out[:, wide] = reduce(out[:, wide], x.index_select(1, lo[wide] + 1))
+    return out
+
+
+def _cell_bounds(scores, rows, cols, reduce):
+    """(T, L, K) `reduce` of scores (T, h, w) over the cells rows x cols ((K,) and (L,) first/last indices).
+    Both passes gather whole rows (contiguous), the second after a transpose."""
+    by_rows = _reduce_rows(scores, *rows, reduce)
+    return _reduce_rows(by_rows.transpose(1, 2).contiguous(), *cols, reduce)
+
+
+def _class_chunks(n, size):
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def exact_chunk_classes(size):
+    """Classes resized at a time for the exact comparison at output size (H, W)."""
+    return max(1, EXACT_CHUNK_ELEMENTS // (size[0] * size[1]))
+
+
+@torch.no_grad()
+def resized_labels(scores, size):
+    """Labels of `scores` resized to `size`: `F.interpolate(scores[None], size, mode="bilinear",
+    align_corners=False)[0].argmax(0)`, exactly, without building the resized scores.
+
+    Args:
+        scores: (T, h, w) class scores (e.g. probabilities; rejected classes may be 0), any float dtype/device.
+        size: (H, W) output size.
+    Returns:
+        (H, W) int64 class indices.
+    """
+    num_classes, h, w = scores.shape
+    if num_classes == 0:
+        raise ValueError("resized_labels: the scores have no classes (T = 0).")
+    low, high = torch.aminmax(scores)
+    magnitude = max(abs(float(low)), abs(float(high)))
+    if not math.isfinite(magnitude):  # NaN wins torch.argmax, inf resizes to NaN: the bounds cannot say so
+        return F.interpolate(scores[None], size=size, mode="bilinear", align_corners=False)[0].argmax(0)
+    row_of, *rows = _source_cells(h, size[0], scores.device)
+    col_of, *cols = _source_cells(w, size[1], scores.device)
+    # 1. per cell: the best minimum over classes (a lower bound of the winner's score) and its class
+    best_min = best_class = None
+    for classes in _class_chunks(num_classes, BOUND_CHUNK_CLASSES):
+        chunk_min, chunk_class = _cell_bounds(scores[classes], rows, cols, torch.minimum).max(0)
+        if best_min is None:
+            best_min, best_class = chunk_min, chunk_class
+        else:  # ascending chunks: a tie keeps the lower class
+            better = chunk_min > best_min
+            best_min = torch.where(better, chunk_min, best_min)
+            best_class = torch.where(better, chunk_class + classes.start, best_class)
+    # 2. classes that may win a cell: their maximum is not below the best minimum (less the rounding margin).
+    # The best-minimum class always may; where it is the only one, it wins.
+    threshold = best_min - ROUNDING_ULPS * torch.finfo(scores.dtype).eps * magnitude
+    may_win = [_cell_bounds(scores[classes], rows, cols, torch.maximum) >= threshold
+               for classes in _class_chunks(num_classes, BOUND_CHUNK_CLASSES)]
+    contested = sum(m.sum(0) for m in may_win) > 1  # (L, K)
+    labels = best_class.t()[row_of][:, col_of]
+    if not bool(contested.any()):
+        return labels
+    # 3. contested cells: resize the classes that may win one of them, exactly as F.interpolate does, a few at a
+    # time, and keep the running argmax (ascending classes, strict comparison: ties keep the lower class)
+    needed = torch.cat([m[:, contested].any(1) for m in may_win]).nonzero().squeeze(1)
+    best = best_label = None
+    for chunk in needed.split(exact_chunk_classes(size)):
+        resized = F.interpolate(scores[chunk][None], size=size, mode="bilinear", align_corners=False)[0]
+        value, index = resized.max(0)  # the first maximum within the chunk, as argmax
+        if best is None:
+            best, best_label = value, chunk[index]
+        else:
+            better = value > best
+            best = torch.where(better, value, best)
+            best_label = torch.where(better, chunk[index], best_label)
+    return torch.where(contested.t()[row_of][:, col_of], best_label, labels)
+
+
+@contextlib.contextmanager
+def label_outputs(model, enabled=True):
+    """Inside the block, a model that supports label maps (the model protocol's `supports_label_maps`) returns label
+    maps instead of scores (see the module docstring); other models, or `enabled=False`, are left as they are."""
+    if not enabled or not capabilities(model).supports_label_maps:
+        yield
+        return
+    previous = model.labels_only
+    model.labels_only = True
+    try:
+        yield
+    finally:
+        model.labels_only = previous

@@ -1,0 +1,1 @@
+"""The browser demo (Gradio). Optional: `pip install -e .[web]`; `import sed` does not import it."""

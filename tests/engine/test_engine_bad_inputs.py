@@ -1,0 +1,133 @@
+"""tools/train_net.py fed bad files: each case ends with exit code 2, ONE line naming the problem and the fix (no
+traceback, none of torch's advice), and nothing lost: earlier results kept, no empty OUTPUT_DIR left behind.
+
+Table-driven: a case prepares its inputs in a temporary folder and returns the command's arguments; the command
+runs in-process (`sed.engine.cli.run`, all of train_net.py but the interpreter start) to keep the suite fast.
+"""
+import json
+import logging
+import os
+
+import pytest
+import torch
+from detectron2.data import MetadataCatalog
+from detectron2.utils.logger import setup_logger
+
+from engine_helpers import FAST_OPTS, REPO, one_thread, synthetic_root  # noqa: F401 (fixtures)
+from sed.engine.cli import run
+
+QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+PREVIOUS_RESULTS = {"synthetic_test_sem_seg": {"sem_seg": {"mIoU": 12.5}}}
+
+
+def _eval_only(out, *opts):
+    return ["--config-file", QUICKSTART, "--eval-only", *FAST_OPTS, "OUTPUT_DIR", out, *opts]
+
+
+def _with_previous_results(out):
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(PREVIOUS_RESULTS))
+
+
+def truncated_checkpoint(tmp_path, out):
+    _with_previous_results(out)
+    good = tmp_path / "good.pth"
+    torch.save({"model": {"w": torch.zeros(1000)}, "iteration": 3}, good)
+    (tmp_path / "cut.pth").write_bytes(good.read_bytes()[:1500])
+    return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "cut.pth")
+
+
+def random_bytes_checkpoint(tmp_path, out):
+    _with_previous_results(out)
+    (tmp_path / "noise.pth").write_bytes(os.urandom(4096))
+    return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "noise.pth")
+
+
+def other_models_checkpoint(tmp_path, out):
+    _with_previous_results(out)
+    # Key names of ECENet's Swin backbone: a checkpoint of the other model of this project.
+    torch.save({"model": {"backbone.patch_embed.proj.weight": torch.zeros(8, 3, 4, 4),
+                          "sem_seg_head.cls_embed.weight": torch.zeros(8, 8)}}, tmp_path / "ecenet.pth")
+    return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "ecenet.pth")
+
+
+def corrupt_test_label(tmp_path, out):
+    _with_previous_results(out)
+    label = sorted((tmp_path / "datasets" / "synthetic" / "annotations_detectron2" / "val2017").iterdir())[2]
+    label.write_bytes(label.read_bytes()[:60])  # a PNG cut inside its first chunk
+    return _eval_only(out)
+
+
+def corrupt_training_image(tmp_path, out):
+    image = sorted((tmp_path / "datasets" / "synthetic" / "images" / "train2017").iterdir())[0]
+    image.write_bytes(image.read_bytes()[:200])
+    # Every image is read in the first iteration (batch 16 of 16 images).
+    return ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.IMS_PER_BATCH", "16", "SOLVER.MAX_ITER", "2",
+            "DATASETS.TEST", "()", "OUTPUT_DIR", out]
+
+
+def empty_dataset_folders(tmp_path, out):
+    metadata = MetadataCatalog.get("ade20k_150_test_sem_seg")
+    os.makedirs(metadata.image_root)
+    os.makedirs(metadata.sem_seg_root)
+    return _eval_only(out, "DATASETS.TEST", '("ade20k_150_test_sem_seg",)')
+
+
+def misspelt_dataset(tmp_path, out):
+    return _eval_only(out, "DATASETS.TEST", '("synthetic_tset_sem_seg",)')
+
+
+CASES = {  # case: (what the one line says, and no other line may say)
+    truncated_checkpoint: (["cut.pth is not a readable checkpoint", "truncated"], ["weights_only", "match"]),
+    random_bytes_checkpoint: (["noise.pth is not a readable checkpoint"], ["weights_only", "does not match",
+                                                                            "does not fit"]),
+    other_models_checkpoint: (["ecenet.pth", "does not fit", "backbone.patch_embed.proj.weight"], ["weights_only"]),
+    corrupt_test_label: (["annotations_detectron2", "truncated or corrupt", "replace the file"], []),
+    corrupt_training_image: (["train2017", ".jpg: truncated or corrupt",
+                              "python tools/verify_dataset.py synthetic_train_sem_seg"], []),
+    empty_dataset_folders: (["'ade20k_150_test_sem_seg'", "hold no *.jpg image", "prepare_ade20k_150.py"], []),
+    misspelt_dataset: (["'synthetic_tset_sem_seg' (DATASETS.TEST) is not registered",
+                        "did you mean synthetic_test_sem_seg, synthetic_train_sem_seg?"], []),
+}
+
+
+@pytest.fixture
+def fresh_loggers():
+    """detectron2's `setup_logger` is cached: its handlers would write to the streams of the test that first set
+    it up, closed by the time a later case logs. Each case sets logging up anew."""
+    def reset():
+        for name in ("detectron2", "fvcore", "sed"):
+            for handler in list(logging.getLogger(name).handlers):
+                logging.getLogger(name).removeHandler(handler)
+        setup_logger.cache_clear()
+
+    reset()
+    yield
+    reset()
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=lambda case: case.__name__)
+def test_bad_input_gives_one_line_and_keeps_everything(case, capfd, tmp_path, synthetic_root, one_thread,  # noqa: F811
+                                                       fresh_loggers):
+    expected, forbidden = CASES[case]
+    out = tmp_path / "out" / "run"
+    argv = case(tmp_path, out)
+    capfd.readouterr()
+    code = run([str(a) for a in argv])
+    stderr = capfd.readouterr().err  # the run's log goes to stdout; stderr has the error (and library warnings)
+    errors = [line for line in stderr.splitlines() if ": error: " in line]
+    assert code == 2
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    for text in expected:
+        assert text in errors[0]
+    for text in forbidden:
+        assert text not in stderr
+    if (tmp_path / "out" / "run").exists():
+        previous = out / "results.previous.json"
+        if previous.exists() or (out / "results.json").exists():  # earlier results: kept, not looking current
+            assert not (out / "results.json").exists()
+            assert json.loads(previous.read_text()) == PREVIOUS_RESULTS
+        else:
+            assert os.listdir(out), "an empty OUTPUT_DIR was left behind"
+    else:
+        assert not (tmp_path / "out").exists(), "a failed run left the empty parent of OUTPUT_DIR"

@@ -1,0 +1,95 @@
+"""tools/demo.py fed bad inputs: each case asserts the exit code, the one-line message and that nothing was lost
+(the other inputs still segmented, class names whole in summary.json). Run through `main()` in-process."""
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = ["--config-file", "configs/tiny_cpu.yaml"]
+OPTS = ["--opts", "MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
+
+_spec = importlib.util.spec_from_file_location("sed_tools_demo_bad_inputs", REPO / "tools" / "demo.py")
+demo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(demo)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """a.png and b.png: two small RGB images."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(root / f"{name}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_weights(tmp_path_factory):
+    """A checkpoint of the tiny model (what a user passes as MODEL.WEIGHTS)."""
+    from sed import OpenVocabSegmenter
+
+    path = tmp_path_factory.mktemp("weights") / "tiny.pth"
+    model = OpenVocabSegmenter("configs/tiny_cpu.yaml", opts=OPTS[1:], device="cpu").model
+    torch.save({"model": model.state_dict()}, path)
+    return path
+
+
+def run_main(argv, capfd):
+    status = demo.main([str(a) for a in argv])
+    captured = capfd.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_unwritable_output_exits_2_before_reading_any_image(images, tmp_path, capfd, monkeypatch):
+    monkeypatch.setattr(demo, "load_image", lambda path: pytest.fail("an image was read"))
+    monkeypatch.setattr(demo, "OpenVocabSegmenter", lambda *a, **k: pytest.fail("a model was built"))
+    (tmp_path / "a_file").write_text("")
+    status, _, stderr = run_main([*MODEL, "--input", images, "--vocabulary", "cat, dog",
+                                  "--output", tmp_path / "a_file" / "out"], capfd)
+    lines = stderr.strip().splitlines()
+    assert status == 2 and len(lines) == 1
+    assert lines[0].startswith("error: --output ") and "cannot be written" in lines[0]
+
+
+def test_a_failed_write_is_reported_and_the_other_images_are_kept(images, tmp_path, capfd, monkeypatch):
+    write_png = demo.write_png
+
+    def full_disk_for_a(path, array):
+        if Path(path).name.startswith("a_"):
+            raise OSError(28, "No space left on device")
+        write_png(path, array)
+
+    monkeypatch.setattr(demo, "write_png", full_disk_for_a)
+    out = tmp_path / "out"
+    status, stdout, stderr = run_main([*MODEL, "--input", images, "--vocabulary", "cat, dog", "--output", out,
+                                       *OPTS], capfd)
+    assert status == 1
+    assert f"Failed {images / 'a.png'}: cannot write its results" in stderr and "No space left" in stderr
+    assert "1 segmented, 1 failed" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert [Path(e["input"]).name for e in summary["images"]] == ["b.png"]
+    assert (out / "b_overlay.png").is_file()
+
+
+def test_trained_weights_long_and_non_ascii_names(images, trained_weights, tmp_path, capfd, caplog):
+    long_name = "x" * 10000
+    caplog.set_level(logging.INFO)
+    out = tmp_path / "out"
+    status, _, stderr = run_main([*MODEL, "--input", images / "a.png", "--vocabulary", f"кошка, café, {long_name}",
+                                  "--output", out, *OPTS, "MODEL.WEIGHTS", trained_weights,
+                                  "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS", ""], capfd)
+    assert status == 0
+    # No warning, e.g. open_clip's "Model initialized randomly" (untrue: MODEL.WEIGHTS replaces every weight).
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "warn" not in stderr.lower(), stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["class_names"] == ["кошка", "café", long_name]  # whole, whatever the picture shows
+    overlay = cv2.imread(str(out / "a_overlay.png"))
+    assert overlay.shape[1] < 64 + 1000  # the name is cut in the legend, not a 95,000-px-wide picture

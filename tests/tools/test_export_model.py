@@ -1,0 +1,34 @@
+"""tools/export_model.py on the tiny random-weight SED: the ONNX model agrees with PyTorch at another image size."""
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+pytest.importorskip("onnxruntime", reason="the export extra is not installed: pip install -e .[export]")
+sys.path.insert(0, str(REPO / "tools"))
+import export_model  # noqa: E402
+
+OPTS = ["--opts", "MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
+
+
+def test_export_and_check_at_another_image_size(tmp_path, capsys):
+    image = tmp_path / "image.png"
+    Image.fromarray((np.random.default_rng(0).random((203, 291, 3)) * 255).astype(np.uint8)).save(image)
+    output = tmp_path / "sed.onnx"
+    status = export_model.main(["--config-file", "configs/tiny_cpu.yaml", "--vocabulary", "cat, dog/puppy, sky",
+                                "--output", str(output), "--check", str(image), *OPTS])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert output.is_file()
+    difference = float(out.split("max abs difference: ")[1].split()[0])
+    assert difference <= export_model.CHECK_TOLERANCE
+
+
+def test_fast_inference_is_refused_with_the_reason(tmp_path, capsys):
+    status = export_model.main(["--config-file", "configs/tiny_cpu.yaml", "--vocabulary", "cat, dog",
+                                "--output", str(tmp_path / "x.onnx"), "--fast", *OPTS])
+    assert status == 2
+    assert "cannot be exported" in capsys.readouterr().err
