@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from sed.modeling import postprocess
 from sed.modeling.postprocess import LABELS_KEY, label_outputs, resized_labels
+from sed.modeling.protocol import SegmentationModel
 
 
 def _reference(scores, size):
@@ -80,7 +81,8 @@ def test_no_classes_is_an_error():
 
 
 def test_label_outputs_switches_only_models_that_can():
-    class Model(torch.nn.Module):
+    class Model(SegmentationModel, torch.nn.Module):
+        supports_label_maps = True
         labels_only = False
 
     model, other = Model(), torch.nn.Linear(1, 1)
