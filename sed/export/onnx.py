@@ -64,13 +64,17 @@ def export_onnx(model, path, input_format="RGB", opset_version=17):
     predictor.text_embeddings.get(predictor.clip_model, model.test_class_names, predictor.prompt_templates)
     wrapper = ImageToProbabilities(model, input_format).eval()
     example = torch.rand(1, 3, *EXAMPLE_SIZE, device=model.device) * 255
-    # With autograd on, the decoder takes its plain path (the same numbers): its memory-saving inference path
-    # writes into slices of preallocated tensors, which the exporter does not translate faithfully.
-    with torch.enable_grad():
+    # The decoder runs every class at once (the same numbers): its memory-saving chunked inference writes into
+    # slices of preallocated tensors, which the exporter does not translate faithfully.
+    decoder = predictor.transformer
+    decoder.chunked_inference = False
+    try:
         torch.onnx.export(wrapper, (example,), path, dynamo=False, opset_version=opset_version,
                           input_names=["image"], output_names=["probabilities"],
                           dynamic_axes={"image": {2: "height", 3: "width"},
                                         "probabilities": {2: "height", 3: "width"}})
+    finally:
+        decoder.chunked_inference = True
     onnx = _require("onnx")
     onnx.checker.check_model(path)
     logger.info(f"Exported {len(model.test_class_names)} classes to {path}")

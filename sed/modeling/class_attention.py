@@ -46,12 +46,11 @@ class AttentionLayer(nn.Module):
 
 
 class ClassAttentionLayer(nn.Module):
-    """Pre-norm transformer layer over the class axis, run on average-pooled maps.
+    """Pre-norm transformer layer over the class axis, run on average-pooled maps, in three steps that
+    `FusionStage` runs: `pool` and `unpool` on each class map, `transform` across the classes at each location.
 
-    (B, T, C, H, W) -> (B, T, C, H, W). The updated pooled maps (their own residuals included) are upsampled
-    back and added to the unpooled input, as the authors do: with pooling 1x1 the input counts twice.
-    The steps are also exposed one by one (`pool`, `transform`, `unpool`) so that inference can run the
-    per-class ones in chunks of classes and the class attention in chunks of locations.
+    The updated pooled maps (their own residuals included) are upsampled back and added to the unpooled input,
+    as the authors do: with pooling 1x1 the input counts twice.
     """
 
     def __init__(self, dim, num_heads=4, pooling_size=(2, 2)):
@@ -78,13 +77,3 @@ class ClassAttentionLayer(nn.Module):
         """(S, T, C) -> (S, T, C): the transformer layer on S sequences of T class vectors."""
         seq = seq + self.attention(self.norm1(seq))
         return seq + self.MLP(self.norm2(seq))
-
-    def forward(self, x):
-        b, t, c, h, w = x.shape
-        pooled = self.pool(x.reshape(b * t, c, h, w))
-        hp, wp = pooled.shape[-2:]
-        # (B*T, C, h, w) -> one sequence of T class vectors per image and pooled location
-        seq = pooled.view(b, t, c, hp, wp).permute(0, 3, 4, 1, 2).reshape(b * hp * wp, t, c)
-        seq = self.transform(seq)
-        pooled = seq.view(b, hp, wp, t, c).permute(0, 3, 4, 1, 2).reshape(b * t, c, hp, wp)
-        return x + self.unpool(pooled, (h, w)).view(b, t, c, h, w)

@@ -14,7 +14,10 @@ from .rejection import category_rejection
 class FusionStage(nn.Module):
     """One decoder stage: ConvNeXt block, class attention, 2x upsampling fused with guidance.
 
-    (B, T, C, H, W) class maps -> (B, T, C_out, 2H, 2W).
+    (B, T, C, H, W) class maps -> (B, T, C_out, 2H, 2W). The stage is defined once, in parts: `class_features`
+    and `fuse` see each class map on its own, `attend` sees the T classes of an image at each pooled location,
+    `appearance_response` the image's guidance, shared by its classes. `forward` runs the parts on every class at
+    once (training); the decoder's inference runs the per-class parts on chunks of class maps (bounded memory).
     """
 
     def __init__(self, in_channels, out_channels, guidance_channels, kernel_size=9, num_heads=4,
@@ -24,6 +27,49 @@ class FusionStage(nn.Module):
         self.attention = ClassAttentionLayer(in_channels, num_heads, pooling_size)
         self.up = nn.ConvTranspose2d(in_channels, in_channels - guidance_channels, kernel_size=2, stride=2)
         self.conv = DoubleConv(in_channels + guidance_channels, out_channels)
+        self.guidance_channels = guidance_channels
+
+    def class_features(self, maps):
+        """(N, C, H, W) class maps -> (ConvNeXt block output (N, C, H, W), its pooled maps (N, C, h', w'))."""
+        maps = self.cnext(maps)
+        return maps, self.attention.pool(maps)
+
+    def attend(self, sequences):
+        """(S, T, C) -> (S, T, C): class attention among the T classes of an image at each of S pooled locations."""
+        return self.attention.transform(sequences)
+
+    def appearance_response(self, appearance):
+        """(B, g, 2H, 2W) projected appearance guidance -> (B, C_out, 2H, 2W): its term of the fusion convolution.
+
+        The fusion's first convolution is linear and bias-free, so conv(cat(up, appearance, cost)) is the sum of
+        one convolution per input with the weight split along input channels: the image's appearance term is
+        computed once and shared by its classes instead of being concatenated to every class map.
+        """
+        return self.conv.first_conv(appearance, self._fusion_weights()[1])
+
+    def fuse(self, maps, attended, appearance_response, cost_guidance):
+        """Upsampling fused with guidance, for R classes of each of G images (class maps on their own).
+
+        Args:
+            maps: (G, R, C, H, W) outputs of `class_features`.
+            attended: (G, R, C, h', w') their pooled maps after `attend`, added back at full size.
+            appearance_response: (G, 1, C_out, 2H, 2W) from `appearance_response`.
+            cost_guidance: (G, R, g, 2H, 2W) the classes' projected cost maps.
+        Returns:
+            (G, R, C_out, 2H, 2W).
+        """
+        g, r, _, h, w = maps.shape
+        up_weight, _, cost_weight = self._fusion_weights()
+        maps = maps.flatten(0, 1) + self.attention.unpool(attended.flatten(0, 1), (h, w))
+        out = self.conv.first_conv(self.up(maps), up_weight)
+        out = out.view(g, r, *out.shape[1:]) + appearance_response
+        out = out + self.conv.first_conv(cost_guidance.flatten(0, 1), cost_weight).view_as(out)
+        out = self.conv.rest(out.flatten(0, 1))
+        return out.view(g, r, *out.shape[1:])
+
+    def _fusion_weights(self):
+        """The fusion convolution's weight split into its (upsampled maps, appearance, cost) input channels."""
+        return self.conv.split_weight([self.up.out_channels, self.guidance_channels, self.guidance_channels])
 
     def forward(self, x, appearance_guidance, cost_guidance):
         """
@@ -32,13 +78,14 @@ class FusionStage(nn.Module):
             appearance_guidance: (B, g, 2H, 2W) projected image features, shared by the image's classes.
             cost_guidance: (B, T, g, 2H, 2W) upsampled cost map of each class.
         """
-        b, t = x.shape[:2]
-        x = self.cnext(x.flatten(0, 1)).view_as(x)
-        x = self.attention(x)
-        x = self.up(x.flatten(0, 1))
-        x = self.conv.forward_split_input(
-            [x.view(b, t, *x.shape[1:]), appearance_guidance.unsqueeze(1), cost_guidance])
-        return x.view(b, t, *x.shape[1:])
+        b, t, c = x.shape[:3]
+        maps, pooled = self.class_features(x.flatten(0, 1))
+        hp, wp = pooled.shape[-2:]
+        # (B*T, C, h', w') -> one sequence of T class vectors per image and pooled location, and back
+        sequences = pooled.view(b, t, c, hp, wp).permute(0, 3, 4, 1, 2).reshape(b * hp * wp, t, c)
+        attended = self.attend(sequences).view(b, hp, wp, t, c).permute(0, 3, 4, 1, 2)
+        return self.fuse(maps.view_as(x), attended, self.appearance_response(appearance_guidance).unsqueeze(1),
+                         cost_guidance)
 
 
 def _score(head, x):
@@ -136,6 +183,8 @@ class GradualFusionDecoder(nn.Module):
             self.add_module(f"head{i}", nn.Conv2d(d, 1, kernel_size=3, padding=1))
         self.head = nn.Conv2d(decoder_dims[-1], 1, kernel_size=3, padding=1)
         self.class_chunk_size = class_chunk_size
+        # False: inference runs every class at once, as training does (whole tensors, no in-place writes: tracing).
+        self.chunked_inference = True
 
     @classmethod
     def from_config(cls, cfg):
@@ -171,10 +220,11 @@ class GradualFusionDecoder(nn.Module):
             with_aux: also return the auxiliary heads' logits (needed for the training losses).
         Returns:
             [final (B, T, 8h, 8w)] + ([aux0 (B, T, h, w), aux1 (2h), aux2 (4h)] if with_aux).
-        Without autograd (inference), the same numbers come from `_inference`, which bounds memory.
+        In inference (eval mode, unless `chunked_inference` is False), the same numbers come from `_inference`,
+        which bounds memory by running the stages' per-class parts in chunks of class maps.
         """
         b, _, t = cost_map.shape[:3]
-        if not torch.is_grad_enabled():
+        if not self.training and self.chunked_inference:
             outputs, _ = self._inference(cost_map, guidance_features, with_aux=with_aux)
             return [y.view(b, t, *y.shape[1:]) for y in outputs]
         cost = cost_map.transpose(1, 2).flatten(0, 1)  # (B*T, P, h, w)
@@ -216,6 +266,7 @@ class GradualFusionDecoder(nn.Module):
         elements = AUTO_CHUNK_ELEMENTS_CPU if cpu else AUTO_CHUNK_ELEMENTS_OTHER_DEVICES
         return max(1, elements // (64 * size[0] * size[1]))
 
+    @torch.no_grad()
     def _inference(self, cost_map, guidance_features, with_aux=False, topk=None):
         """`forward` (or, with `topk`, category early rejection for one image) without autograd, in chunks.
 
@@ -267,40 +318,32 @@ class GradualFusionDecoder(nn.Module):
             (stage output (B*T, C_out, 2H, 2W) or None if `last`, head scores (B*T, 2H, 2W) or None).
         """
         stage = self.stages[i]
-        n, c, height, width = x.shape
-        # 1. ConvNeXt block (in place) and the pooled maps, gathered as sequences of T class vectors
+        n, c = x.shape[:2]
+        # 1. per class: ConvNeXt block (written back into x) and the pooled maps, gathered as sequences of T classes
         sequences = pooled_maps = None
         for rows in _row_chunks(n, chunk):
-            maps = x[rows]
-            maps.add_(stage.cnext.residual(maps))
-            pooled = stage.attention.pool(maps)
+            x[rows], pooled = stage.class_features(x[rows])
             if sequences is None:
                 sequences = pooled.new_empty(b, *pooled.shape[-2:], t, c)
                 pooled_maps = sequences.permute(0, 3, 4, 1, 2)  # (B, T, C, h', w') view
             for image, classes, part in _image_segments(rows, t):
                 pooled_maps[image, classes] = pooled[part]
-        # 2. class attention at every pooled location, in place, on chunks of locations
+        # 2. across classes: class attention at every pooled location, in place, on chunks of locations
         flat = sequences.view(-1, t, c)
         for locations in _row_chunks(flat.shape[0], max(1, ATTENTION_CHUNK_ELEMENTS // (t * c))):
-            flat[locations] = stage.attention.transform(flat[locations])
-        # 3. upsampling fused with appearance and cost guidance, per chunk of class maps
-        guidance_channels = self.decoder_corr_guidance_projection[i][0].out_channels
-        up_weight, appearance_weight, cost_weight = stage.conv.split_weight(
-            [stage.up.out_channels, guidance_channels, guidance_channels])
-        appearance = stage.conv.first_conv(self.decoder_guidance_projection[i](appearance), appearance_weight)
+            flat[locations] = stage.attend(flat[locations])
+        # 3. per class: upsampling fused with appearance and cost guidance, per chunk of class maps
+        appearance = stage.appearance_response(self.decoder_guidance_projection[i](appearance)).unsqueeze(1)
+        maps = x.view(b, t, *x.shape[1:])
 
         def fuse(rows):
-            maps = x[rows]
-            for image, classes, part in _image_segments(rows, t):
-                maps[part] += stage.attention.unpool(pooled_maps[image, classes], (height, width))
-            out = stage.conv.first_conv(stage.up(maps), up_weight)
-            for image, _, part in _image_segments(rows, t):
-                out[part] += appearance[image]
             guidance = cost[rows]
             for projection in self.decoder_corr_guidance_projection[:i + 1]:
                 guidance = projection(guidance)
-            out += stage.conv.first_conv(guidance, cost_weight)
-            out = stage.conv.rest(out)
+            outs = [stage.fuse(maps[image:image + 1, classes], pooled_maps[image:image + 1, classes],
+                               appearance[image:image + 1], guidance[part][None])[0]
+                    for image, classes, part in _image_segments(rows, t)]
+            out = outs[0] if len(outs) == 1 else torch.cat(outs)
             return None if last else out, None if head is None else _score(head, out)
 
         return _map_rows(fuse, n, chunk)

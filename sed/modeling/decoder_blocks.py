@@ -53,26 +53,9 @@ class DoubleConv(nn.Module):
     def forward(self, x):
         return self.double_conv(x)
 
-    def forward_split_input(self, parts):
-        """The block on the channel concatenation of `parts`, without materialising it.
-
-        The first convolution is linear and bias-free, so conv(cat(a, b, c)) = conv_a(a) + conv_b(b) + conv_c(c)
-        with its weight split along input channels. A part shared by all classes of an image (size 1 in
-        dim 1) is convolved once and broadcast, instead of being copied for every class.
-        Args:
-            parts: tensors (B, T or 1, C_i, H, W) with sum(C_i) == in_channels, in concatenation order.
-        Returns:
-            (B * T, C_out, H, W).
-        """
-        out = None
-        for part, weight in zip(parts, self.split_weight([p.shape[2] for p in parts])):
-            b, t, c, h, w = part.shape
-            response = self.first_conv(part.reshape(b * t, c, h, w), weight).view(b, t, -1, h, w)
-            out = response if out is None else out + response
-        return self.rest(out.flatten(0, 1))
-
     def split_weight(self, channels):
-        """The first convolution's weight split along input channels into parts of `channels` channels."""
+        """The first convolution's weight split along input channels into parts of `channels` channels: the
+        convolution of a channel concatenation is the sum of each part's (see `FusionStage.appearance_response`)."""
         return self.double_conv[0].weight.split(list(channels), dim=1)
 
     @staticmethod

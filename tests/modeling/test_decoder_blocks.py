@@ -1,15 +1,27 @@
 import torch
 
-from sed.modeling.class_attention import ClassAttentionLayer, LinearAttention
-from sed.modeling.decoder_blocks import DoubleConv
+from sed.modeling.class_attention import LinearAttention
+from sed.modeling.decoder import FusionStage
 
 
-def test_split_input_equals_the_block_on_the_concatenation():
-    torch.manual_seed(0)
-    block = DoubleConv(12 + 4 + 4, 32).eval()
-    x, shared, per_class = torch.randn(2, 3, 12, 8, 8), torch.randn(2, 1, 4, 8, 8), torch.randn(2, 3, 4, 8, 8)
-    concatenated = torch.cat([x, shared.expand(-1, 3, -1, -1, -1), per_class], dim=2).flatten(0, 1)
-    torch.testing.assert_close(block.forward_split_input([x, shared, per_class]), block(concatenated))
+def make_stage(seed=0):
+    torch.manual_seed(seed)
+    stage = FusionStage(16, 16, guidance_channels=4, kernel_size=3, num_heads=4, pooling_size=(2, 2)).eval()
+    with torch.no_grad():  # non-trivial weights: biases and layer scales away from their initial values
+        for param in stage.parameters():
+            param.add_(torch.randn_like(param) * 0.1)
+    return stage
+
+
+def test_fusion_with_split_weights_equals_the_block_on_the_concatenation():
+    stage = make_stage()
+    maps, attended = torch.randn(2, 3, 16, 8, 8), torch.randn(2, 3, 16, 4, 4)
+    appearance, cost = torch.randn(2, 4, 16, 16), torch.randn(2, 3, 4, 16, 16)
+    fused = stage.fuse(maps, attended, stage.appearance_response(appearance).unsqueeze(1), cost)
+    up = stage.up((maps + torch.nn.functional.interpolate(attended.flatten(0, 1), size=(8, 8), mode="bilinear",
+                                                          align_corners=True).view_as(maps)).flatten(0, 1))
+    concatenated = torch.cat([up, appearance.repeat_interleave(3, 0), cost.flatten(0, 1)], dim=1)
+    torch.testing.assert_close(fused.flatten(0, 1), stage.conv(concatenated), atol=1e-5, rtol=1e-5)
 
 
 def test_linear_attention_matches_its_definition():
@@ -22,9 +34,9 @@ def test_linear_attention_matches_its_definition():
                                rtol=1e-4)
 
 
-def test_class_attention_is_equivariant_to_class_order():
-    torch.manual_seed(0)
-    layer = ClassAttentionLayer(16, num_heads=4, pooling_size=(2, 2)).eval()
-    x = torch.randn(1, 6, 16, 8, 8)
+def test_stage_is_equivariant_to_class_order():
+    stage = make_stage()
+    x, appearance, cost = torch.randn(1, 6, 16, 8, 8), torch.randn(1, 4, 16, 16), torch.randn(1, 6, 4, 16, 16)
     order = torch.randperm(6)
-    torch.testing.assert_close(layer(x)[:, order], layer(x[:, order]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(stage(x, appearance, cost)[:, order], stage(x[:, order], appearance, cost[:, order]),
+                               atol=1e-5, rtol=1e-5)

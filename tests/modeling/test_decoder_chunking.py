@@ -56,7 +56,9 @@ def assert_close(outputs, references, atol=1e-5):
 def test_chunked_inference_equals_plain_forward(pooling_size, chunk):
     decoder = make_decoder(pooling_size)
     cost, guidance = make_inputs(batch=2, classes=5)  # chunks of 3 rows straddle the two images
-    reference = decoder(cost, guidance, with_aux=True)  # autograd on: the plain path, all classes at once
+    decoder.chunked_inference = False
+    reference = decoder(cost, guidance, with_aux=True)  # the training path: all classes at once
+    decoder.chunked_inference = True
     decoder.class_chunk_size = chunk
     with torch.no_grad():
         outputs = decoder(cost, guidance, with_aux=True)
@@ -102,6 +104,17 @@ def test_training_forward_keeps_autograd_path():
     outputs = decoder(cost, guidance, with_aux=True)
     sum(o.sum() for o in outputs).backward()
     assert all(p.grad is not None for p in decoder.parameters())
+
+
+def test_the_mode_chooses_the_path_not_autograd():
+    """eval(): chunked inference (no autograd) even with gradients on; chunked_inference False: the training path."""
+    decoder = make_decoder()
+    cost, guidance = make_inputs(batch=1, classes=4)
+    chunked = decoder(cost, guidance, with_aux=False)[0]
+    decoder.chunked_inference = False
+    whole = decoder(cost, guidance, with_aux=False)[0]
+    assert not chunked.requires_grad and whole.requires_grad
+    assert_close([chunked], [whole.detach()])
 
 
 def test_auto_chunk_size_from_config():
