@@ -3,6 +3,8 @@ a benchmark whose dataset is missing as skipped."""
 import json
 import subprocess
 
+import pytest
+
 from engine_helpers import REPO, subprocess_env
 from sed.engine.benchmarks import OPEN_VOCABULARY_BENCHMARKS, collect_results, evaluation_plan, format_results
 from sed.engine.cli import load_config
@@ -61,6 +63,7 @@ def test_results_table(tmp_path):
     assert lines[-2:] == ["copypaste: A-150", "copypaste: 31.64"]
 
 
+@pytest.mark.slow
 def test_eval_sh_reports_a_missing_dataset_as_skipped_and_fails_when_nothing_was_evaluated(tmp_path):
     env = subprocess_env(DETECTRON2_DATASETS=str(tmp_path / "no_datasets"))
     proc = subprocess.run(
