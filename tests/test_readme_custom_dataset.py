@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import REPO
@@ -15,6 +16,7 @@ def readme_example():
     return re.search(r"<!-- custom-dataset-example -->\n```bash\n(.*?)```", text, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_readme_custom_dataset_example(tmp_path):
     from detectron2.modeling import build_model
 

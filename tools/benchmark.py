@@ -75,11 +75,11 @@ def parse_args(argv=None):
 def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    from sed.utils.benchmark import format_report, run_benchmark
-
     if args.train:
         from sed.engine.train_benchmark import format_train_report as format_report
         from sed.engine.train_benchmark import run_train_benchmark as run_benchmark
+    else:
+        from sed.utils.benchmark import format_report, run_benchmark
     try:
         result = run_benchmark(args)
     except (ValueError, RuntimeError, FileNotFoundError) as e:

@@ -28,15 +28,14 @@ import sys
 
 import cv2
 import numpy as np
-from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
 from sed import OpenVocabSegmenter
-from sed.data.image_io import ImageFileError
+from sed.data.image_io import read_error_reason
 from sed.data.vocabulary import VocabularyError, parse_vocabulary
 from sed.engine.checkpoint import UnreadableCheckpointError
 from sed.predictor import CheckpointError, load_image
-from sed.utils.files import check_writable_dir, missing_folders, remove_if_empty
+from sed.utils.files import check_writable_dir, missing_folders, remove_if_empty, write_label_map, write_png
 from sed.utils.visualization import class_areas, display_name, draw_segmentation
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -107,33 +106,12 @@ def unique_stem(path, used):
     return stem
 
 
-def read_error(error):
-    """Why an image file could not be read, in words."""
-    if isinstance(error, FileNotFoundError):
-        return "no such file"
-    if isinstance(error, ImageFileError):
-        return error.reason
-    if isinstance(error, UnidentifiedImageError):
-        return "not an image file (or of a format Pillow cannot read)"
-    return f"cannot read it ({error})"
-
-
-def write_png(path, array):
-    """Writes a (H, W) or (H, W, 3) BGR array as PNG; raises OSError when it cannot (cv2.imwrite only returns False)."""
-    ok, data = cv2.imencode(".png", array)
-    if not ok:
-        raise OSError(f"cannot encode {path} as PNG")
-    with open(path, "wb") as f:
-        f.write(data.tobytes())
-
-
 def write_outputs(output_dir, stem, image, result, probabilities):
     """Writes one image's files; returns {kind: path}. Raises OSError if a file cannot be written."""
     files = {"overlay": os.path.join(output_dir, f"{stem}_overlay.png"),
              "labels": os.path.join(output_dir, f"{stem}_labels.png")}
     write_png(files["overlay"], draw_segmentation(image, result.label_map, result.class_names)[:, :, ::-1])
-    label_dtype = np.uint8 if len(result.class_names) <= 256 else np.uint16
-    write_png(files["labels"], result.label_map.astype(label_dtype))
+    write_label_map(files["labels"], result.label_map, len(result.class_names))
     if probabilities:
         files["probabilities"] = os.path.join(output_dir, f"{stem}_probabilities.npz")
         np.savez_compressed(files["probabilities"], probabilities=result.probabilities,
@@ -158,8 +136,8 @@ def segment_images(segmenter, paths, class_names, args, failures):
                 try:
                     batch.append((path, load_image(path)))
                 except (OSError, ValueError) as e:  # missing, unreadable, not an image: skip it, go on
-                    failures.append({"input": path, "error": read_error(e)})
-                    tqdm.write(f"Skipped {path}: {read_error(e)}", file=sys.stderr)
+                    failures.append({"input": path, "error": read_error_reason(e)})
+                    tqdm.write(f"Skipped {path}: {read_error_reason(e)}", file=sys.stderr)
             results = segmenter.segment([image for _, image in batch], class_names, args.batch_size,
                                         args.probabilities)
             for (path, image), result in zip(batch, results):

@@ -11,7 +11,6 @@ label maps and summary.json to download. The model is built once, from the same 
 --opts as tools/demo.py. It serves on 127.0.0.1 only unless --host says otherwise; --share asks Gradio for a
 public link. Exit status 2: the model could not be built (the message says why).
 """
-import argparse
 import sys
 import warnings
 from pathlib import Path

@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageFileError", "pil_to_rgb", "read_image"]
+__all__ = ["ImageFileError", "pil_to_rgb", "read_image", "read_error_reason"]
 
 # Pillow modes of 16-bit greyscale (PNG, TIFF). Mode "I" (32-bit int) is read as 16-bit data too, the range in
 # which PNG and most TIFF writers store it; values outside 0..65535 are refused.
@@ -91,3 +91,14 @@ def read_image(path, format="RGB"):
     if format != "RGB":
         raise ValueError(f"image format {format!r}: only 'RGB', 'BGR' and None are supported")
     return rgb
+
+
+def read_error_reason(error):
+    """Why an image file could not be read, in words, from the error reading it raised."""
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, ImageFileError) and error.reason is not None:
+        return error.reason
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image file (or of a format Pillow cannot read)"
+    return f"cannot read it ({error})"

@@ -32,3 +32,19 @@ def remove_if_empty(folders):
             os.rmdir(folder)  # fails on a folder with anything in it, which is then kept with its parents
         except OSError:
             return
+
+
+def write_png(path, array):
+    """Writes a (H, W) or (H, W, 3) BGR array as PNG; raises OSError when it cannot (cv2.imwrite only returns False)."""
+    import cv2
+
+    ok, data = cv2.imencode(".png", array)
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    with open(path, "wb") as f:
+        f.write(data.tobytes())
+
+
+def write_label_map(path, label_map, num_classes):
+    """Writes a (H, W) map of class indices as PNG: pixel value = class index, uint8, or uint16 above 256 classes."""
+    write_png(path, label_map.astype("uint8" if num_classes <= 256 else "uint16"))

@@ -12,12 +12,11 @@ import os
 import tempfile
 from typing import List, Optional, Sequence
 
-import cv2
-import numpy as np
-from PIL import UnidentifiedImageError
 
+from ..data.image_io import read_error_reason
 from ..data.vocabulary import VocabularyError, benchmark_vocabularies
 from ..predictor import OpenVocabSegmenter, load_image
+from ..utils.files import write_label_map
 from ..utils.visualization import class_areas, display_name, draw_segmentation
 
 __all__ = ["WebDemo", "build_app"]
@@ -86,9 +85,7 @@ class WebDemo:
             try:
                 image = load_image(path)
             except (OSError, ValueError) as e:
-                why = "not an image file (or of a format Pillow cannot read)" \
-                    if isinstance(e, UnidentifiedImageError) else f"cannot read it ({e})"
-                failures.append({"input": name, "error": why})
+                failures.append({"input": name, "error": read_error_reason(e)})
                 continue
             result = self.segmenter.segment(image, class_names)
             areas = class_areas(result.label_map, len(class_names))
@@ -96,8 +93,7 @@ class WebDemo:
                             ", ".join(display_name(class_names[label]) for label, _ in areas)))
             rows.extend([name, class_names[label], round(100 * share, 2)] for label, share in areas)
             labels = os.path.join(output_dir, f"{index:02d}_{os.path.splitext(name)[0]}_labels.png")
-            # Pixel value = class index, as tools/demo.py writes it (uint16 above 256 classes).
-            cv2.imwrite(labels, result.label_map.astype(np.uint8 if len(class_names) <= 256 else np.uint16))
+            write_label_map(labels, result.label_map, len(class_names))
             downloads.append(labels)
             entries.append({"input": name, "labels": os.path.basename(labels), "classes": [
                 {"name": class_names[label], "label": label, "area": round(share, 6)} for label, share in areas]})

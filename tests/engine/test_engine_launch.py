@@ -1,6 +1,7 @@
 """Two CPU processes (gloo) train the tiny model under DistributedDataParallel and end with identical weights."""
 import os
 
+import pytest
 import torch
 from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
@@ -23,6 +24,7 @@ def _worker(output_dir, datasets_root):
     torch.save(unwrap_model(trainer.model).state_dict(), os.path.join(output_dir, f"rank{comm.get_rank()}.pth"))
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_hold_identical_weights(tmp_path, synthetic_root):  # noqa: F811
     launch(_worker, 2, dist_url="auto", args=(str(tmp_path), str(synthetic_root)), use_gpu=False)
     rank0 = torch.load(tmp_path / "rank0.pth")

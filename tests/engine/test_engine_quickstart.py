@@ -9,11 +9,14 @@ everywhere gives mIoU <= 1 / K^2 = 1.6 %. The test requires 20 %, three times th
 import json
 import subprocess
 
+import pytest
+
 from engine_helpers import REPO, subprocess_env
 
 CHANCE_MIOU = 100 / (2 * 8 - 1)
 
 
+@pytest.mark.slow
 def test_quickstart_learns(tmp_path):
     datasets = tmp_path / "datasets"
     out = tmp_path / "out"

@@ -7,6 +7,8 @@ from engine_helpers import FAST_OPTS, REPO, synthetic_root  # noqa: F401 (fixtur
 from sed.engine.cli import run as train_net
 from sed.engine.slurm import main as slurm_train
 
+pytestmark = pytest.mark.slow  # end to end: `python -m pytest -q -m slow`
+
 pytest.importorskip("submitit", reason="cluster training needs the slurm extra: pip install -e .[slurm]")
 
 CONFIG = str(REPO / "configs" / "quickstart.yaml")

@@ -3,6 +3,8 @@ a benchmark whose dataset is missing as skipped."""
 import json
 import subprocess
 
+import pytest
+
 from engine_helpers import REPO, subprocess_env
 from sed.engine.eval_suite import OPEN_VOCABULARY_BENCHMARKS, evaluation_plan
 from sed.engine.results import collect_results, format_results
@@ -62,6 +64,7 @@ def test_results_table(tmp_path):
     assert lines[-2:] == ["copypaste: A-150", "copypaste: 31.64"]
 
 
+@pytest.mark.slow
 def test_eval_sh_reports_a_missing_dataset_as_skipped_and_fails_when_nothing_was_evaluated(tmp_path):
     env = subprocess_env(DETECTRON2_DATASETS=str(tmp_path / "no_datasets"))
     proc = subprocess.run(

@@ -31,6 +31,7 @@ def test_batch_equals_images_one_by_one(parity, fast):
         torch.testing.assert_close(b["sem_seg"], s["sem_seg"], atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_topk_covering_all_classes_equals_full_inference(parity):
     full = parity.build(fast=False)
     fast = parity.build(fast=True, extra=["TEST.TOPK", "10"])
@@ -172,6 +173,7 @@ def test_no_device_hard_coding_in_the_package():
         assert ".cuda(" not in text and 'device="cuda"' not in text, path
 
 
+@pytest.mark.slow
 def test_sliding_window_with_one_window_covering_the_image_equals_whole_image(parity):
     whole = parity.build()
     window = parity.build(extra=["TEST.SLIDING_WINDOW", "True", "TEST.SLIDING_WINDOW_SIZE_HW", "[200, 300]",

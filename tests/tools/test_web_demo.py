@@ -32,6 +32,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end to end: `python -m pytest -q -m slow`
+
 VOCABULARY = "cat, dog, grass/lawn, sky"
 CLASS_NAMES = ["cat", "dog", "grass, lawn", "sky"]
 WAIT_S = 180  # model build and first request on a loaded 2-core machine

@@ -37,6 +37,7 @@ def test_training_pads_images_of_different_sizes():
     assert all(torch.isfinite(v) for v in model(batch).values())
 
 
+@pytest.mark.slow
 def test_a_few_training_iterations_lower_the_loss():
     model = tiny().train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
