@@ -26,12 +26,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def build_parser():
     """The command line's options; modules that add measurements add their own options to it."""
-    from sed.utils.benchmark import DEFAULT_VOCABULARY, PRECISIONS, VOCABULARIES
+    from sed.data.vocabulary import benchmark_vocabularies
+    from sed.engine.speed_benchmark import DEFAULT_VOCABULARY, PRECISIONS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True, help="a model config (configs/*.yaml, configs/ecenet/*)")
     parser.add_argument("--vocabulary", default=None,
-                        help=f"SED only: {', '.join(VOCABULARIES)}, a number of classes (synthetic names) or a "
+                        help=f"SED only: {', '.join(benchmark_vocabularies())}, a number of classes (synthetic names) or a "
                              f"class-name JSON (default {DEFAULT_VOCABULARY})")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="autocast dtype (fp32: none)")
@@ -79,7 +80,7 @@ def main(argv=None):
         from sed.engine.train_benchmark import format_train_report as format_report
         from sed.engine.train_benchmark import run_train_benchmark as run_benchmark
     else:
-        from sed.utils.benchmark import format_report, run_benchmark
+        from sed.engine.speed_benchmark import format_report, run_benchmark
     try:
         result = run_benchmark(args)
     except (ValueError, RuntimeError, FileNotFoundError) as e:

@@ -1,7 +1,7 @@
 """Peak memory and time of training steps by batch size, with and without SOLVER.CLIP_GRADIENT_CHECKPOINTING:
 `tools/benchmark.py --train`. It runs the training iteration itself (`StepTrainer`: forward, backward, clipping,
 optimizer step) on random images of INPUT.CROP.SIZE with random labels, so that users can pick IMS_PER_BATCH /
-SOLVER.ACCUMULATE_STEPS / checkpointing / AMP for their GPU. Memory: `sed.utils.benchmark.PeakMemory` (CUDA:
+SOLVER.ACCUMULATE_STEPS / checkpointing / AMP for their GPU. Memory: `sed.engine.speed_benchmark.PeakMemory` (CUDA:
 max_memory_allocated, CPU: peak resident set), above what the model and optimizer held before the first step.
 """
 import itertools
@@ -13,7 +13,7 @@ import torch
 from detectron2.utils.events import EventStorage
 from tabulate import tabulate
 
-from ..utils.benchmark import PRECISIONS, PeakMemory, build_cfg, environment, resolve_device, synchronize
+from .speed_benchmark import PRECISIONS, PeakMemory, build_cfg, environment, resolve_device, synchronize
 from .optimizer import build_optimizer
 from .train_step import StepTrainer
 

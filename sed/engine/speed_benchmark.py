@@ -22,15 +22,14 @@ import time
 
 import torch
 
+from ..config import load_config
+from ..data.vocabulary import benchmark_vocabularies, parse_vocabulary
 from ..modeling.postprocess import label_outputs
 from ..modeling.protocol import capabilities
-from .class_names import load_class_names
+from ..utils.class_names import load_class_names
 
 logger = logging.getLogger(__name__)
 
-# Benchmark vocabularies: class names of the test sets, in label order (datasets/<name>.json).
-VOCABULARIES = {"ade150": "datasets/ade150.json", "ade847": "datasets/ade847.json", "pc59": "datasets/pc59.json",
-                "pc459": "datasets/pc459.json", "voc20": "datasets/voc20.json"}
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_VOCABULARY = "ade150"  # SED's, when --vocabulary is not given
 
@@ -44,12 +43,12 @@ def resolve_vocabulary(spec):
         if int(spec) < 1:
             raise ValueError(f"--vocabulary {spec}: the number of classes must be at least 1.")
         return f"synthetic{spec}", [f"class {i}" for i in range(int(spec))]
-    if spec in VOCABULARIES:
-        return spec, load_class_names(VOCABULARIES[spec])
+    if spec in benchmark_vocabularies():
+        return spec, parse_vocabulary(spec)
     if spec.endswith(".json"):
         return os.path.splitext(os.path.basename(spec))[0], load_class_names(spec)
-    raise ValueError(f"--vocabulary {spec!r}: unknown. Use a benchmark name ({', '.join(VOCABULARIES)}), a number "
-                     "of classes (synthetic names 'class 0', 'class 1', ...) or a class-name JSON file.")
+    raise ValueError(f"--vocabulary {spec!r}: unknown. Use a benchmark vocabulary "
+                     f"({', '.join(benchmark_vocabularies())}), a number of classes (synthetic names 'class 0', 'class 1', ...) or a class-name JSON file.")
 
 
 def resolve_device(device):
@@ -66,15 +65,7 @@ def resolve_device(device):
 
 def build_cfg(config_file, opts, device, cache_dir):
     """Frozen config of `config_file` + `opts`, on `device`, caching text embeddings in `cache_dir`."""
-    from detectron2.config import get_cfg
-
-    from ..config import add_sed_config
-
-    cfg = get_cfg()
-    add_sed_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    cfg.merge_from_list(["MODEL.DEVICE", device, "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR", cache_dir])
+    cfg = load_config(config_file, [*opts, "MODEL.DEVICE", device, "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR", cache_dir])
     cfg.freeze()
     return cfg
 
