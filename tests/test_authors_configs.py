@@ -63,13 +63,3 @@ def test_authors_configs_build_the_released_model(name, keys, drop_path, head_dr
     dropouts = [m.p for m in visual.head.modules() if isinstance(m, nn.Dropout)]
     assert max(dropouts, default=0.0) == pytest.approx(head_dropout)
 
-
-def test_authors_clip_key_must_agree_with_the_encoder_name():
-    from sed.modeling.clip_encoder import clip_model_name
-
-    assert clip_model_name("convnext_large_d_320", "Convnext-L") == "convnext_large_d_320"
-    assert clip_model_name("my_convnext", "") == "my_convnext"
-    with pytest.raises(ValueError, match="selects convnext_base_w_320, but MODEL.ENC.CLIP_MODEL_NAME"):
-        clip_model_name("convnext_large_d_320", "Convnext-B")
-    with pytest.raises(ValueError, match="SED's encoder is a CLIP ConvNeXt"):
-        clip_model_name("convnext_base_w_320", "ViT-B/16")
