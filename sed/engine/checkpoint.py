@@ -15,6 +15,8 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from ..checkpoint.fit import describe_mismatch
+
 __all__ = ["CheckpointError", "UnreadableCheckpointError", "SafeCheckpointer", "atomic_write", "load_checkpoint"]
 
 logger = logging.getLogger(__name__)
@@ -117,13 +119,10 @@ def load_checkpoint(model, weights):
         SafeCheckpointer(model).load(os.path.expanduser(weights))
     except UnreadableCheckpointError:
         raise
-    except Exception as e:  # the model's own checks (SED's) fail with several types: all mean "does not fit"
+    except Exception as e:  # a model's own check (SED's: describe_mismatch) may raise: it does not fit
         raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}: {e}") from e
     finally:
         handle.remove()
-    missing, unexpected = loaded[0].missing_keys, loaded[0].unexpected_keys
-    if missing or unexpected:
-        raise CheckpointError(
-            f"MODEL.WEIGHTS={weights!r} does not fit {type(model).__name__}: {len(missing)} of its tensors are "
-            f"missing or have other shapes (e.g. {missing[:3]}), {len(unexpected)} are unknown to it (e.g. "
-            f"{unexpected[:3]}). Use the config the checkpoint was trained with.")
+    if loaded[0].missing_keys or loaded[0].unexpected_keys:
+        raise CheckpointError(f"MODEL.WEIGHTS={weights!r}: " + describe_mismatch(
+            model, loaded[0], "Use the config the checkpoint was trained with."))

@@ -6,6 +6,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_sem_seg_head
 from detectron2.structures import ImageList
 from torch import nn
 
+from ..checkpoint.fit import describe_mismatch
 from ..utils.class_names import load_class_names, test_vocabulary
 from .inference import sliding_window_from_config, sliding_window_inference
 from .postprocess import LABELS_KEY, resized_labels
@@ -19,18 +20,11 @@ def _test_class_names(cfg):
     return test_vocabulary(cfg, cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else None)
 
 
-def _describe_mismatch(model, incompatible):
-    missing, unexpected = incompatible.missing_keys, incompatible.unexpected_keys
-    shapes = model.state_dict()
-    lines = [f"  missing or of another shape: {k} (this model: {tuple(shapes[k].shape)})" for k in missing[:5]]
-    lines += [f"  not in this model: {k}" for k in unexpected[:5]]
-    return (
-        f"The checkpoint does not fit this SED model: {len(missing)} of its tensors are missing or have other "
-        f"shapes and {len(unexpected)} are unknown to it, e.g.\n" + "\n".join(lines) + "\n"
-        "A checkpoint loads only into the config it was trained with: SED-B checkpoints with "
-        "configs/convnextB_768.yaml, SED-L ones with configs/convnextL_768.yaml (MODEL.ENC.CLIP_MODEL_NAME and "
-        "MODEL.SEM_SEG_HEAD.DECODER_GUIDANCE_DIMS must match); checkpoints of other models do not load."
-    )
+# What a user whose checkpoint does not fit must change.
+CHECKPOINT_ADVICE = (
+    "A checkpoint loads only into the config it was trained with: SED-B checkpoints with "
+    "configs/convnextB_768.yaml, SED-L ones with configs/convnextL_768.yaml (MODEL.ENC.CLIP_MODEL_NAME and "
+    "MODEL.SEM_SEG_HEAD.DECODER_GUIDANCE_DIMS must match); checkpoints of other models do not load.")
 
 
 def resize_probabilities(prob, size):
@@ -137,7 +131,7 @@ class SED(SegmentationModel, nn.Module):
     @staticmethod
     def _check_checkpoint_fits(module, incompatible):
         if incompatible.missing_keys or incompatible.unexpected_keys:
-            raise ValueError(_describe_mismatch(module, incompatible))
+            raise ValueError(describe_mismatch(module, incompatible, CHECKPOINT_ADVICE))
 
     def _normalize(self, image):
         image = image.to(self.device, non_blocking=True).float()
