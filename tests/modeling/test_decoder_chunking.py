@@ -90,6 +90,17 @@ def test_chunked_rejection_equals_reference(chunk):
     assert_close([logits], [reference_logits])
 
 
+def test_rejection_scores_equal_head0_of_the_cost_embedding():
+    # Rejection scores every class without building its cost embedding; the border pixels, where head0's
+    # padding meets the embedding's, are where a composed convolution would go wrong.
+    decoder = make_decoder()
+    cost = make_inputs(batch=1, classes=5)[0].transpose(1, 2).flatten(0, 1)  # (T, P, h, w)
+    with torch.no_grad():
+        scores = decoder._embedding_scores(cost, *decoder._embedding_score_kernels())
+        reference = _score(decoder.head0, decoder.conv1(cost))
+    torch.testing.assert_close(scores, reference, rtol=1e-5, atol=1e-5)
+
+
 def test_rejection_wants_one_image():
     decoder = make_decoder()
     cost, guidance = make_inputs(batch=2, classes=3)
