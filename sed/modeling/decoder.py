@@ -148,7 +148,8 @@ class GradualFusionDecoder(nn.Module):
     @configurable
     def __init__(self, *, prompt_channels=80, hidden_dim=128, decoder_dims=(64, 32, 16),
                  guidance_dims=(512, 256, 128), guidance_proj_dims=(32, 16, 8), kernel_size=9, num_heads=4,
-                 pooling_size=(2, 2), class_chunk_size=0, cnext_norm_weight_decay=True):
+                 pooling_size=(2, 2), class_chunk_size=0, cnext_norm_weight_decay=True,
+                 composed_rejection_scores=False):
         """
         Args:
             prompt_channels: P, prompt templates per class (channels of the cost map).
@@ -163,6 +164,11 @@ class GradualFusionDecoder(nn.Module):
                 which bounds memory at large vocabularies (0: automatic, from the cost map's size).
             cnext_norm_weight_decay: the ConvNeXt blocks' LayerNorm takes the ordinary weight decay (the
                 authors'), not the optimizer's norm weight decay (see `ConvNeXtBlock`).
+            composed_rejection_scores: category early rejection scores every class with head0 composed with the
+                cost embedding (`_embedding_scores`) and embeds only the kept classes: much faster at large
+                vocabularies, but the scores equal the authors' only to float rounding (~1e-6 instead of ~1e-7),
+                so a class tied with the k-th to that precision may be kept or rejected unlike theirs. False: the
+                authors' order (embed every class, then head0).
         """
         super().__init__()
         self.conv1 = nn.Conv2d(prompt_channels, hidden_dim, kernel_size=7, padding=3)
@@ -186,6 +192,7 @@ class GradualFusionDecoder(nn.Module):
             self.add_module(f"head{i}", nn.Conv2d(d, 1, kernel_size=3, padding=1))
         self.head = nn.Conv2d(decoder_dims[-1], 1, kernel_size=3, padding=1)
         self.class_chunk_size = class_chunk_size
+        self.composed_rejection_scores = composed_rejection_scores
         # False: inference runs every class at once, as training does (whole tensors, no in-place writes: tracing).
         self.chunked_inference = True
 
@@ -205,6 +212,7 @@ class GradualFusionDecoder(nn.Module):
             "pooling_size": tuple(head.POOLING_SIZES),
             "class_chunk_size": head.CLASS_CHUNK_SIZE,
             "cnext_norm_weight_decay": head.CNEXT_NORM_WEIGHT_DECAY,
+            "composed_rejection_scores": cfg.TEST.FAST_COMPOSED_SCORES,
         }
 
     @property
@@ -276,8 +284,9 @@ class GradualFusionDecoder(nn.Module):
         The per-class work (ConvNeXt blocks, upsampling, fusion convolutions, heads, cost guidance) runs on
         chunks of `rows_per_chunk` class maps, whose intermediates are freed chunk by chunk; only the stage
         inputs and outputs exist for all classes at once. The class attention, which needs every class at a
-        location, runs on chunks of locations. With `topk`, the first rejection scores every class with head0
-        composed with the cost embedding (`_embedding_scores`); only the kept classes are embedded.
+        location, runs on chunks of locations. With `topk` and `composed_rejection_scores`, the first rejection
+        scores every class with head0 composed with the cost embedding (`_embedding_scores`) and only the kept
+        classes are embedded.
         Returns:
             outputs: [final (N, 8h, 8w)] + ([aux0 (N, h, w), aux1, aux2] if with_aux) with N = B * T rows
                 (image-major), or only the kept rows with `topk`.
@@ -288,7 +297,7 @@ class GradualFusionDecoder(nn.Module):
         chunk = self.rows_per_chunk((h, w), cost_map.device)
         score = with_aux or topk is not None
         aux, kept = [], None
-        if topk is None:
+        if topk is None or not self.composed_rejection_scores:
             def embed(rows):
                 x = self.conv1(cost[rows])
                 return x, _score(self.head0, x) if score else None
@@ -296,6 +305,9 @@ class GradualFusionDecoder(nn.Module):
             x, scores = _map_rows(embed, b * t, chunk)
             if with_aux:
                 aux.append(scores)
+            if topk is not None:
+                kept = category_rejection(scores, topk)
+                x, cost, t = x[kept], cost[kept], len(kept)
         else:
             # Rejection needs head0's scores of every class but the cost embedding of the kept ones only.
             weight, bias = self._embedding_score_kernels()

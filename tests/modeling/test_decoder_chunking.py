@@ -77,9 +77,13 @@ def test_batch_equals_images_one_at_a_time():
     assert_close([batch], [torch.cat(single)])
 
 
+@pytest.mark.parametrize("composed", [False, True])
 @pytest.mark.parametrize("chunk", [4, 0])
-def test_chunked_rejection_equals_reference(chunk):
+def test_chunked_rejection_equals_reference(chunk, composed):
+    """Both ways of scoring the first rejection (TEST.FAST_COMPOSED_SCORES) keep the reference's classes here
+    (no near-ties) and give its logits."""
     decoder = make_decoder()
+    decoder.composed_rejection_scores = composed
     cost, guidance = make_inputs(batch=1, classes=12, spatial_noise=0.2)  # classes that win in broad areas
     decoder.class_chunk_size = chunk
     with torch.no_grad():
