@@ -19,6 +19,16 @@ def repo_root():
     return REPO
 
 
+def load_tool(name):
+    """The module of `tools/<name>.py` (tools are scripts, not a package), loaded afresh."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"sed_tools_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_cfg(config_file, opts=()):
     """A frozen detectron2 config from one of the project's yaml files plus overrides."""
     from sed.config import load_config

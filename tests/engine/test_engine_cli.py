@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from engine_helpers import FAST_OPTS, REPO, subprocess_env, synthetic_root  # noqa: F401 (fixture)

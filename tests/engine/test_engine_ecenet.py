@@ -3,11 +3,11 @@ it at the end, then evaluates the saved checkpoint with --eval-only, as `sh run.
 (then eval.sh, whose plan for every ECENet config is the config's own DATASETS.TEST). The command runs in-process
 (`sed.engine.cli.run`: tools/train_net.py but the interpreter start), to keep the suite fast; the shell scripts
 themselves are model-agnostic and run in tests/engine/test_engine_quickstart.py."""
-import importlib.util
 import json
 
 import pytest
 
+from conftest import load_tool
 from engine_helpers import REPO, make_synthetic, one_thread  # noqa: F401 (fixture)
 from sed.engine.eval_suite import evaluation_plan
 from sed.engine.cli import load_config, run
@@ -15,9 +15,7 @@ from sed.engine.cli import load_config, run
 TINY = str(REPO / "configs" / "ecenet" / "ecenet_tiny_cpu.yaml")
 TEST_SET = "synthetic_test_sem_seg"
 
-_spec = importlib.util.spec_from_file_location("sed_tools_eval_plan", REPO / "tools" / "eval_plan.py")
-eval_plan = importlib.util.module_from_spec(_spec)  # what eval.sh runs
-_spec.loader.exec_module(eval_plan)
+eval_plan = load_tool("eval_plan")  # what eval.sh runs
 
 
 def test_train_then_evaluate_the_checkpoint(tmp_path, monkeypatch, one_thread):  # noqa: F811

@@ -2,7 +2,6 @@
 detectron2's registry and the model protocol only, trains, is evaluated as eval.sh would (plan, periodic
 evaluation, --eval-only) and segments images with the demo, with the engine, the predictor and the demo as they
 are."""
-import importlib.util
 import json
 import zlib
 
@@ -15,6 +14,7 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from PIL import Image
 from torch import nn
 
+from conftest import load_tool
 from engine_helpers import FAST_OPTS, REPO, one_thread, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine import Trainer
 from sed.engine.cli import load_config, run
@@ -99,9 +99,7 @@ def test_a_third_model_trains_evaluates_and_segments(tmp_path, synthetic_root, o
     final = json.loads((eval_dir / "results.json").read_text())[name]["sem_seg"]
     assert final["mIoU"] == pytest.approx(periodic["mIoU"], abs=1e-9)
 
-    spec = importlib.util.spec_from_file_location("sed_tools_demo_third_model", REPO / "tools" / "demo.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_tool("demo")
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     status = demo.main(["--config-file", "configs/quickstart.yaml", "--input", str(tmp_path / "a.png"),
                         "--vocabulary", "sky, grass/lawn, red car", "--output", str(tmp_path / "demo"),

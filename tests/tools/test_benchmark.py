@@ -1,23 +1,16 @@
 """tools/benchmark.py runs end to end on the tiny config (CI checks that it works; it asserts nothing about speed)."""
-import importlib.util
 import json
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_tool
 
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("benchmark_tool", REPO / "tools" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_benchmark_tiny_config_writes_json(tmp_path, capsys):
     out = tmp_path / "tmp.json"
     # One thread keeps the run steady on shared CI machines.
-    assert load_tool().main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "20",
+    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "20",
                              "--iters", "2", "--warmup", "1", "--threads", "1", "--output", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["config"]["num_classes"] == 20 and result["config"]["fast_inference"] is False
@@ -34,7 +27,7 @@ def test_benchmark_tiny_config_writes_json(tmp_path, capsys):
 
 def test_benchmark_fast_keep_records_kept_classes(tmp_path):
     out = tmp_path / "fast.json"
-    assert load_tool().main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20",
+    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20",
                              "--keep", "3", "--iters", "1", "--warmup", "0", "--threads", "1", "--skip-startup",
                              "--skip-flops", "--random-text-embeddings", "--output", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -50,13 +43,13 @@ def test_benchmark_errors_are_clear(argv, message, capsys, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert load_tool().main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), *argv]) == 2
+    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), *argv]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_train_benchmark_reports_memory_per_batch_size_and_checkpointing(tmp_path, capsys):
     out = tmp_path / "train.json"
-    assert load_tool().main(["--train", "--config-file", str(REPO / "configs/quickstart.yaml"), "--batch-sizes", "1",
+    assert load_tool("benchmark").main(["--train", "--config-file", str(REPO / "configs/quickstart.yaml"), "--batch-sizes", "1",
                              "2", "--iters", "1", "--warmup", "0", "--threads", "1", "--output", str(out),
                              "INPUT.CROP.SIZE", "(64,64)", "MODEL.CLIP_RESOLUTION", "(64,64)"]) == 0
     rows = json.loads(out.read_text())["train"]
@@ -68,7 +61,7 @@ def test_train_benchmark_reports_memory_per_batch_size_and_checkpointing(tmp_pat
 
 def test_benchmark_measures_ecenet_by_part(tmp_path):
     out = tmp_path / "ecenet.json"
-    assert load_tool().main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--iters", "1",
+    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--iters", "1",
                              "--warmup", "0", "--threads", "1", "--skip-startup", "--output", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["config"]["model"] == "ECENet" and result["config"]["num_classes"] == 8
@@ -78,6 +71,6 @@ def test_benchmark_measures_ecenet_by_part(tmp_path):
 
 
 def test_benchmark_refuses_sed_options_for_ecenet(capsys):
-    assert load_tool().main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--fast",
+    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--fast",
                              "--skip-startup", "--skip-flops", "--iters", "1"]) == 2
     assert "--fast: only for SED" in capsys.readouterr().err

@@ -1,5 +1,4 @@
 """tools/demo.py with the tiny random-weight SED: one real command-line run, the other cases through main()."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import load_tool
 from sed.predictor import SegmentationResult
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,9 +21,7 @@ OPTS = ["--opts", "MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
 VOCABULARY = "cat, dog, grass/lawn, sky"
 CLASS_NAMES = ["cat", "dog", "grass, lawn", "sky"]
 
-_spec = importlib.util.spec_from_file_location("sed_tools_demo", REPO / "tools" / "demo.py")
-demo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(demo)
+demo = load_tool("demo")
 
 
 def make_image(height, width, seed):

@@ -1,6 +1,5 @@
 """tools/demo.py fed bad inputs: each case asserts the exit code, the one-line message and that nothing was lost
 (the other inputs still segmented, class names whole in summary.json). Run through `main()` in-process."""
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -11,13 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import load_tool
+
 MODEL = ["--config-file", "configs/tiny_cpu.yaml"]
 OPTS = ["--opts", "MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
 
-_spec = importlib.util.spec_from_file_location("sed_tools_demo_bad_inputs", REPO / "tools" / "demo.py")
-demo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(demo)
+demo = load_tool("demo")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The predictor and tools/demo.py with a closed-vocabulary model, the tiny ECENet: it segments the classes of its
 config's DATASETS.TEST[0] (the synthetic dataset's 8), at the input's size, from a checkpoint of its own."""
-import importlib.util
 import json
 
 import numpy as np
@@ -10,7 +9,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from PIL import Image
 
-from conftest import REPO, load_cfg
+from conftest import load_cfg, load_tool
 from sed import OpenVocabSegmenter
 from sed.data.synthetic import SYNTHETIC_CLASSES, render_sample
 from sed.data.vocabulary import VocabularyError
@@ -18,9 +17,7 @@ from sed.data.vocabulary import VocabularyError
 CONFIG = "configs/ecenet/ecenet_tiny_cpu.yaml"
 K = len(SYNTHETIC_CLASSES)
 
-_spec = importlib.util.spec_from_file_location("sed_tools_demo_for_ecenet", REPO / "tools" / "demo.py")
-demo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(demo)
+demo = load_tool("demo")
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,11 @@
 """tools/verify_dataset.py: a custom dataset from its spec, verified with worker processes; the verdict is the
 last line and the exit code says whether something is wrong."""
-import importlib.util
 
 import numpy as np
 from PIL import Image
 
-from conftest import REPO
+from conftest import load_tool
 
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("verify_dataset_tool", REPO / "tools" / "verify_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write(path, array):
@@ -21,7 +14,7 @@ def write(path, array):
 
 
 def test_command_line_verdict_and_exit_code(tmp_path, monkeypatch, capsys):
-    main = load_tool().main
+    main = load_tool("verify_dataset").main
     root = tmp_path / "mine"
     for i in range(3):
         write(root / "img" / f"{i}.jpg", np.full((3, 3, 3), 50 * i, np.uint8))
