@@ -30,39 +30,61 @@ BOUND_CHUNK_CLASSES = 64
 # Margin, in units of the scores' largest magnitude times their dtype's epsilon, by which a class must lose a cell
 # to be ruled out: bilinear weights and sums are rounded, so an output may exceed its cell's range by a few ulps.
 ROUNDING_ULPS = 16
-# Source coordinates this close to an integer may be rounded either way by the resize kernel: the cell then
-# includes both neighbouring rows (columns).
-SOURCE_INDEX_SLACK = 1e-3
 
 
 def _source_cells(in_size, out_size, device):
-    """For one axis: the (out_size,) id of the cell each output index reads, and (K,) first and last input
-    index of the K distinct cells (last - first <= 2).
+    """For one axis: the (out_size,) id of the cell each output index reads, and (K,) first and last *pair* of the
+    K distinct cells, pair j being input indices j and j + 1 (a one-index axis has one pair: itself).
 
     Source coordinate of output i: max((i + 0.5) * in / out - 0.5, 0) (align_corners=False); bilinear reads
-    floor of it and the next index, clamped to the input.
+    floor of it and the next index, clamped to the input. The coordinate is computed as the resize kernels may
+    round it (`_source_coordinates`); where they floor differently, the cell spans 3 indices (2 pairs).
     """
-    src = ((torch.arange(out_size, dtype=torch.float64, device=device) + 0.5) * (in_size / out_size) - 0.5).clamp(min=0)
-    lo = (src - SOURCE_INDEX_SLACK).floor().clamp(0, in_size - 1).long()
-    hi = ((src + SOURCE_INDEX_SLACK).floor() + 1).clamp(0, in_size - 1).long()
-    cells, cell_of = torch.unique(torch.stack([lo, hi], 1), dim=0, return_inverse=True)
+    index = torch.arange(out_size, dtype=torch.float64, device=device) + 0.5
+    lo = hi = None
+    for src in _source_coordinates(in_size, out_size, index):
+        src = src.clamp(min=0).floor().clamp(max=in_size - 1).long()
+        lo = src if lo is None else torch.minimum(lo, src)
+        hi = src if hi is None else torch.maximum(hi, src)
+    hi = (hi + 1).clamp(max=in_size - 1)
+    first = lo.clamp(max=max(in_size - 2, 0))  # a cell of the last index alone: the last pair contains it
+    last = torch.maximum(hi - 1, first)
+    cells, cell_of = torch.unique(torch.stack([first, last], 1), dim=0, return_inverse=True)
     return cell_of, cells[:, 0], cells[:, 1]
 
 
-def _reduce_rows(x, lo, hi, reduce):
-    """(T, K, w): `reduce` (torch.maximum or torch.minimum) of x (T, h, w) over rows lo..hi of each of K cells."""
-    out = reduce(x.index_select(1, lo), x.index_select(1, hi))
-    wide = (hi - lo > 1).nonzero().squeeze(1)
+def _source_coordinates(in_size, out_size, index):
+    """(i + 0.5) * scale - 0.5 for index = i + 0.5 (float64), rounded as resize kernels compute it: in float32
+    (the float, half and bfloat16 kernels' arithmetic type) with and without a fused multiply-add, and in float64."""
+    scale = torch.tensor(in_size, dtype=torch.float32) / out_size
+    product = scale.double() * index  # exact: float32 x float32 fits a float64
+    return [(product.float() - 0.5).double(), (product - 0.5).float().double(),
+            index * (in_size / out_size) - 0.5]
+
+
+def _pair_reduce(x, dim, reduce):
+    """`reduce` of x over each two neighbouring indices along `dim` (n -> n - 1; a single index stays)."""
+    n = x.shape[dim]
+    return x if n == 1 else reduce(x.narrow(dim, 0, n - 1), x.narrow(dim, 1, n - 1))
+
+
+def _select_cells(pairs, dim, first, last, reduce):
+    """`reduce` of `pairs` along `dim` over pairs first..last of each cell ((K,) each, last - first <= 1)."""
+    if len(first) == pairs.shape[dim] and bool((first == last).all()) and bool(
+            (first == torch.arange(len(first), device=first.device)).all()):
+        return pairs  # every pair is a cell, in order (upsampling without wide cells): no copy
+    out = pairs.index_select(dim, first)
+    wide = (last > first).nonzero().squeeze(1)
     if len(wide):
-        out[:, wide] = reduce(out[:, wide], x.index_select(1, lo[wide] + 1))
+        out.index_copy_(dim, wide, reduce(out.index_select(dim, wide), pairs.index_select(dim, last[wide])))
     return out
 
 
 def _cell_bounds(scores, rows, cols, reduce):
-    """(T, L, K) `reduce` of scores (T, h, w) over the cells rows x cols ((K,) and (L,) first/last indices).
-    Both passes gather whole rows (contiguous), the second after a transpose."""
-    by_rows = _reduce_rows(scores, *rows, reduce)
-    return _reduce_rows(by_rows.transpose(1, 2).contiguous(), *cols, reduce)
+    """(T, L, K) `reduce` of scores (T, h, w) over the cells rows x cols ((L,) and (K,) first/last pairs): 2x2
+    reductions of neighbouring pixels by slicing (two passes), then the cells' pairs."""
+    pairs = _pair_reduce(_pair_reduce(scores, 1, reduce), 2, reduce)
+    return _select_cells(_select_cells(pairs, 1, *rows, reduce), 2, *cols, reduce)
 
 
 def _class_chunks(n, size):
@@ -110,7 +132,7 @@ def resized_labels(scores, size):
     may_win = [_cell_bounds(scores[classes], rows, cols, torch.maximum) >= threshold
                for classes in _class_chunks(num_classes, BOUND_CHUNK_CLASSES)]
     contested = sum(m.sum(0) for m in may_win) > 1  # (L, K)
-    labels = best_class.t()[row_of][:, col_of]
+    labels = best_class[row_of][:, col_of]
     if not bool(contested.any()):
         return labels
     # 3. contested cells: resize the classes that may win one of them, exactly as F.interpolate does, a few at a
@@ -126,7 +148,7 @@ def resized_labels(scores, size):
             better = value > best
             best = torch.where(better, value, best)
             best_label = torch.where(better, chunk[index], best_label)
-    return torch.where(contested.t()[row_of][:, col_of], best_label, labels)
+    return torch.where(contested[row_of][:, col_of], best_label, labels)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ def _smooth(num_classes, h, w, seed):
     return F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0].sigmoid()
 
 
-@pytest.mark.parametrize("size", [(37, 53), (64, 48), (5, 3), (1, 1), (101, 17)])
+@pytest.mark.parametrize("size", [(37, 53), (64, 48), (5, 3), (1, 1), (101, 17), (72, 57), (120, 95)])
 @pytest.mark.parametrize("num_classes", [1, 7, 60])
 def test_equals_argmax_of_resized_scores_at_odd_sizes(size, num_classes):
     for seed, scores in enumerate([torch.rand(num_classes, 24, 19), _smooth(num_classes, 24, 19, 1)]):
