@@ -5,7 +5,9 @@
         --output sed.onnx --check photo.jpg --opts MODEL.WEIGHTS sed_model_base.pth
 
 The ONNX model maps "image" (1, 3, H, W) float RGB in 0..255 to "probabilities" (1, T, H, W). --check IMAGE runs
-it in onnxruntime and prints `max abs difference: X` against PyTorch. Needs `pip install -e .[export]`.
+it in onnxruntime and prints `max abs difference: X` against PyTorch; with --benchmark N it also times both on
+that image (median of N runs after one warm-up, same thread count) and prints `seconds per image: pytorch X
+onnxruntime Y` and both peak memories. Needs `pip install -e .[export]`.
 Exit status: 0 exported (and checked within 1e-4); 1 the check differs by more; 2 bad arguments or failure.
 """
 import argparse
@@ -30,6 +32,8 @@ def get_parser():
     parser.add_argument("--topk", type=int, default=None, help="classes kept per pixel with --fast")
     parser.add_argument("--check", metavar="IMAGE", default=None,
                         help="compare onnxruntime with PyTorch on this image and print the difference")
+    parser.add_argument("--benchmark", type=int, default=0, metavar="N",
+                        help="with --check: time PyTorch and onnxruntime on the image, median of N runs each")
     parser.add_argument("--device", default="cpu", help="device the model is traced on (default cpu)")
     parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
                         help="config overrides, e.g. MODEL.WEIGHTS path.pth")
@@ -38,9 +42,12 @@ def get_parser():
 
 def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if args.benchmark and not args.check:
+        parser.error("--benchmark times the models on the --check image: give --check IMAGE")
     from sed import OpenVocabSegmenter
-    from sed.export import export_onnx, onnx_max_abs_difference
+    from sed.export import export_onnx, onnx_max_abs_difference, onnx_speed_comparison
     from sed.predictor import load_image
 
     opts = list(args.opts) + (["TEST.TOPK", str(args.topk)] if args.topk is not None else [])
@@ -61,6 +68,12 @@ def main(argv=None):
                 print(f"export_model.py: the ONNX model differs from PyTorch by more than {CHECK_TOLERANCE}",
                       file=sys.stderr)
                 return 1
+            if args.benchmark > 0:
+                speed = onnx_speed_comparison(wrapper, args.output, image, iters=args.benchmark)
+                print(f"seconds per image: pytorch {speed['pytorch']['seconds']:.4g} "
+                      f"onnxruntime {speed['onnxruntime']['seconds']:.4g}")
+                print(f"peak memory (MiB): pytorch {speed['pytorch']['peak_mib']:.0f} "
+                      f"onnxruntime {speed['onnxruntime']['peak_mib']:.0f}")
     except (ValueError, RuntimeError, OSError, ImportError) as e:
         print(f"export_model.py: error: {e}", file=sys.stderr)
         return 2

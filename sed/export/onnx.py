@@ -4,6 +4,8 @@ The vocabulary's text embeddings are computed once and stored in the graph as a 
 needs neither the text tower nor a tokenizer. Needs the `export` extra (onnx, onnxruntime): pip install -e .[export].
 """
 import logging
+import statistics
+import time
 
 import numpy as np
 import torch
@@ -13,7 +15,7 @@ from ..modeling.sed_model import SED
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageToProbabilities", "export_onnx", "onnx_max_abs_difference"]
+__all__ = ["ImageToProbabilities", "export_onnx", "onnx_max_abs_difference", "onnx_speed_comparison"]
 
 # Size of the example image the graph is traced with; the exported height and width are dynamic.
 EXAMPLE_SIZE = (320, 448)
@@ -81,15 +83,58 @@ def export_onnx(model, path, input_format="RGB", opset_version=17):
     return wrapper
 
 
+def _image_tensor(image):
+    """(H, W, 3) uint8 RGB array -> (1, 3, H, W) float32 tensor, the exported model's input."""
+    return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)), dtype=torch.float32)[None]
+
+
+def _session(path):
+    """An onnxruntime CPU session with as many threads as PyTorch uses (a like-for-like comparison)."""
+    ort = _require("onnxruntime")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
 @torch.no_grad()
 def onnx_max_abs_difference(wrapper, path, image):
     """Largest absolute difference between the probabilities of PyTorch (`wrapper`) and onnxruntime (CPU) on
     `image`, a (H, W, 3) uint8 RGB array."""
-    ort = _require("onnxruntime")
-    tensor = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)), dtype=torch.float32)[None]
+    tensor = _image_tensor(image)
     expected = wrapper(tensor.to(wrapper.model.device)).cpu().numpy()
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {"image": tensor.numpy()})
+    (got,) = _session(path).run(None, {"image": tensor.numpy()})
     if got.shape != expected.shape:
         raise RuntimeError(f"onnxruntime gave shape {got.shape}, PyTorch {expected.shape}")
     return float(np.abs(got - expected).max())
+
+
+@torch.no_grad()
+def onnx_speed_comparison(wrapper, path, image, iters=3, warmup=1):
+    """PyTorch (`wrapper`, the model's own inference) against onnxruntime (CPU, as many threads as PyTorch) on
+    `image`, a (H, W, 3) uint8 RGB array. Both produce the (1, T, H, W) probabilities.
+
+    Returns {"pytorch": {"seconds": s, "peak_mib": m}, "onnxruntime": {...}}: median seconds of `iters` timed runs
+    after `warmup` untimed ones, and the peak memory of all the runs above what was in use before them (for
+    onnxruntime, from before its session is created: its memory arena stays allocated between runs).
+    """
+    from ..engine.speed_benchmark import PeakMemory
+
+    tensor = _image_tensor(image)
+    device = wrapper.model.device
+    results = {}
+    for name in ["pytorch", "onnxruntime"]:
+        seconds = []
+        with PeakMemory(device if name == "pytorch" else "cpu") as peak:
+            if name == "pytorch":
+                run = lambda: wrapper(tensor.to(device)).cpu()  # noqa: E731
+            else:
+                session = _session(path)
+                run = lambda: session.run(None, {"image": tensor.numpy()})  # noqa: E731
+            for i in range(warmup + iters):
+                start = time.perf_counter()
+                run()
+                if i >= warmup:
+                    seconds.append(time.perf_counter() - start)
+            del run
+        results[name] = {"seconds": statistics.median(seconds), "peak_mib": peak.peak_mib}
+    return results
