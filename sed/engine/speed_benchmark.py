@@ -9,6 +9,7 @@ points on the instance for the time of a measurement, and `--keep` replaces SED'
 way: the models' code has no benchmark-only paths.
 """
 import contextlib
+import ctypes
 import functools
 import gc
 import logging
@@ -88,7 +89,9 @@ class PeakMemory:
 
     CUDA: torch.cuda.max_memory_allocated. CPU: the process's peak resident set (VmHWM), reset through
     /proc/self/clear_refs (Linux); where that is not possible, ru_maxrss, which cannot be reset (then the
-    figure is a lower bound of the block's peak unless the block set a new process peak).
+    figure is a lower bound of the block's peak unless the block set a new process peak). On the CPU, memory
+    freed by earlier work is first handed back to the system (glibc's malloc_trim): otherwise a block reusing
+    it would add nothing to the resident set and show no peak.
     """
 
     def __init__(self, device):
@@ -112,7 +115,16 @@ class PeakMemory:
         except OSError:
             return False
 
+    @staticmethod
+    def _release_freed_memory():
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc: the figure may then miss reused memory
+            pass
+
     def __enter__(self):
+        if not self.cuda:
+            self._release_freed_memory()
         if self.cuda:
             synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
