@@ -52,7 +52,8 @@ class FusionStage(nn.Module):
 
         Args:
             maps: (G, R, C, H, W) outputs of `class_features`.
-            attended: (G, R, C, h', w') their pooled maps after `attend`, added back at full size.
+            attended: (G, R, C, h', w') their pooled maps after `attend`, added back at full size; None when
+                they have been added to `maps` already (inference with 1x1 pooling, see `_stage_inference`).
             appearance_response: (G, 1, C_out, 2H, 2W) from `appearance_response`.
             cost_guidance: (G, R, g, 2H, 2W) the classes' projected cost maps.
         Returns:
@@ -60,7 +61,9 @@ class FusionStage(nn.Module):
         """
         g, r, _, h, w = maps.shape
         up_weight, _, cost_weight = self._fusion_weights()
-        maps = maps.flatten(0, 1) + self.attention.unpool(attended.flatten(0, 1), (h, w))
+        maps = maps.flatten(0, 1)
+        if attended is not None:
+            maps = maps + self.attention.unpool(attended.flatten(0, 1), (h, w))
         out = self.conv.first_conv(self.up(maps), up_weight)
         out = out.view(g, r, *out.shape[1:]) + appearance_response
         out = out + self.conv.first_conv(cost_guidance.flatten(0, 1), cost_weight).view_as(out)
@@ -363,19 +366,33 @@ class GradualFusionDecoder(nn.Module):
         """
         stage = self.stages[i]
         n, c = x.shape[:2]
+        # With 1x1 pooling (eval.sh's setting) the pooled maps are the maps themselves and only their sum with the
+        # attention's output is used: the attention adds its output into x, location by location, instead of
+        # gathering a second copy of every class map.
+        in_place = stage.attention.pooling_size == (1, 1)
         # 1. per class: ConvNeXt block (written back into x) and the pooled maps, gathered as sequences of T classes
         sequences = pooled_maps = None
         for rows in _row_chunks(n, chunk):
             x[rows], pooled = stage.class_features(x[rows])
+            if in_place:
+                continue
             if sequences is None:
                 sequences = pooled.new_empty(b, *pooled.shape[-2:], t, c)
                 pooled_maps = sequences.permute(0, 3, 4, 1, 2)  # (B, T, C, h', w') view
             for image, classes, part in _image_segments(rows, t):
                 pooled_maps[image, classes] = pooled[part]
         # 2. across classes: class attention at every pooled location, in place, on chunks of locations
-        flat = sequences.view(-1, t, c)
-        for locations in _row_chunks(flat.shape[0], max(1, ATTENTION_CHUNK_ELEMENTS // (t * c))):
-            flat[locations] = stage.attend(flat[locations])
+        locations_per_chunk = max(1, ATTENTION_CHUNK_ELEMENTS // (t * c))
+        if in_place:
+            columns = x.view(b, t, c, -1)  # (B, T, C, H*W)
+            for image in range(b):
+                for locations in _row_chunks(columns.shape[-1], locations_per_chunk):
+                    maps = columns[image, :, :, locations]
+                    maps += stage.attend(maps.permute(2, 0, 1)).permute(1, 2, 0)
+        else:
+            flat = sequences.view(-1, t, c)
+            for locations in _row_chunks(flat.shape[0], locations_per_chunk):
+                flat[locations] = stage.attend(flat[locations])
         # 3. per class: upsampling fused with appearance and cost guidance, per chunk of class maps
         appearance = stage.appearance_response(self.decoder_guidance_projection[i](appearance)).unsqueeze(1)
         maps = x.view(b, t, *x.shape[1:])
@@ -384,7 +401,8 @@ class GradualFusionDecoder(nn.Module):
             guidance = cost[rows]
             for projection in self.decoder_corr_guidance_projection[:i + 1]:
                 guidance = projection(guidance)
-            outs = [stage.fuse(maps[image:image + 1, classes], pooled_maps[image:image + 1, classes],
+            outs = [stage.fuse(maps[image:image + 1, classes],
+                               None if in_place else pooled_maps[image:image + 1, classes],
                                appearance[image:image + 1], guidance[part][None])[0]
                     for image, classes, part in _image_segments(rows, t)]
             out = outs[0] if len(outs) == 1 else torch.cat(outs)

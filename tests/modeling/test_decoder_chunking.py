@@ -77,12 +77,12 @@ def test_batch_equals_images_one_at_a_time():
     assert_close([batch], [torch.cat(single)])
 
 
-@pytest.mark.parametrize("composed", [False, True])
+@pytest.mark.parametrize("composed,pooling_size", [(False, (2, 2)), (True, (2, 2)), (False, (1, 1))])
 @pytest.mark.parametrize("chunk", [4, 0])
-def test_chunked_rejection_equals_reference(chunk, composed):
+def test_chunked_rejection_equals_reference(chunk, composed, pooling_size):
     """Both ways of scoring the first rejection (TEST.FAST_COMPOSED_SCORES) keep the reference's classes here
-    (no near-ties) and give its logits."""
-    decoder = make_decoder()
+    (no near-ties) and give its logits; so does the in-place class attention of 1x1 pooling (eval.sh's)."""
+    decoder = make_decoder(pooling_size)
     decoder.composed_rejection_scores = composed
     cost, guidance = make_inputs(batch=1, classes=12, spatial_noise=0.2)  # classes that win in broad areas
     decoder.class_chunk_size = chunk
