@@ -30,6 +30,8 @@ BOUND_CHUNK_CLASSES = 64
 # Margin, in units of the scores' largest magnitude times their dtype's epsilon, by which a class must lose a cell
 # to be ruled out: bilinear weights and sums are rounded, so an output may exceed its cell's range by a few ulps.
 ROUNDING_ULPS = 16
+# float64 source coordinates this close to an integer may floor either way in a double kernel (fused or not).
+FLOAT64_SOURCE_SLACK = 1e-9
 
 
 def _source_cells(in_size, out_size, device):
@@ -55,11 +57,13 @@ def _source_cells(in_size, out_size, device):
 
 def _source_coordinates(in_size, out_size, index):
     """(i + 0.5) * scale - 0.5 for index = i + 0.5 (float64), rounded as resize kernels compute it: in float32
-    (the float, half and bfloat16 kernels' arithmetic type) with and without a fused multiply-add, and in float64."""
+    (the float, half and bfloat16 kernels' arithmetic type) with and without a fused multiply-add, and in float64
+    (the double kernels'), there give or take `FLOAT64_SOURCE_SLACK` for either rounding."""
     scale = torch.tensor(in_size, dtype=torch.float32) / out_size
     product = scale.double() * index  # exact: float32 x float32 fits a float64
+    in_float64 = index * (in_size / out_size) - 0.5
     return [(product.float() - 0.5).double(), (product - 0.5).float().double(),
-            index * (in_size / out_size) - 0.5]
+            in_float64 - FLOAT64_SOURCE_SLACK, in_float64 + FLOAT64_SOURCE_SLACK]
 
 
 def _pair_reduce(x, dim, reduce):

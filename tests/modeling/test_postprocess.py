@@ -54,6 +54,11 @@ def test_non_finite_scores_follow_argmax():
     assert torch.equal(resized_labels(scores, (13, 9)), _reference(scores, (13, 9)))
 
 
+def test_double_precision_scores_at_an_odd_integer_factor():
+    scores = _smooth(20, 16, 16, 4).double()  # 3x: source coordinates fall on integers
+    assert torch.equal(resized_labels(scores, (48, 48)), _reference(scores, (48, 48)))
+
+
 def test_half_precision_scores():
     scores = _smooth(20, 16, 16, 3).to(torch.bfloat16)
     assert torch.equal(resized_labels(scores, (50, 41)), _reference(scores, (50, 41)))
