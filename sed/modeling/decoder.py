@@ -287,9 +287,9 @@ class GradualFusionDecoder(nn.Module):
         The per-class work (ConvNeXt blocks, upsampling, fusion convolutions, heads, cost guidance) runs on
         chunks of `rows_per_chunk` class maps, whose intermediates are freed chunk by chunk; only the stage
         inputs and outputs exist for all classes at once. The class attention, which needs every class at a
-        location, runs on chunks of locations. With `topk` and `composed_rejection_scores`, the first rejection
-        scores every class with head0 composed with the cost embedding (`_embedding_scores`) and only the kept
-        classes are embedded.
+        location, runs on chunks of locations. With `topk`, the cost embedding exists for the kept classes only:
+        every class is scored by head0 chunk by chunk (with `composed_rejection_scores`, by head0 composed with
+        the embedding, `_embedding_scores`), then the kept classes are embedded.
         Returns:
             outputs: [final (N, 8h, 8w)] + ([aux0 (N, h, w), aux1, aux2] if with_aux) with N = B * T rows
                 (image-major), or only the kept rows with `topk`.
@@ -300,22 +300,24 @@ class GradualFusionDecoder(nn.Module):
         chunk = self.rows_per_chunk((h, w), cost_map.device)
         score = with_aux or topk is not None
         aux, kept = [], None
-        if topk is None or not self.composed_rejection_scores:
+        if topk is None:
             def embed(rows):
                 x = self.conv1(cost[rows])
-                return x, _score(self.head0, x) if score else None
+                return x, _score(self.head0, x) if with_aux else None
 
             x, scores = _map_rows(embed, b * t, chunk)
             if with_aux:
                 aux.append(scores)
-            if topk is not None:
-                kept = category_rejection(scores, topk)
-                x, cost, t = x[kept], cost[kept], len(kept)
         else:
-            # Rejection needs head0's scores of every class but the cost embedding of the kept ones only.
-            weight, bias = self._embedding_score_kernels()
-            scores, = _map_rows(lambda rows: (self._embedding_scores(cost[rows], weight, bias),), b * t,
-                                chunk * EMBEDDING_SCORE_ROWS_PER_CLASS_MAP)
+            # Rejection needs head0's score of every class but the cost embedding of the kept ones only: each
+            # chunk's embedding is dropped once scored (or, with composed scores, never built), and the kept
+            # classes are embedded again, which holds (K, C, h, w) instead of (T, C, h, w).
+            if self.composed_rejection_scores:
+                weight, bias = self._embedding_score_kernels()
+                scores, = _map_rows(lambda rows: (self._embedding_scores(cost[rows], weight, bias),), b * t,
+                                    chunk * EMBEDDING_SCORE_ROWS_PER_CLASS_MAP)
+            else:
+                scores, = _map_rows(lambda rows: (_score(self.head0, self.conv1(cost[rows])),), b * t, chunk)
             kept = category_rejection(scores, topk)
             cost = cost[kept]
             t = len(kept)
