@@ -2,6 +2,10 @@
 import torch
 import torch.nn.functional as F
 
+# Inference normalises and multiplies the text embeddings of this many classes at a time (SED-B: 13 MiB), so that
+# a normalised copy of a large vocabulary's embeddings (A-847: 173 MiB) never exists whole.
+TEXT_CHUNK_CLASSES = 64
+
 
 def compute_cost_map(dense_embedding, text_embeddings):
     """
@@ -12,10 +16,18 @@ def compute_cost_map(dense_embedding, text_embeddings):
         (B, P, T, h, w) cosine similarities (no logit scale), stored class-major: a (B, T, P, h, w) tensor
         transposed, so that the decoder's (B*T, P, h, w) maps, one per class, are a view rather than a copy.
     """
-    image = F.normalize(dense_embedding, dim=1)
-    text = F.normalize(text_embeddings, dim=-1)
-    b, c, h, w = image.shape
-    t, p = text.shape[:2]
+    b, c, h, w = dense_embedding.shape
+    t, p = text_embeddings.shape[:2]
+    image = F.normalize(dense_embedding, dim=1).flatten(2)  # (B, C, h*w)
     # One (T*P, C) x (C, h*w) product per image: the same sums as an einsum to (B, P, T, h, w), without its copy.
-    cost = torch.matmul(text.reshape(t * p, c), image.flatten(2))
+    if torch.is_grad_enabled():
+        cost = torch.matmul(F.normalize(text_embeddings, dim=-1).reshape(t * p, c), image)
+    else:
+        cost = None
+        for start in range(0, t, TEXT_CHUNK_CLASSES):
+            classes = slice(start, min(start + TEXT_CHUNK_CLASSES, t))
+            part = torch.matmul(F.normalize(text_embeddings[classes], dim=-1).reshape(-1, c), image)
+            if cost is None:
+                cost = part.new_empty(b, t * p, h * w)
+            cost[:, classes.start * p:classes.stop * p] = part
     return cost.view(b, t, p, h, w).transpose(1, 2)
