@@ -142,3 +142,31 @@ def test_auto_chunk_size_from_config():
     decoder = GradualFusionDecoder(load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE", "16"]),
                                    prompt_channels=80)
     assert decoder.rows_per_chunk((24, 24), "cpu") == 16
+
+
+@pytest.mark.parametrize("dims,shared", [({}, True), ({"hidden_dim": 128, "decoder_dims": (16, 16, 16)}, False)])
+def test_stage_outputs_share_memory_when_rows_grow(monkeypatch, dims, shared):
+    """Full inference puts each stored output at the end of one block (a stage's input overlaps its output);
+    decoders whose output rows shrink get memory of their own. Both compute the plain forward's logits."""
+    from sed.modeling import decoder as decoder_module
+
+    blocks = []
+    original = decoder_module._SharedStageMemory
+
+    def recording(*args):
+        blocks.append(original(*args))
+        return blocks[-1]
+
+    monkeypatch.setattr(decoder_module, "_SharedStageMemory", recording)
+    torch.manual_seed(0)
+    decoder = GradualFusionDecoder(**{**DIMS, **dims}).eval()
+    cost, guidance = make_inputs(batch=2, classes=5)
+    decoder.chunked_inference = False
+    reference = decoder(cost, guidance, with_aux=False)
+    decoder.chunked_inference = True
+    decoder.class_chunk_size = 3
+    with torch.no_grad():
+        outputs = decoder(cost, guidance, with_aux=False)
+    assert_close(outputs, reference)
+    assert len(blocks) == 1 and blocks[0].shared == shared
+    assert (blocks[0].memory is not None) == shared
