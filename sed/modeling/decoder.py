@@ -108,6 +108,9 @@ AUTO_CHUNK_ELEMENTS_OTHER_DEVICES = 2 ** 23
 # Rejection's scoring of every class runs on chunks of this many times the stages' rows: its maps are the cost
 # map's size, 64x smaller than the final maps (measured faster than the stages' chunk on the CPU, 1 thread).
 EMBEDDING_SCORE_ROWS_PER_CLASS_MAP = 64
+# Fast inference holds the cost embedding of every class up to this size (SED-B: 227 classes); above, it embeds
+# the kept classes again rather than hold them all (A-847: 250 MB), at 4% more of the embedding's work.
+HELD_EMBEDDING_BYTES = 64 * 2 ** 20
 # Class attention runs on chunks of locations of about this many elements (locations x classes x channels).
 ATTENTION_CHUNK_ELEMENTS = 2 ** 20
 
@@ -322,9 +325,9 @@ class GradualFusionDecoder(nn.Module):
         The per-class work (ConvNeXt blocks, upsampling, fusion convolutions, heads, cost guidance) runs on
         chunks of `rows_per_chunk` class maps, whose intermediates are freed chunk by chunk; only the stage
         inputs and outputs exist for all classes at once. The class attention, which needs every class at a
-        location, runs on chunks of locations. With `topk`, the cost embedding exists for the kept classes only:
-        every class is scored by head0 chunk by chunk (with `composed_rejection_scores`, by head0 composed with
-        the embedding, `_embedding_scores`), then the kept classes are embedded.
+        location, runs on chunks of locations. With `topk`, every class is scored by head0 chunk by chunk (with
+        `composed_rejection_scores`, by head0 composed with the embedding, `_embedding_scores`); at large
+        vocabularies the embeddings are not held but the kept classes embedded again (`HELD_EMBEDDING_BYTES`).
         Returns:
             outputs: [final (N, 8h, 8w)] + ([aux0 (N, h, w), aux1, aux2] if with_aux) with N = B * T rows
                 (image-major), or only the kept rows with `topk`.
@@ -348,19 +351,25 @@ class GradualFusionDecoder(nn.Module):
             if with_aux:
                 aux.append(scores)
         else:
-            # Rejection needs head0's score of every class but the cost embedding of the kept ones only: each
-            # chunk's embedding is dropped once scored (or, with composed scores, never built), and the kept
-            # classes are embedded again, which holds (K, C, h, w) instead of (T, C, h, w).
-            if self.composed_rejection_scores:
-                weight, bias = self._embedding_score_kernels()
-                scores, = _map_rows(lambda rows: (self._embedding_scores(cost[rows], weight, bias),), b * t,
-                                    chunk * EMBEDDING_SCORE_ROWS_PER_CLASS_MAP)
-            else:
-                scores, = _map_rows(lambda rows: (_score(self.head0, self.conv1(cost[rows])),), b * t, chunk)
+            # Rejection needs head0's score of every class but the cost embedding of the kept ones only. Above
+            # HELD_EMBEDDING_BYTES each chunk's embedding is dropped once scored (or, with composed scores, never
+            # built) and the kept classes are embedded again: (K, C, h, w) held instead of (T, C, h, w).
+            composed = self._embedding_score_kernels() if self.composed_rejection_scores else None
+            hold = composed is None and b * t * self.conv1.out_channels * h * w * cost.element_size() <= \
+                HELD_EMBEDDING_BYTES
+
+            def score_rows(rows):
+                if composed is not None:
+                    return None, self._embedding_scores(cost[rows], *composed)
+                x = self.conv1(cost[rows])
+                return x if hold else None, _score(self.head0, x)
+
+            x, scores = _map_rows(score_rows, b * t, chunk if composed is None else
+                                  chunk * EMBEDDING_SCORE_ROWS_PER_CLASS_MAP)
             kept = category_rejection(scores, topk)
             cost = cost[kept]
             t = len(kept)
-            x, = _map_rows(lambda rows: (self.conv1(cost[rows]),), b * t, chunk)
+            x = x[kept] if hold else _map_rows(lambda rows: (self.conv1(cost[rows]),), b * t, chunk)[0]
         for i in range(len(self.stages)):
             last = i + 1 == len(self.stages)
             head = self.head if last else (self.aux_heads[i + 1] if score else None)

@@ -77,11 +77,16 @@ def test_batch_equals_images_one_at_a_time():
     assert_close([batch], [torch.cat(single)])
 
 
-@pytest.mark.parametrize("composed,pooling_size", [(False, (2, 2)), (True, (2, 2)), (False, (1, 1))])
+@pytest.mark.parametrize("composed,pooling_size,held", [(False, (2, 2), True), (False, (2, 2), False),
+                                                         (True, (2, 2), False), (False, (1, 1), True)])
 @pytest.mark.parametrize("chunk", [4, 0])
-def test_chunked_rejection_equals_reference(chunk, composed, pooling_size):
+def test_chunked_rejection_equals_reference(monkeypatch, chunk, composed, pooling_size, held):
     """Both ways of scoring the first rejection (TEST.FAST_COMPOSED_SCORES) keep the reference's classes here
-    (no near-ties) and give its logits; so does the in-place class attention of 1x1 pooling (eval.sh's)."""
+    (no near-ties) and give its logits, whether every class's cost embedding is held or the kept classes are
+    embedded again (large vocabularies); so does the in-place class attention of 1x1 pooling (eval.sh's)."""
+    from sed.modeling import decoder as decoder_module
+
+    monkeypatch.setattr(decoder_module, "HELD_EMBEDDING_BYTES", 2 ** 30 if held else 0)
     decoder = make_decoder(pooling_size)
     decoder.composed_rejection_scores = composed
     cost, guidance = make_inputs(batch=1, classes=12, spatial_noise=0.2)  # classes that win in broad areas
