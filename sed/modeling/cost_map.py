@@ -20,7 +20,7 @@ def compute_cost_map(dense_embedding, text_embeddings):
     t, p = text_embeddings.shape[:2]
     image = F.normalize(dense_embedding, dim=1).flatten(2)  # (B, C, h*w)
     # One (T*P, C) x (C, h*w) product per image: the same sums as an einsum to (B, P, T, h, w), without its copy.
-    if torch.is_grad_enabled():
+    if torch.is_grad_enabled() or t <= TEXT_CHUNK_CLASSES:
         cost = torch.matmul(F.normalize(text_embeddings, dim=-1).reshape(t * p, c), image)
     else:
         cost = None
