@@ -2,6 +2,8 @@
 import torch
 import torch.nn.functional as F
 
+from .chunks import chunk_slices
+
 # Inference normalises and multiplies the text embeddings of this many classes at a time (SED-B: 13 MiB), so that
 # a normalised copy of a large vocabulary's embeddings (A-847: 173 MiB) never exists whole.
 TEXT_CHUNK_CLASSES = 64
@@ -24,8 +26,7 @@ def compute_cost_map(dense_embedding, text_embeddings):
         cost = torch.matmul(F.normalize(text_embeddings, dim=-1).reshape(t * p, c), image)
     else:
         cost = None
-        for start in range(0, t, TEXT_CHUNK_CLASSES):
-            classes = slice(start, min(start + TEXT_CHUNK_CLASSES, t))
+        for classes in chunk_slices(t, TEXT_CHUNK_CLASSES):
             part = torch.matmul(F.normalize(text_embeddings[classes], dim=-1).reshape(-1, c), image)
             if cost is None:
                 cost = part.new_empty(b, t * p, h * w)

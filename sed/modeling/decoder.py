@@ -8,6 +8,7 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
+from .chunks import chunk_slices
 from .class_attention import ClassAttentionLayer
 from .decoder_blocks import ConvNeXtBlock, DoubleConv
 from .rejection import category_rejection
@@ -115,11 +116,6 @@ HELD_EMBEDDING_BYTES = 64 * 2 ** 20
 ATTENTION_CHUNK_ELEMENTS = 2 ** 20
 
 
-def _row_chunks(n, size):
-    """Slices covering range(n) in steps of `size`."""
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
-
-
 def _image_segments(rows, classes):
     """(image, its class slice, slice within `rows`) for each image that rows of the flattened (B*T) layout touch."""
     for image in range(rows.start // classes, (rows.stop - 1) // classes + 1):
@@ -136,7 +132,7 @@ def _map_rows(fn, n, size, allocate=None):
     returned as it is.
     """
     outs = None
-    for rows in _row_chunks(n, size):
+    for rows in chunk_slices(n, size):
         results = fn(rows)
         if rows.stop - rows.start == n:
             return results
@@ -424,7 +420,7 @@ class GradualFusionDecoder(nn.Module):
         in_place = stage.attention.pooling_size == (1, 1)
         # 1. per class: ConvNeXt block (written back into x) and the pooled maps, gathered as sequences of T classes
         sequences = pooled_maps = None
-        for rows in _row_chunks(n, chunk):
+        for rows in chunk_slices(n, chunk):
             x[rows], pooled = stage.class_features(x[rows])
             if in_place:
                 continue
@@ -438,12 +434,12 @@ class GradualFusionDecoder(nn.Module):
         if in_place:
             columns = x.view(b, t, c, -1)  # (B, T, C, H*W)
             for image in range(b):
-                for locations in _row_chunks(columns.shape[-1], locations_per_chunk):
+                for locations in chunk_slices(columns.shape[-1], locations_per_chunk):
                     maps = columns[image, :, :, locations]
                     maps += stage.attend(maps.permute(2, 0, 1)).permute(1, 2, 0)
         else:
             flat = sequences.view(-1, t, c)
-            for locations in _row_chunks(flat.shape[0], locations_per_chunk):
+            for locations in chunk_slices(flat.shape[0], locations_per_chunk):
                 flat[locations] = stage.attend(flat[locations])
         # 3. per class: upsampling fused with appearance and cost guidance, per chunk of class maps
         appearance = stage.appearance_response(self.decoder_guidance_projection[i](appearance)).unsqueeze(1)

@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .chunks import chunk_slices
 from .protocol import capabilities
 
 __all__ = ["resized_labels", "exact_chunk_classes", "label_outputs", "LABELS_KEY"]
@@ -91,8 +92,13 @@ def _cell_bounds(scores, rows, cols, reduce):
     return _select_cells(_select_cells(pairs, 1, *rows, reduce), 2, *cols, reduce)
 
 
-def _class_chunks(n, size):
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+def _running_max(best, best_label, value, label):
+    """The running maximum over chunks of ascending classes and its class: a tie keeps the earlier, lower class
+    (as `torch.argmax`). `best` None starts it."""
+    if best is None:
+        return value, label
+    better = value > best
+    return torch.where(better, value, best), torch.where(better, label, best_label)
 
 
 def exact_chunk_classes(size):
@@ -122,19 +128,14 @@ def resized_labels(scores, size):
     col_of, *cols = _source_cells(w, size[1], scores.device)
     # 1. per cell: the best minimum over classes (a lower bound of the winner's score) and its class
     best_min = best_class = None
-    for classes in _class_chunks(num_classes, BOUND_CHUNK_CLASSES):
+    for classes in chunk_slices(num_classes, BOUND_CHUNK_CLASSES):
         chunk_min, chunk_class = _cell_bounds(scores[classes], rows, cols, torch.minimum).max(0)
-        if best_min is None:
-            best_min, best_class = chunk_min, chunk_class
-        else:  # ascending chunks: a tie keeps the lower class
-            better = chunk_min > best_min
-            best_min = torch.where(better, chunk_min, best_min)
-            best_class = torch.where(better, chunk_class + classes.start, best_class)
+        best_min, best_class = _running_max(best_min, best_class, chunk_min, chunk_class + classes.start)
     # 2. classes that may win a cell: their maximum is not below the best minimum (less the rounding margin).
     # The best-minimum class always may; where it is the only one, it wins.
     threshold = best_min - ROUNDING_ULPS * torch.finfo(scores.dtype).eps * magnitude
     may_win = [_cell_bounds(scores[classes], rows, cols, torch.maximum) >= threshold
-               for classes in _class_chunks(num_classes, BOUND_CHUNK_CLASSES)]
+               for classes in chunk_slices(num_classes, BOUND_CHUNK_CLASSES)]
     contested = sum(m.sum(0) for m in may_win) > 1  # (L, K)
     labels = best_class[row_of][:, col_of]
     if not bool(contested.any()):
@@ -146,12 +147,7 @@ def resized_labels(scores, size):
     for chunk in needed.split(exact_chunk_classes(size)):
         resized = F.interpolate(scores[chunk][None], size=size, mode="bilinear", align_corners=False)[0]
         value, index = resized.max(0)  # the first maximum within the chunk, as argmax
-        if best is None:
-            best, best_label = value, chunk[index]
-        else:
-            better = value > best
-            best = torch.where(better, value, best)
-            best_label = torch.where(better, chunk[index], best_label)
+        best, best_label = _running_max(best, best_label, value, chunk[index])
     return torch.where(contested[row_of][:, col_of], best_label, labels)
 
 
