@@ -8,14 +8,13 @@ everywhere), "segments" (a segmentation-like map: regions each won by one class 
 the rest low, as sigmoid outputs of a trained model look) and "kept" (fast inference: only `kept` classes non-zero,
 each a segments-like map).
 """
-import statistics
-import time
+import functools
 
 import torch
 import torch.nn.functional as F
 
 from ..modeling.postprocess import resized_labels
-from .speed_benchmark import PeakMemory
+from .speed_benchmark import timed_runs
 
 __all__ = ["MAP_KINDS", "synthetic_scores", "label_map_benchmark"]
 
@@ -58,14 +57,9 @@ def synthetic_scores(kind, num_classes, size, kept=32, seed=0):
     raise ValueError(f"unknown map kind {kind!r}: one of {', '.join(MAP_KINDS)}")
 
 
-def _timed(fn, iters):
-    seconds, result = [], None
-    with PeakMemory("cpu") as peak:
-        for _ in range(iters):
-            start = time.perf_counter()
-            result = fn()
-            seconds.append(time.perf_counter() - start)
-    return result, statistics.median(seconds), peak.peak_mib
+def _argmax_of_resized(scores, size):
+    """The label map the plain way: every class resized to `size`, then the argmax."""
+    return F.interpolate(scores[None], size=size, mode="bilinear", align_corners=False)[0].argmax(0)
 
 
 @torch.no_grad()
@@ -76,9 +70,9 @@ def label_map_benchmark(kinds=MAP_KINDS, num_classes=847, size=(192, 192), out_s
     rows = []
     for kind in kinds:
         scores = synthetic_scores(kind, num_classes, size, kept)
-        before, before_s, before_mib = _timed(lambda: F.interpolate(
-            scores[None], size=out_size, mode="bilinear", align_corners=False)[0].argmax(0), iters)
-        after, after_s, after_mib = _timed(lambda: resized_labels(scores, out_size), iters)
+        before, before_s, before_mib = timed_runs(lambda: functools.partial(_argmax_of_resized, scores, out_size),
+                                                  iters)
+        after, after_s, after_mib = timed_runs(lambda: functools.partial(resized_labels, scores, out_size), iters)
         rows.append({"kind": kind, "before_s": before_s, "before_peak_mib": before_mib, "after_s": after_s,
                      "after_peak_mib": after_mib, "equal": bool(torch.equal(before, after))})
     return rows

@@ -123,13 +123,13 @@ class PeakMemory:
             pass
 
     def __enter__(self):
-        if not self.cuda:
-            self._release_freed_memory()
         if self.cuda:
             synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start = torch.cuda.memory_allocated(self.device)
-        elif self.resettable:
+            return self
+        self._release_freed_memory()
+        if self.resettable:
             self._reset_rss_peak()
             self.start = self._status_kib("VmRSS") * 1024
         else:
@@ -297,6 +297,23 @@ def build_model_timed(cfg, class_names, device):
     synchronize(device)
     done = time.perf_counter()
     return model, {"build_s": built - start, "text_embeddings_s": done - built, "total_s": done - start}
+
+
+def timed_runs(make_run, iters, warmup=0, device="cpu"):
+    """Calls `run = make_run()`, then `run()` warmup + iters times, all inside one `PeakMemory` (so what `make_run`
+    allocates counts). Returns (the last result, median seconds of the `iters` timed runs, peak MiB)."""
+    seconds, result = [], None
+    with PeakMemory(device) as peak:
+        run = make_run()
+        for i in range(warmup + iters):
+            synchronize(device)
+            start = time.perf_counter()
+            result = run()
+            synchronize(device)
+            if i >= warmup:
+                seconds.append(time.perf_counter() - start)
+        del run
+    return result, statistics.median(seconds), peak.peak_mib
 
 
 def inference_context(device, precision):

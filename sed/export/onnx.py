@@ -5,8 +5,6 @@ needs neither the text tower nor a tokenizer. Needs the `export` extra (onnx, on
 """
 import functools
 import logging
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -54,7 +52,7 @@ def export_onnx(model, path, input_format="RGB", opset_version=17):
     tensor, change from image to image, which a traced graph cannot follow.
     Returns the `ImageToProbabilities` module that was exported.
     """
-    _require("onnx")
+    onnx = _require("onnx")
     if getattr(model, "fast_inference", False):
         raise ValueError("fast inference (category early rejection) cannot be exported to ONNX: the number of "
                          "classes it keeps changes from image to image and a traced graph fixes it. Export without "
@@ -70,15 +68,14 @@ def export_onnx(model, path, input_format="RGB", opset_version=17):
     # The decoder runs every class at once (the same numbers): its memory-saving chunked inference writes into
     # slices of preallocated tensors, which the exporter does not translate faithfully.
     decoder = predictor.transformer
-    decoder.chunked_inference = False
+    chunked, decoder.chunked_inference = decoder.chunked_inference, False
     try:
         torch.onnx.export(wrapper, (example,), path, dynamo=False, opset_version=opset_version,
                           input_names=["image"], output_names=["probabilities"],
                           dynamic_axes={"image": {2: "height", 3: "width"},
                                         "probabilities": {2: "height", 3: "width"}})
     finally:
-        decoder.chunked_inference = True
-    onnx = _require("onnx")
+        decoder.chunked_inference = chunked
     onnx.checker.check_model(path)
     logger.info(f"Exported {len(model.test_class_names)} classes to {path}")
     return wrapper
@@ -118,7 +115,7 @@ def onnx_speed_comparison(wrapper, path, image, iters=3, warmup=1):
     after `warmup` untimed ones, and the peak memory of all the runs above what was in use before them (for
     onnxruntime, from before its session is created: its memory arena stays allocated between runs).
     """
-    from ..engine.speed_benchmark import PeakMemory
+    from ..engine.speed_benchmark import timed_runs
 
     tensor = _image_tensor(image)
     device = wrapper.model.device
@@ -130,14 +127,7 @@ def onnx_speed_comparison(wrapper, path, image, iters=3, warmup=1):
 
     results = {}
     for name in ["pytorch", "onnxruntime"]:
-        seconds = []
-        with PeakMemory(device if name == "pytorch" else "cpu") as peak:
-            run = runner(name)
-            for i in range(warmup + iters):
-                start = time.perf_counter()
-                run()
-                if i >= warmup:
-                    seconds.append(time.perf_counter() - start)
-            del run
-        results[name] = {"seconds": statistics.median(seconds), "peak_mib": peak.peak_mib}
+        _, seconds, peak_mib = timed_runs(functools.partial(runner, name), iters, warmup,
+                                          device if name == "pytorch" else "cpu")
+        results[name] = {"seconds": seconds, "peak_mib": peak_mib}
     return results
