@@ -30,7 +30,7 @@ from PIL import Image, ImageOps
 from . import config
 from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
-from .engine.checkpoint import CheckpointError, load_checkpoint  # noqa: F401  (CheckpointError: part of this API)
+from .engine.checkpoint import CheckpointError, UnreadableCheckpointError, load_checkpoint
 from .modeling.postprocess import LABELS_KEY, label_outputs
 from .modeling.protocol import capabilities
 from .utils.visualization import class_areas
@@ -152,6 +152,19 @@ def _dataset_class_names(cfg):
         raise ValueError(f"Dataset {cfg.DATASETS.TEST[0]!r} has no stuff_classes metadata (is it registered?); "
                          "a closed-vocabulary model takes its class names from there.")
     return list(names)
+
+
+def build_error_message(error, config_file, consequence=""):
+    """The message for `error`, raised while an `OpenVocabSegmenter` was built from `config_file`: a checkpoint that
+    does not fit the config says so before listing its tensors; an unreadable checkpoint, a bad config, option,
+    device or CLIP weights give their own message. `consequence` (e.g. "no image was processed") follows a
+    checkpoint's first line."""
+    tail = f"; {consequence}." if consequence else ""
+    if isinstance(error, UnreadableCheckpointError):
+        return f"{error}{tail}"
+    if isinstance(error, CheckpointError):
+        return f"The checkpoint does not match the config {config_file}{tail or '.'}\n{error}"
+    return str(error)
 
 
 class OpenVocabSegmenter:

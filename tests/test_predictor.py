@@ -171,3 +171,14 @@ def test_label_maps_without_probabilities_equal_their_argmax(segmenter, images, 
         assert result.probabilities is None
         np.testing.assert_array_equal(result.label_map, expected.probabilities.argmax(0))
         np.testing.assert_array_equal(result.label_map, expected.label_map)
+
+
+def test_build_error_message_tells_an_unreadable_checkpoint_from_a_mismatch():
+    from sed.engine.checkpoint import UnreadableCheckpointError
+    from sed.predictor import build_error_message
+
+    unreadable = build_error_message(UnreadableCheckpointError("model.pth is truncated"), "cfg.yaml")
+    assert unreadable == "model.pth is truncated"
+    mismatch = build_error_message(CheckpointError("head.weight: shape (3,) vs (4,)"), "cfg.yaml", "nothing done")
+    assert mismatch == "The checkpoint does not match the config cfg.yaml; nothing done.\nhead.weight: shape (3,) vs (4,)"
+    assert build_error_message(ValueError("bad option"), "cfg.yaml", "nothing done") == "bad option"

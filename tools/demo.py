@@ -33,8 +33,7 @@ from tqdm import tqdm
 from sed import OpenVocabSegmenter
 from sed.data.image_io import read_error_reason
 from sed.data.vocabulary import VocabularyError, parse_vocabulary
-from sed.engine.checkpoint import UnreadableCheckpointError
-from sed.predictor import CheckpointError, load_image
+from sed.predictor import build_error_message, load_image
 from sed.utils.files import check_writable_dir, missing_folders, remove_if_empty, write_label_map, write_png
 from sed.utils.visualization import class_areas, display_name, draw_segmentation
 
@@ -215,13 +214,8 @@ def setup(args):
     try:
         segmenter = OpenVocabSegmenter(args.config_file, opts=args.opts, device=args.device, fast_inference=args.fast)
         class_names = segmenter.resolve_vocabulary(class_names)
-    except UnreadableCheckpointError as e:
-        raise SetupError(f"{e}; no image was processed.") from e
-    except CheckpointError as e:
-        raise SetupError(f"The checkpoint does not match the config {args.config_file}; no image was "
-                         f"processed.\n{e}") from e
-    except (ValueError, OSError, RuntimeError) as e:  # config, opts, device, CLIP weights, dataset, vocabulary
-        raise SetupError(str(e)) from e
+    except (ValueError, OSError, RuntimeError) as e:  # checkpoint, config, opts, device, CLIP weights, vocabulary
+        raise SetupError(build_error_message(e, args.config_file, "no image was processed")) from e
     return segmenter, class_names, paths, problems
 
 

@@ -5,7 +5,7 @@ import os
 import sys
 
 from ..utils.class_names import REPO_ROOT
-from ..predictor import CheckpointError, OpenVocabSegmenter
+from ..predictor import OpenVocabSegmenter, build_error_message
 
 __all__ = ["get_parser", "main"]
 
@@ -38,11 +38,8 @@ def main(argv=None):
 
     try:
         segmenter = OpenVocabSegmenter(args.config_file, opts=args.opts, device=args.device)
-    except CheckpointError as e:
-        print(f"error: the checkpoint does not match the config {args.config_file}.\n{e}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, RuntimeError) as e:  # config, opts, device, CLIP weights
-        print(f"error: {e}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as e:  # checkpoint, config, opts, device, CLIP weights
+        print(f"error: {build_error_message(e, args.config_file)}", file=sys.stderr)
         return 2
     demo = WebDemo(segmenter)
     app = build_app(demo, [path for path in EXAMPLES if os.path.isfile(path)])
