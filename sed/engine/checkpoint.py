@@ -16,8 +16,9 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..checkpoint.fit import describe_mismatch
+from ..utils.files import atomic_write
 
-__all__ = ["CheckpointError", "UnreadableCheckpointError", "SafeCheckpointer", "atomic_write", "load_checkpoint"]
+__all__ = ["CheckpointError", "UnreadableCheckpointError", "SafeCheckpointer", "load_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,21 +29,6 @@ class CheckpointError(ValueError):
 
 class UnreadableCheckpointError(CheckpointError):
     """The file cannot be read as a checkpoint at all (truncated, corrupt, not saved by torch)."""
-
-
-def atomic_write(path, write):
-    """Calls `write(binary file)` on a temporary file beside `path`, then renames it to `path`: readers see the old
-    file or the complete new one, never a partial one (also after a crash: the data is synced before the rename)."""
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class SafeCheckpointer(DetectionCheckpointer):

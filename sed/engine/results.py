@@ -10,6 +10,7 @@ import os
 import numpy as np
 from tabulate import tabulate
 
+from ..utils.files import atomic_write
 from .eval_suite import OPEN_VOCABULARY_BENCHMARKS
 
 __all__ = ["write_results", "result_rows", "collect_results", "format_results"]
@@ -29,10 +30,7 @@ def write_results(results, path):
         return x
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(clean(results), f, indent=1)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(json.dumps(clean(results), indent=1).encode()))
 
 
 def _sem_seg_metrics(result):

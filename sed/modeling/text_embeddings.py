@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..utils.files import atomic_write
 from .clip_encoder import text_tower_parameters
 
 logger = logging.getLogger(__name__)
@@ -147,7 +148,5 @@ class TextEmbeddingCache:
         self._memory[key] = embeddings
         if path is not None:
             os.makedirs(self.cache_dir, exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.tmp"
-            torch.save(embeddings.cpu(), tmp)
-            os.replace(tmp, path)  # atomic: concurrent workers never read half a file
+            atomic_write(path, lambda f: torch.save(embeddings.cpu(), f))  # workers never read half a file
         return embeddings

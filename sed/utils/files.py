@@ -1,8 +1,25 @@
-"""Output folders: checked for writing before any work starts, and removed again when a failed run left them empty."""
+"""Writing files: atomically (checkpoints, results, caches), pictures and label maps; output folders checked for
+writing before any work starts, and removed again when a failed run left them empty."""
 import os
 import tempfile
 
-__all__ = ["check_writable_dir", "missing_folders", "remove_if_empty"]
+__all__ = ["atomic_write", "check_writable_dir", "missing_folders", "remove_if_empty", "write_label_map", "write_png"]
+
+
+def atomic_write(path, write):
+    """Calls `write(binary file)` on a temporary file beside `path`, then renames it to `path`: readers see the old
+    file or the complete new one, never a partial one (also after a crash: the data is synced before the rename),
+    and processes writing the same file at once each use their own temporary file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def check_writable_dir(path):
