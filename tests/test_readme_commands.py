@@ -5,9 +5,8 @@ excluded. All scripts run in one child process (runpy), as the interpreter start
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 DOCS = [REPO / "README.md", REPO / "INSTALL.md", REPO / "datasets" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 # `python` at a command's start (line start, after a prompt, backtick or `;`), then a script of the repository.
 COMMAND = re.compile(r"(?:^|[`;]\s*|\$\s+)python3? ((?:tools|datasets)/[\w/.-]+\.py)", re.MULTILINE)

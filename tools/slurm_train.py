@@ -9,10 +9,8 @@ Options (before CONFIG): --nodes, --partition, --account, --time MINUTES, --cpus
 Needs `pip install -e .[slurm]`. Library: sed/engine/slurm.py.
 """
 import sys
-import warnings
 from pathlib import Path
 
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without installing
 
 from sed.engine.slurm import main  # noqa: E402

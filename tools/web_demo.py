@@ -12,10 +12,8 @@ label maps and summary.json to download. The model is built once, from the same 
 public link. Exit status 2: the model could not be built (the message says why).
 """
 import sys
-import warnings
 from pathlib import Path
 
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without installing
 
 from sed.web.launch import main  # noqa: E402

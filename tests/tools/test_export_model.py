@@ -1,15 +1,12 @@
 """tools/export_model.py on the tiny random-weight SED: the ONNX model agrees with PyTorch at another image size."""
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import load_tool
 
 pytest.importorskip("onnxruntime", reason="the export extra is not installed: pip install -e .[export]")
-sys.path.insert(0, str(REPO / "tools"))
-import export_model  # noqa: E402
+export_model = load_tool("export_model")
 
 OPTS = ["--opts", "MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
 

@@ -2,7 +2,6 @@
 names) written from a random tiny ECENet converts back exactly, and the model's outputs are equal."""
 import copy
 import re
-import runpy
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 from torch import nn
 
-from conftest import REPO, load_cfg
+from conftest import load_cfg, load_tool
 from sed.checkpoint.mindspore_format import write_mindspore_checkpoint
 from sed.predictor import load_checkpoint
 
@@ -60,7 +59,7 @@ def released_checkpoint(model):
 
 @pytest.fixture(scope="module")
 def converter():
-    return runpy.run_path(str(REPO / "tools" / "convert_ecenet_mindspore.py"))["main"]
+    return load_tool("convert_ecenet_mindspore").main
 
 
 @pytest.fixture(scope="module")
