@@ -29,8 +29,13 @@ def load_config(config_file, opts=()):
     cfg = get_cfg()
     add_sed_config(cfg)
     try:
-        cfg.merge_from_file(path)
+        # detectron2 allows unsafe YAML by default, whose tags (!!python/object/apply:...) run code when read
+        cfg.merge_from_file(path, allow_unsafe=False)
         cfg.merge_from_list(list(opts or []))
+    except yaml.constructor.ConstructorError as e:
+        raise ValueError(f"config file {config_file} holds a YAML tag that builds Python objects "
+                         f"({_one_line(e.problem)}): refusing it, since reading it could run code; write plain "
+                         "values (numbers, strings, lists)") from e
     except yaml.YAMLError as e:
         raise ValueError(f"config file {config_file} is not valid YAML ({_one_line(e)})") from e
     except (KeyError, AssertionError, ValueError, TypeError) as e:  # how yacs reports unknown keys and bad values

@@ -30,7 +30,8 @@ from PIL import Image, ImageOps
 from . import config
 from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
-from .engine.checkpoint import CheckpointError, UnreadableCheckpointError, load_checkpoint
+from .engine.checkpoint import (CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError,
+                                UnsafeCheckpointError, load_checkpoint)
 from .modeling.postprocess import LABELS_KEY, label_outputs
 from .modeling.protocol import capabilities
 from .utils.visualization import class_areas
@@ -156,11 +157,11 @@ def _dataset_class_names(cfg):
 
 def build_error_message(error, config_file, consequence=""):
     """The message for `error`, raised while an `OpenVocabSegmenter` was built from `config_file`: a checkpoint that
-    does not fit the config says so before listing its tensors; an unreadable checkpoint, a bad config, option,
-    device or CLIP weights give their own message. `consequence` (e.g. "no image was processed") follows a
+    does not fit the config says so before listing its tensors; an unreadable, unsafe or non-finite checkpoint, a
+    bad config, option, device or CLIP weights give their own message. `consequence` (e.g. "no image was processed") follows a
     checkpoint's first line."""
     tail = f"; {consequence}." if consequence else ""
-    if isinstance(error, UnreadableCheckpointError):
+    if isinstance(error, (UnreadableCheckpointError, UnsafeCheckpointError, NonFiniteCheckpointError)):
         return f"{error}{tail}"
     if isinstance(error, CheckpointError):
         return f"The checkpoint does not match the config {config_file}{tail or '.'}\n{error}"

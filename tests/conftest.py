@@ -38,6 +38,30 @@ def load_cfg(config_file, opts=()):
     return cfg
 
 
+class _CreatesFile:
+    """Unpickles to a call of open(path, "w"): reading it creates `path`, standing for any code a hostile file runs."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def write_hostile_checkpoint(path, marker):
+    """A checkpoint file whose unpickling would create `marker` next to weights that look right: a plain pickle
+    for .pkl (detectron2's Detectron format), torch.save otherwise. Returns `path`."""
+    import pickle
+
+    data = {"model": {"w": torch.zeros(2).numpy()}, "__author__": "someone", "payload": _CreatesFile(marker)}
+    if str(path).endswith(".pkl"):
+        with open(path, "wb") as f:
+            pickle.dump(data, f)
+    else:
+        torch.save(data, path)
+    return path
+
+
 PARITY_FIXTURE = FIXTURES / "sed_parity_tiny.pt"
 
 

@@ -1,1 +1,2 @@
-"""Readers and writers of checkpoint formats other than PyTorch's (MindSpore's .ckpt)."""
+"""Reading checkpoints safely (`safe_load`: no file runs code when read) and readers and writers of checkpoint
+formats other than PyTorch's (MindSpore's .ckpt)."""

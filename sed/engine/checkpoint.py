@@ -3,8 +3,11 @@
 - `SafeCheckpointer`: detectron2's DetectionCheckpointer whose saves are atomic (a temporary file renamed into
   place, then `last_checkpoint`), so a run killed while saving leaves the previous checkpoint intact; resuming
   falls back to the newest checkpoint that loads when the one `last_checkpoint` names cannot be read.
-- A file that is not a checkpoint (truncated, random bytes) raises `UnreadableCheckpointError`, without torch's
-  unpickling advice (loading untrusted files with `weights_only=False` is not the fix).
+- Files are read without running code from them (`sed.checkpoint.safe_load`): a file holding anything but
+  weights raises `UnsafeCheckpointError`. A file that is not a checkpoint (truncated, random bytes) raises
+  `UnreadableCheckpointError`, without torch's unpickling advice (loading untrusted files with
+  `weights_only=False` is not the fix). One whose weights hold NaN or Inf raises `NonFiniteCheckpointError`:
+  such a model segments every image as one class, with no other sign.
 - `load_checkpoint`: loads weights into a model that must use every tensor (evaluation, the demo), or raises
   `CheckpointError` naming the tensors that do not fit.
 """
@@ -12,13 +15,16 @@ import glob
 import logging
 import os
 
+import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..checkpoint.fit import describe_mismatch
+from ..checkpoint.safe_load import UnsafeCheckpointError
 from ..utils.files import atomic_write
 
-__all__ = ["CheckpointError", "UnreadableCheckpointError", "SafeCheckpointer", "load_checkpoint"]
+__all__ = ["CheckpointError", "UnreadableCheckpointError", "NonFiniteCheckpointError", "UnsafeCheckpointError",
+           "SafeCheckpointer", "load_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +35,21 @@ class CheckpointError(ValueError):
 
 class UnreadableCheckpointError(CheckpointError):
     """The file cannot be read as a checkpoint at all (truncated, corrupt, not saved by torch)."""
+
+
+class NonFiniteCheckpointError(CheckpointError):
+    """The checkpoint's weights hold NaN or Inf (a diverged training, a broken conversion)."""
+
+
+def non_finite_tensors(state_dict):
+    """Names of the floating-point tensors (or numpy arrays) of `state_dict` that hold NaN or Inf, in order."""
+    bad = []
+    for name, value in state_dict.items():
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(value) if value.dtype.kind in "fc" else None
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad.append(name)
+    return bad
 
 
 class SafeCheckpointer(DetectionCheckpointer):
@@ -53,15 +74,27 @@ class SafeCheckpointer(DetectionCheckpointer):
         atomic_write(os.path.join(self.save_dir, "last_checkpoint"), lambda f: f.write(last_filename_basename.encode()))
 
     def _load_file(self, filename):
+        # `import sed` made DetectionCheckpointer's reading safe (sed.checkpoint.safe_load): no code runs from it.
         try:
-            return super()._load_file(filename)
-        except FileNotFoundError:
+            checkpoint = super()._load_file(filename)
+            if not isinstance(checkpoint.get("model"), dict):
+                raise TypeError(f"its 'model' entry is a {type(checkpoint.get('model')).__name__}, not a dict")
+        except (FileNotFoundError, UnsafeCheckpointError):
+            self._parsed_url_during_load = None  # DetectionCheckpointer.load resets it on success only
             raise
         except Exception as e:  # torch.load fails with many types on bad bytes; every one means "not a checkpoint"
-            self._parsed_url_during_load = None  # DetectionCheckpointer.load resets it on success only
+            self._parsed_url_during_load = None
             raise UnreadableCheckpointError(
                 f"{filename} is not a readable checkpoint ({type(e).__name__} while reading it: the file is "
                 "truncated, corrupt or not saved by torch.save): use another checkpoint or save it again") from e
+        bad = non_finite_tensors(checkpoint["model"])
+        if bad:
+            self._parsed_url_during_load = None
+            shown = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
+            raise NonFiniteCheckpointError(
+                f"{filename}: {len(bad)} weight tensor(s) hold NaN or Inf ({shown}): the model would give "
+                "meaningless results; use a checkpoint saved before the training diverged, or another one")
+        return checkpoint
 
     def resume_or_load(self, path, *, resume=True):
         """With `resume` and a `last_checkpoint` in save_dir: loads the checkpoint it names, or, if that cannot be
@@ -103,7 +136,7 @@ def load_checkpoint(model, weights):
     handle = model.register_load_state_dict_post_hook(lambda module, incompatible: loaded.append(incompatible))
     try:
         SafeCheckpointer(model).load(os.path.expanduser(weights))
-    except UnreadableCheckpointError:
+    except (UnreadableCheckpointError, NonFiniteCheckpointError, UnsafeCheckpointError):
         raise
     except Exception as e:  # a model's own check (SED's: describe_mismatch) may raise: it does not fit
         raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}: {e}") from e
