@@ -32,7 +32,7 @@ from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
 from .engine.checkpoint import (CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError,
                                 UnsafeCheckpointError, load_checkpoint)
-from .modeling.postprocess import LABELS_KEY, label_outputs
+from .modeling.postprocess import LABELS_KEY, NonFiniteOutputError, label_outputs, output_is_finite
 from .modeling.protocol import capabilities
 from .utils.visualization import class_areas
 
@@ -251,6 +251,8 @@ class OpenVocabSegmenter:
             return_probabilities: also return the (T, H, W) class probabilities.
         Returns:
             a `SegmentationResult` for one image, a list of them (in order) for a list.
+        Raises:
+            NonFiniteOutputError: the model's scores for an image hold NaN or Inf (it names the image).
         """
         if _is_one_image(images):
             return next(self.iter_segment([images], vocabulary, batch_size, return_probabilities))
@@ -267,14 +269,16 @@ class OpenVocabSegmenter:
         return self._iterate(images, class_names, batch_size, return_probabilities)
 
     def _iterate(self, images, class_names, batch_size, return_probabilities):
-        batch = []
-        for image in images:
+        batch, positions = [], []  # positions: (name, 1-based position in `images`) of each image of the batch
+        for position, image in enumerate(images, 1):
             batch.append(load_image(image))
+            positions.append((os.fspath(image) if isinstance(image, (str, os.PathLike)) else f"image {position}",
+                              position))
             if len(batch) == batch_size:
-                yield from self._segment_batch(batch, class_names, return_probabilities)
-                batch = []
+                yield from self._segment_batch(batch, class_names, return_probabilities, positions)
+                batch, positions = [], []
         if batch:
-            yield from self._segment_batch(batch, class_names, return_probabilities)
+            yield from self._segment_batch(batch, class_names, return_probabilities, positions)
 
     def _model_input(self, image):
         """detectron2's input dict of a (H, W, 3) RGB uint8 image, resized as at test time, output at (H, W)."""
@@ -287,7 +291,7 @@ class OpenVocabSegmenter:
                 "width": width}
 
     @torch.no_grad()
-    def _segment_batch(self, images, class_names, return_probabilities):
+    def _segment_batch(self, images, class_names, return_probabilities, positions):
         if self.open_vocabulary:
             self.model.test_class_names = class_names  # the model caches the text embeddings per vocabulary
             if capabilities(self.model).supports_fast_inference:
@@ -296,7 +300,9 @@ class OpenVocabSegmenter:
         # Without probabilities, a model that can (SED) gives label maps directly, never the (T, H, W) scores.
         with label_outputs(self.model, enabled=not return_probabilities):
             outputs = self.model([self._model_input(image) for image in images])
-        for output in outputs:
+        for (name, position), output in zip(positions, outputs):
+            if not output_is_finite(output):
+                raise NonFiniteOutputError(name, position)
             probabilities = output.get("sem_seg")
             num_classes = output["num_classes"] if LABELS_KEY in output else probabilities.shape[0]
             if num_classes != len(class_names):

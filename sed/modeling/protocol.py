@@ -11,7 +11,8 @@ Beyond detectron2's contract (a loss dict in training, [{"sem_seg": (K, H, W)}] 
 - `supports_fast_inference`: the model has a settable boolean `fast_inference` attribute (category early
   rejection), which the predictor switches on for large vocabularies.
 - `supports_label_maps`: the model has a settable boolean `labels_only` attribute: while it is set, inference
-  returns label maps instead of class scores (`sed.modeling.postprocess.label_outputs`; evaluation, predictor).
+  returns label maps instead of class scores, with whether those scores were finite
+  (`sed.modeling.postprocess.label_outputs`; evaluation, predictor).
 - `lr_multiplier(param_name)`: the lr factor of each of its parameters (e.g. a pre-trained encoder at 0.01).
 """
 from typing import List

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence
 
 from ..data.image_io import read_error_reason
 from ..data.vocabulary import VocabularyError, benchmark_vocabularies
+from ..modeling.postprocess import NonFiniteOutputError
 from ..predictor import OpenVocabSegmenter, load_image
 from ..utils.files import write_label_map
 from ..utils.visualization import class_areas, display_name, draw_segmentation
@@ -87,7 +88,10 @@ class WebDemo:
             except (OSError, ValueError) as e:
                 failures.append({"input": name, "error": read_error_reason(e)})
                 continue
-            result = self.segmenter.segment(image, class_names)
+            try:
+                result = self.segmenter.segment(image, class_names)
+            except NonFiniteOutputError as e:  # the weights are broken: every image would be
+                raise RequestError(str(NonFiniteOutputError(name))) from e
             areas = class_areas(result.label_map, len(class_names))
             gallery.append((draw_segmentation(image, result.label_map, class_names),
                             ", ".join(display_name(class_names[label]) for label, _ in areas)))
