@@ -8,14 +8,17 @@ import json
 import logging
 import os
 
+import numpy as np
 import pytest
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import setup_logger
+from PIL import Image
 
 from conftest import write_hostile_checkpoint
-from engine_helpers import FAST_OPTS, REPO, one_thread, synthetic_root  # noqa: F401 (fixtures)
+from engine_helpers import FAST_OPTS, REPO, one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine.cli import run
+from sed.engine.trainer import Trainer
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 CODE_RAN = "CODE_RAN"  # the file a hostile checkpoint would create while read
@@ -89,12 +92,53 @@ def corrupt_test_label(tmp_path, out):
     return _eval_only(out)
 
 
-def corrupt_training_image(tmp_path, out):
-    image = sorted((tmp_path / "datasets" / "synthetic" / "images" / "train2017").iterdir())[0]
-    image.write_bytes(image.read_bytes()[:200])
+def _synthetic_label(tmp_path, split, index):
+    return sorted((tmp_path / "datasets" / "synthetic" / "annotations_detectron2" / split).iterdir())[index]
+
+
+def out_of_range_test_label(tmp_path, out):
+    _with_previous_results(out)
+    label = _synthetic_label(tmp_path, "val2017", 1)
+    values = np.array(Image.open(label))
+    values[0, :3] = 200  # neither one of the synthetic classes nor the ignore label 255
+    Image.fromarray(values).save(label)
+    return _eval_only(out)
+
+
+def non_finite_outputs(tmp_path, out):
+    """Finite weights so large that the model's scores overflow to NaN: a confident-looking segmentation."""
+    _with_previous_results(out)
+    model = Trainer.build_model(quickstart_cfg())
+    weights = {name: value * 1e30 if value.is_floating_point() else value
+               for name, value in model.state_dict().items()}
+    torch.save({"model": weights}, tmp_path / "overflowing.pth")
+    return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "overflowing.pth")
+
+
+def _training(out):
     # Every image is read in the first iteration (batch 16 of 16 images).
     return ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.IMS_PER_BATCH", "16", "SOLVER.MAX_ITER", "2",
             "DATASETS.TEST", "()", "OUTPUT_DIR", out]
+
+
+def out_of_range_training_label(tmp_path, out):
+    label = _synthetic_label(tmp_path, "train2017", 3)
+    values = np.array(Image.open(label))
+    values[-1, -1] = 31
+    Image.fromarray(values).save(label)
+    return _training(out)
+
+
+def training_label_of_another_size(tmp_path, out):
+    label = _synthetic_label(tmp_path, "train2017", 5)
+    Image.fromarray(np.array(Image.open(label))[:, :50]).save(label)
+    return _training(out)
+
+
+def corrupt_training_image(tmp_path, out):
+    image = sorted((tmp_path / "datasets" / "synthetic" / "images" / "train2017").iterdir())[0]
+    image.write_bytes(image.read_bytes()[:200])
+    return _training(out)
 
 
 def empty_dataset_folders(tmp_path, out):
@@ -119,6 +163,13 @@ CASES = {  # case: (what the one line says, and no other line may say)
     non_finite_checkpoint: (["diverged.pth: 2 weight tensor(s) hold NaN or Inf (sem_seg_head.a, sem_seg_head.b)"],
                             ["does not fit"]),
     corrupt_test_label: (["annotations_detectron2", "truncated or corrupt", "replace the file"], []),
+    out_of_range_test_label: (["val2017/", ".png: label value(s) 200 are neither a class id", "nor the ignore label 255"],
+                              []),
+    non_finite_outputs: ([".jpg: the model's class scores hold NaN or Inf"], []),
+    out_of_range_training_label: (["train2017/", ".png: label value(s) 31 are neither a class id",
+                                   "python tools/verify_dataset.py synthetic_train_sem_seg"], ["AssertionError"]),
+    training_label_of_another_size: (["train2017/", ".png: the label map is 50x64 but its image is 64x64"],
+                                     ["AssertionError"]),
     corrupt_training_image: (["train2017", ".jpg: truncated or corrupt",
                               "python tools/verify_dataset.py synthetic_train_sem_seg"], []),
     empty_dataset_folders: (["'ade20k_150_test_sem_seg'", "hold no *.jpg image", "prepare_ade20k_150.py"], []),
