@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
 # The steering checkout's shared/ (the authors' config files); absent on a user's machine.
@@ -12,6 +13,13 @@ SHARED = REPO.parent / "shared"
 FIXTURES = REPO / "tests" / "fixtures"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# Property-based fuzzing (tests/test_fuzz_readers.py): a few examples per reader in the default run (seconds);
+# `--hypothesis-profile long` runs thousands. No deadline: a first example pays for imports and caches.
+_FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("default", max_examples=15, **_FUZZ)
+settings.register_profile("long", max_examples=2000, **_FUZZ)
+settings.load_profile("default")
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,12 @@ read, and can still hold correct weights. Every checkpoint this package reads go
 Both raise `UnsafeCheckpointError` for a file that holds anything else, with one line saying how to convert a
 file whose source is trusted.
 """
-import io
 import os
 import pickle
 
 import torch
 
-__all__ = ["UnsafeCheckpointError", "load_pickle", "torch_load", "make_detectron2_checkpoints_safe"]
+__all__ = ["UnsafeCheckpointError", "load_pickle", "torch_load", "refusal", "make_detectron2_checkpoints_safe"]
 
 # (module, name) of every global a Detectron / detectron2 .pkl checkpoint names: numpy arrays (rebuilt from
 # their dtype, shape and bytes), numpy scalars, ordered dicts, and the codec that Python 3 pickles of protocol
@@ -76,28 +75,26 @@ def torch_load(file, filename=None):
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        # torch's refusal of a global it does not allow; other unpickling errors are bytes that are no pickle
-        reason = next((line for line in str(e).splitlines() if "GLOBAL" in line), None)
-        if reason is None:
-            raise
-        name = reason.split("GLOBAL ", 1)[1].split()[0]
-        raise UnsafeCheckpointError(
-            f"{filename} names {name}, which a weights file never holds: refusing to read it, since unpickling "
-            f"it could run code; {_CONVERT_HINT}") from None
+        raise refusal(e, filename) or e
+
+
+def refusal(error, filename):
+    """The `UnsafeCheckpointError` that says why `torch.load(weights_only=True)` refused `filename`, if `error`
+    (its pickle.UnpicklingError) is the refusal of a global; None for other errors (bytes that are no pickle)."""
+    reason = next((line for line in str(error).splitlines() if "GLOBAL" in line), None)
+    if reason is None:
+        return None
+    name = reason.split("GLOBAL ", 1)[1].split()[0]
+    return UnsafeCheckpointError(f"{filename} names {name}, which a weights file never holds: refusing to read "
+                                 f"it, since unpickling it could run code; {_CONVERT_HINT}")
 
 
 class _RestrictedPickleModule:
-    """Stands for the `pickle` module in detectron2's detection_checkpoint, which reads .pkl files through it."""
-
-    UnpicklingError = pickle.UnpicklingError
+    """Stands for the `pickle` module in detectron2's detection_checkpoint, which reads .pkl files with its `load`."""
 
     @staticmethod
     def load(file, encoding="latin1"):
         return load_pickle(file)
-
-    @staticmethod
-    def loads(data, encoding="latin1"):
-        return load_pickle(io.BytesIO(data))
 
 
 def _detectron2_torch_load(self, f):
@@ -122,8 +119,8 @@ def make_detectron2_checkpoints_safe():
 
     detectron2 reads a `.pkl` with `pickle.load` and a `.pth` through its `_torch_load` hook (fvcore's plain
     `torch.load`). The pickle module that detectron2's checkpoint module reads .pkl files with is replaced by the
-    restricted one, and `_torch_load` by `torch_load`; detectron2's own format handling stays as it is.
-    Idempotent.
+    restricted one, and `_torch_load` by `torch_load`; detectron2's own format handling stays as it is. pycls
+    `.pyth` files, which detectron2 reads with torch's default settings, are refused. Idempotent.
     """
     from detectron2.checkpoint import DetectionCheckpointer, detection_checkpoint
 

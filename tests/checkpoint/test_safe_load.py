@@ -84,6 +84,16 @@ def test_python_api(tmp_path, marker, suffix):
         OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(path), opts=TINY_OPTS, device="cpu")
 
 
+def test_clip_weights_file(tmp_path, marker):
+    """MODEL.ENC.CLIP_PRETRAINED_WEIGHTS, read by open_clip."""
+    from sed import OpenVocabSegmenter
+
+    path = write_hostile_checkpoint(tmp_path / "open_clip_pytorch_model.bin", marker)
+    with pytest.raises(UnsafeCheckpointError, match="open_clip_pytorch_model.bin names .*could run code"):
+        OpenVocabSegmenter("configs/tiny_cpu.yaml", opts=[*TINY_OPTS, "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS", str(path)],
+                           device="cpu")
+
+
 def test_demo(tmp_path, marker, capfd):
     from PIL import Image
 
