@@ -1,2 +1,2 @@
-"""Reading checkpoints safely (`safe_load`: no file runs code when read) and readers and writers of checkpoint
-formats other than PyTorch's (MindSpore's .ckpt)."""
+"""Reading checkpoints safely (`safe_load`: no file runs code when read; `errors`: what cannot be used) and
+readers and writers of checkpoint formats other than PyTorch's (MindSpore's .ckpt)."""

@@ -8,7 +8,8 @@ read, and can still hold correct weights. Every checkpoint this package reads go
 - `torch_load`: `torch.load(weights_only=True)` (explicit: the environment variable
   TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD turns torch's default off, never an explicit argument); a refusal is one line.
 - `make_detectron2_checkpoints_safe`: run on `import sed`, so that detectron2's own `DetectionCheckpointer`
-  (which user code and detectron2's tools call directly on this package's models) reads files the same way.
+  (which user code and detectron2's tools call directly on this package's models) reads files the same way,
+  and refuses weights that hold NaN or Inf (`NonFiniteCheckpointError`).
 
 Both raise `UnsafeCheckpointError` for a file that holds anything else, with one line saying how to convert a
 file whose source is trusted.
@@ -16,9 +17,13 @@ file whose source is trusted.
 import os
 import pickle
 
+import numpy as np
 import torch
 
-__all__ = ["UnsafeCheckpointError", "load_pickle", "torch_load", "refusal", "make_detectron2_checkpoints_safe"]
+from .errors import NonFiniteCheckpointError, UnsafeCheckpointError
+
+__all__ = ["UnsafeCheckpointError", "load_pickle", "torch_load", "refusal", "non_finite_tensors",
+           "make_detectron2_checkpoints_safe"]
 
 # (module, name) of every global a Detectron / detectron2 .pkl checkpoint names: numpy arrays (rebuilt from
 # their dtype, shape and bytes), numpy scalars, ordered dicts, and the codec that Python 3 pickles of protocol
@@ -34,10 +39,6 @@ _ALLOWED_GLOBALS = {
 
 _CONVERT_HINT = ("if you trust its source, convert it once to a .pth of tensors (torch.save of its state dict) "
                  "in a separate Python session, and use that")
-
-
-class UnsafeCheckpointError(ValueError):
-    """A checkpoint file holds objects other than weights: reading it could run code, so it is refused."""
 
 
 class _WeightsUnpickler(pickle.Unpickler):
@@ -101,16 +102,36 @@ def _detectron2_torch_load(self, f):
     return torch_load(f)
 
 
-def _refuse_pyth(load_file):
+def non_finite_tensors(state_dict):
+    """Names of the floating-point tensors (or numpy arrays) of `state_dict` that hold NaN or Inf, in order."""
+    bad = []
+    for name, value in state_dict.items():
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(value) if value.dtype.kind in "fc" else None
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad.append(name)
+    return bad
+
+
+def _checked(load_file):
+    """detectron2's `_load_file`, refusing pycls files and weights that hold NaN or Inf."""
     def _load_file(self, filename):
         if filename.endswith(".pyth"):
             # detectron2 reads pycls .pyth files with torch.load and torch's default (unsafe when
             # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set); no model of this package uses pycls weights.
             raise UnsafeCheckpointError(f"{filename}: pycls .pyth checkpoints are not read by this package: "
                                         "save its model_state with torch.save to a .pth and use that")
-        return load_file(self, filename)
+        checkpoint = load_file(self, filename)
+        # A model of NaN weights segments every image as one class, with no other sign.
+        bad = non_finite_tensors(checkpoint["model"]) if isinstance(checkpoint.get("model"), dict) else []
+        if bad:
+            shown = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
+            raise NonFiniteCheckpointError(
+                f"{filename}: {len(bad)} weight tensor(s) hold NaN or Inf ({shown}): the model would give "
+                "meaningless results; use a checkpoint saved before the training diverged, or another one")
+        return checkpoint
 
-    _load_file.sed_safe = True
+    _load_file.sed_checked = True
     return _load_file
 
 
@@ -120,11 +141,12 @@ def make_detectron2_checkpoints_safe():
     detectron2 reads a `.pkl` with `pickle.load` and a `.pth` through its `_torch_load` hook (fvcore's plain
     `torch.load`). The pickle module that detectron2's checkpoint module reads .pkl files with is replaced by the
     restricted one, and `_torch_load` by `torch_load`; detectron2's own format handling stays as it is. pycls
-    `.pyth` files, which detectron2 reads with torch's default settings, are refused. Idempotent.
+    `.pyth` files, which detectron2 reads with torch's default settings, are refused, and so are weights that
+    hold NaN or Inf. Idempotent.
     """
     from detectron2.checkpoint import DetectionCheckpointer, detection_checkpoint
 
     detection_checkpoint.pickle = _RestrictedPickleModule
     DetectionCheckpointer._torch_load = _detectron2_torch_load
-    if not getattr(DetectionCheckpointer._load_file, "sed_safe", False):
-        DetectionCheckpointer._load_file = _refuse_pyth(DetectionCheckpointer._load_file)
+    if not getattr(DetectionCheckpointer._load_file, "sed_checked", False):
+        DetectionCheckpointer._load_file = _checked(DetectionCheckpointer._load_file)

@@ -3,11 +3,11 @@
 - `SafeCheckpointer`: detectron2's DetectionCheckpointer whose saves are atomic (a temporary file renamed into
   place, then `last_checkpoint`), so a run killed while saving leaves the previous checkpoint intact; resuming
   falls back to the newest checkpoint that loads when the one `last_checkpoint` names cannot be read.
-- Files are read without running code from them (`sed.checkpoint.safe_load`): a file holding anything but
-  weights raises `UnsafeCheckpointError`. A file that is not a checkpoint (truncated, random bytes) raises
+- Files are read as `import sed` made detectron2 read them (`sed.checkpoint.safe_load`): a file holding
+  anything but weights raises `UnsafeCheckpointError` unread, one whose weights hold NaN or Inf
+  `NonFiniteCheckpointError`. A file that is not a checkpoint (truncated, random bytes) raises
   `UnreadableCheckpointError`, without torch's unpickling advice (loading untrusted files with
-  `weights_only=False` is not the fix). One whose weights hold NaN or Inf raises `NonFiniteCheckpointError`:
-  such a model segments every image as one class, with no other sign.
+  `weights_only=False` is not the fix).
 - `load_checkpoint`: loads weights into a model that must use every tensor (evaluation, the demo), or raises
   `CheckpointError` naming the tensors that do not fit.
 """
@@ -15,41 +15,18 @@ import glob
 import logging
 import os
 
-import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from ..checkpoint.errors import (CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError,
+                                 UnsafeCheckpointError)
 from ..checkpoint.fit import describe_mismatch
-from ..checkpoint.safe_load import UnsafeCheckpointError
 from ..utils.files import atomic_write
 
 __all__ = ["CheckpointError", "UnreadableCheckpointError", "NonFiniteCheckpointError", "UnsafeCheckpointError",
            "SafeCheckpointer", "load_checkpoint"]
 
 logger = logging.getLogger(__name__)
-
-
-class CheckpointError(ValueError):
-    """MODEL.WEIGHTS does not load into the model its config builds."""
-
-
-class UnreadableCheckpointError(CheckpointError):
-    """The file cannot be read as a checkpoint at all (truncated, corrupt, not saved by torch)."""
-
-
-class NonFiniteCheckpointError(CheckpointError):
-    """The checkpoint's weights hold NaN or Inf (a diverged training, a broken conversion)."""
-
-
-def non_finite_tensors(state_dict):
-    """Names of the floating-point tensors (or numpy arrays) of `state_dict` that hold NaN or Inf, in order."""
-    bad = []
-    for name, value in state_dict.items():
-        if isinstance(value, np.ndarray):
-            value = torch.from_numpy(value) if value.dtype.kind in "fc" else None
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            bad.append(name)
-    return bad
 
 
 class SafeCheckpointer(DetectionCheckpointer):
@@ -79,7 +56,8 @@ class SafeCheckpointer(DetectionCheckpointer):
             checkpoint = super()._load_file(filename)
             if not isinstance(checkpoint.get("model"), dict):
                 raise TypeError(f"its 'model' entry is a {type(checkpoint.get('model')).__name__}, not a dict")
-        except (FileNotFoundError, UnsafeCheckpointError):
+            return checkpoint
+        except (FileNotFoundError, CheckpointError):  # unsafe or non-finite: said in one line already
             self._parsed_url_during_load = None  # DetectionCheckpointer.load resets it on success only
             raise
         except Exception as e:  # torch.load fails with many types on bad bytes; every one means "not a checkpoint"
@@ -87,14 +65,6 @@ class SafeCheckpointer(DetectionCheckpointer):
             raise UnreadableCheckpointError(
                 f"{filename} is not a readable checkpoint ({type(e).__name__} while reading it: the file is "
                 "truncated, corrupt or not saved by torch.save): use another checkpoint or save it again") from e
-        bad = non_finite_tensors(checkpoint["model"])
-        if bad:
-            self._parsed_url_during_load = None
-            shown = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
-            raise NonFiniteCheckpointError(
-                f"{filename}: {len(bad)} weight tensor(s) hold NaN or Inf ({shown}): the model would give "
-                "meaningless results; use a checkpoint saved before the training diverged, or another one")
-        return checkpoint
 
     def resume_or_load(self, path, *, resume=True):
         """With `resume` and a `last_checkpoint` in save_dir: loads the checkpoint it names, or, if that cannot be
@@ -136,7 +106,7 @@ def load_checkpoint(model, weights):
     handle = model.register_load_state_dict_post_hook(lambda module, incompatible: loaded.append(incompatible))
     try:
         SafeCheckpointer(model).load(os.path.expanduser(weights))
-    except (UnreadableCheckpointError, NonFiniteCheckpointError, UnsafeCheckpointError):
+    except (UnreadableCheckpointError, NonFiniteCheckpointError, UnsafeCheckpointError):  # said in one line
         raise
     except Exception as e:  # a model's own check (SED's: describe_mismatch) may raise: it does not fit
         raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}: {e}") from e

@@ -28,7 +28,7 @@ from .. import config
 from ..data.image_io import ImageFileError
 from ..modeling.postprocess import NonFiniteOutputError
 from ..utils.files import check_writable_dir, missing_folders, remove_if_empty
-from .checkpoint import CheckpointError, SafeCheckpointer, UnsafeCheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, SafeCheckpointer, load_checkpoint
 from .launch import launch
 from .train_step import micro_batch_size
 from .results import write_results
@@ -217,8 +217,7 @@ def guarded_main(args):
     """`main` in a process: user mistakes and bad files print one line and exit with code 2."""
     try:
         return main(args)
-    except (UsageError, FileNotFoundError, CheckpointError, UnsafeCheckpointError, ImageFileError,
-            NonFiniteOutputError) as e:
+    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError, NonFiniteOutputError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
         sys.exit(_fail(_bad_file_message(e, args) if isinstance(e, ImageFileError) else e))

@@ -69,6 +69,24 @@ def test_detectron2_checkpointer_on_a_model_of_this_package(tmp_path, marker, su
         DetectionCheckpointer(model).load(str(path))
 
 
+@pytest.mark.parametrize("suffix", [".pkl", ".pth"])
+def test_detectron2_checkpointer_refuses_non_finite_weights(tmp_path, suffix):
+    """A model of NaN weights segments every image as one class: refused at load, with the tensors' names."""
+    from sed.checkpoint.errors import NonFiniteCheckpointError
+
+    weights = {"fc.weight": np.full((2, 3), np.inf, np.float32), "fc.bias": np.array([0, np.nan], np.float32)}
+    if suffix == ".pkl":
+        with open(tmp_path / "w.pkl", "wb") as f:
+            pickle.dump({"model": weights, "__author__": "someone"}, f)
+    else:
+        torch.save({"model": {k: torch.from_numpy(v) for k, v in weights.items()}}, tmp_path / "w.pth")
+    model = _TwoLayers()
+    with pytest.raises(NonFiniteCheckpointError, match=rf"w\{suffix}: 2 weight tensor\(s\) hold NaN or Inf "
+                                                       r"\(fc.weight, fc.bias\)"):
+        DetectionCheckpointer(model).load(str(tmp_path / f"w{suffix}"))
+    assert torch.isfinite(model.fc.weight).all()
+
+
 def test_detectron2_checkpointer_refuses_pycls_files(tmp_path, marker):
     torch.save({"model_state": {}}, tmp_path / "net.pyth")
     with pytest.raises(UnsafeCheckpointError, match=r"\.pyth checkpoints are not read"):
