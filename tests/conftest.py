@@ -88,7 +88,7 @@ class ParityFixture:
 
         if not PARITY_FIXTURE.is_file():
             raise FileNotFoundError(f"{PARITY_FIXTURE} is missing: the repository carries it (git checkout it).")
-        self.data = torch.load(PARITY_FIXTURE, weights_only=False)
+        self.data = torch.load(PARITY_FIXTURE, weights_only=True)
         with open(tmp_dir / f"{self.data['open_clip_model_name']}.json", "w") as f:
             json.dump(self.data["open_clip_model_config"], f)
         open_clip.add_model_config(tmp_dir)
