@@ -163,11 +163,11 @@ class WebDemo:
         """The T class names of a request and how the status line names them.
 
         Args:
-            words: typed classes, separated by commas, synonyms by "/" (used when `benchmark` is None).
-            benchmark: a benchmark vocabulary's name ("ade150"), or None.
+            words: typed classes, separated by commas, synonyms by "/"; or
+            benchmark: a benchmark vocabulary's name ("ade150"). Never both: the page sends the one chosen.
         Raises:
-            RequestError: an empty, single-class or malformed vocabulary, an unknown benchmark, or words given
-                to a closed-vocabulary model.
+            RequestError: an empty, single-class or malformed vocabulary, an unknown benchmark, both, or a
+                vocabulary given to a closed-vocabulary model.
         """
         segmenter = self.segmenter
         if not segmenter.open_vocabulary:
@@ -175,6 +175,8 @@ class WebDemo:
                 raise RequestError(f"This model segments only its own {len(segmenter.class_names)} classes: "
                                    "leave the vocabulary empty.")
             return list(segmenter.class_names), f"the model's {len(segmenter.class_names)} classes"
+        if benchmark and (words or "").strip():
+            raise RequestError("Give typed classes or a benchmark vocabulary, not both.")
         if benchmark:
             if benchmark not in benchmark_vocabularies():
                 raise RequestError(f"There is no benchmark vocabulary {benchmark!r}: pick one from the list.")
