@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..data.image_io import read_error_reason
 from ..data.synthetic import SPLITS, SYNTHETIC_CLASSES, render_sample
@@ -88,14 +88,10 @@ def _visitor_reason(error):
 
 
 def _thumbnail(path):
-    """A small (h, w, 3) preview of an image file, or why there is none (read without decoding all pixels
-    where the format allows: JPEG's draft mode)."""
+    """A (h, w, 3) preview of at most THUMBNAIL_SIDE pixels a side of an image file, or why there is none (read as
+    the segmentation reads it, so that it says the same)."""
     try:
-        with Image.open(path) as image:
-            image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            image = ImageOps.exif_transpose(image)
-            image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            return np.asarray(image.convert("RGB"))
+        return render.downscale(load_image(path), THUMBNAIL_SIDE)
     except (OSError, ValueError) as e:
         return _visitor_reason(e)
 
@@ -280,8 +276,9 @@ def build_app(demo: WebDemo):
     open_vocabulary = segmenter.open_vocabulary
     choices = benchmark_choices()
     # The benchmark offered first: the model's own vocabulary when it is one, else ADE20K-150.
-    default_benchmark = next((name for _, name in choices if segmenter.class_names == segmenter.resolve_vocabulary(name)),
-                             "ade150" if any(name == "ade150" for _, name in choices) else choices[0][1])
+    names = [name for _, name in choices]
+    default_benchmark = next((name for name in names if segmenter.resolve_vocabulary(name) == segmenter.class_names),
+                             "ade150" if "ade150" in names else names[0])
     examples = demo.examples()
 
     def paths_of(files):
@@ -362,10 +359,10 @@ def build_app(demo: WebDemo):
         if open_vocabulary:
             source.change(choose_source, inputs=source, outputs=[words, benchmark], show_progress="hidden")
         button.click(start, inputs=files, outputs=[button, status], queue=False, show_progress="hidden").then(
-            run, inputs=inputs, outputs=outputs, show_progress="minimal").then(finish, outputs=button, queue=False)
+            run, inputs=inputs, outputs=outputs, show_progress_on=results).then(finish, outputs=button, queue=False)
         if examples:
             example_table.click(pick_example, inputs=example_table, outputs=[files, source, words, benchmark],
                                 show_progress="hidden").then(
                 start, inputs=files, outputs=[button, status], queue=False, show_progress="hidden").then(
-                run, inputs=inputs, outputs=outputs, show_progress="minimal").then(finish, outputs=button, queue=False)
+                run, inputs=inputs, outputs=outputs, show_progress_on=results).then(finish, outputs=button, queue=False)
     return app

@@ -128,7 +128,8 @@ def result_card(index, total, name, image, label_map, class_names, areas, opacit
         f'<section class="sed-card" data-name="{title}">'
         f'<h3 class="sed-caption">{index + 1} of {total}: {title} <small>({width} × {height} px{shrunk})</small></h3>'
         f'<div class="sed-pair{" sed-wide" if width > WIDE * height else ""}">'
-        f'<figure><div class="sed-frame" style="{frame}"><img class="sed-input" src="{input_uri}" alt="input {title}"></div>'
+        f'<figure><div class="sed-frame" style="{frame}">'
+        f'<img class="sed-input" src="{input_uri}" alt="input {title}"></div>'
         f"<figcaption>input</figcaption></figure>"
         f'<figure><div class="sed-frame sed-stack" style="{frame}; --sed-opacity: {opacity / 100:g}">'
         f'<img src="{input_uri}" alt=""><img class="sed-mask" src="{mask_uri}" alt="segmentation of {title}">'

@@ -145,7 +145,8 @@ def wait_for_status(browser, wait, expected_status):
 def cards(browser, wait, count):
     """The result cards, once `count` are there with every picture loaded."""
     wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#result .sed-card")) == count)
-    wait.until(lambda _: all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
+    loaded = "return arguments[0].complete && arguments[0].naturalWidth > 0"
+    wait.until(lambda _: all(browser.execute_script(loaded, img)
                              for img in browser.find_elements(By.CSS_SELECTOR, "#result img")))
     return browser.find_elements(By.CSS_SELECTOR, "#result .sed-card")
 
@@ -163,20 +164,24 @@ def assert_shown_whole(browser, card):
     clipped = browser.execute_script(
         "for (let e = arguments[0]; e; e = e.parentElement) {"
         "  const s = getComputedStyle(e);"
-        "  if (e.scrollHeight > e.clientHeight + 1 && /(auto|scroll|hidden)/.test(s.overflowY) && e !== document.documentElement"
-        "      && e !== document.body) return e.id || e.className; }"
+        "  if (e.scrollHeight > e.clientHeight + 1 && /(auto|scroll|hidden)/.test(s.overflowY)"
+        "      && e !== document.documentElement && e !== document.body) return e.id || e.className; }"
         "return null;", mask)
     assert clipped is None, f"the result scrolls inside {clipped!r}"
 
 
-def screenshot(browser, tmp_path, name):
-    """Saves the whole page (the window grown to its height) as docs/images/web_demo_<name>.png when asked."""
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(WIDTH, min(height + 20, 4000))
-    time.sleep(0.3)
+def screenshot(browser, tmp_path, name, selector=None):
+    """Saves the whole page (the window grown to its height), or the element at `selector`, as
+    docs/images/web_demo_<name>.png when SED_UPDATE_SCREENSHOTS is set."""
     path = tmp_path / f"web_demo_{name}.png"
-    browser.save_screenshot(str(path))
-    browser.set_window_size(WIDTH, 1000)
+    if selector:
+        browser.find_element(By.CSS_SELECTOR, selector).screenshot(str(path))
+    else:
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(WIDTH, min(height + 20, 4000))
+        time.sleep(0.3)
+        browser.save_screenshot(str(path))
+        browser.set_window_size(WIDTH, 1000)
     if os.environ.get("SED_UPDATE_SCREENSHOTS"):
         shutil.copy(path, REPO / "docs" / "images" / path.name)
 
@@ -216,7 +221,7 @@ def test_batch_of_landscape_portrait_and_square_shows_every_image_whole(server, 
         assert json.loads(archive.read("classes.json")) == ["sky", "grass, lawn", "water", "brick wall"]
         colored = Image.open(io.BytesIO(archive.read("01_portrait_colored.png")))
     assert colored.size == (200, 480) and "01_portrait_labels.png" in names and "summary.json" in names
-    screenshot(browser, tmp_path, "batch")
+    screenshot(browser, tmp_path, "batch", "#result")
 
 
 def test_benchmark_vocabulary_is_used_instead_of_typed_words(server, browser, images, tmp_path):
@@ -229,7 +234,8 @@ def test_benchmark_vocabulary_is_used_instead_of_typed_words(server, browser, im
     field.click()
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys("ADE20K, 150")
-    wait.until(EC.element_to_be_clickable((By.XPATH, "//*[contains(@class, 'item') and contains(., 'ADE20K, 150 classes')]"))).click()
+    option = "//*[contains(@class, 'item') and contains(., 'ADE20K, 150 classes')]"
+    wait.until(EC.element_to_be_clickable((By.XPATH, option))).click()
     segment(browser, wait, "Segmented 1 image over the ADE20K vocabulary (150 classes)")
     (card,) = cards(browser, wait, 1)
     names = {item.text.split("\n")[0] for item in card.find_elements(By.CSS_SELECTOR, ".sed-legend li")}
@@ -256,7 +262,7 @@ def test_image_wider_than_browsers_allow_gets_a_preview_and_full_size_files(serv
     assert Image.open(io.BytesIO(download(browser, "_colored.png"))).size == (16600, 240)
     labels = Image.open(io.BytesIO(download(browser, "_labels.png")))
     assert labels.size == (16600, 240) and np.asarray(labels).max() < len(SYNTHETIC_CLASSES)
-    screenshot(browser, tmp_path, "large")
+    screenshot(browser, tmp_path, "large", "#result")
 
 
 def test_mistakes_are_shown_as_errors(server, browser, images):

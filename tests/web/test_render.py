@@ -3,12 +3,10 @@ import base64
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 
-pytest.importorskip("cv2")
-from sed.web.render import LEGEND_MIN_SHARE, color_mask, name_positions, nearest_labels, result_card  # noqa: E402
-from sed.utils.visualization import class_colors  # noqa: E402
+from sed.utils.visualization import class_colors
+from sed.web.render import LEGEND_MIN_SHARE, color_mask, name_positions, nearest_labels, result_card
 
 
 def test_name_of_a_curved_region_is_placed_inside_it():
@@ -43,6 +41,7 @@ def test_card_lists_classes_above_the_threshold_and_escapes_names():
     card = result_card(0, 1, "a.png", image, labels, names, areas)
     assert "&lt;b&gt;grass&lt;/b&gt;" in card and "<b>grass" not in card
     assert ">tiny<" not in card and f"+ 1 more classes, each under {100 * LEGEND_MIN_SHARE:g}%" in card
-    start = card.index('class="sed-mask" src="data:image/png;base64,') + len('class="sed-mask" src="data:image/png;base64,')
+    prefix = 'class="sed-mask" src="data:image/png;base64,'
+    start = card.index(prefix) + len(prefix)
     mask = Image.open(io.BytesIO(base64.b64decode(card[start:card.index('"', start)])))
     assert mask.size == (1024, 205)
