@@ -91,7 +91,7 @@ def _thumbnail(path):
     """A (h, w, 3) preview of at most THUMBNAIL_SIDE pixels a side of an image file, or why there is none (read as
     the segmentation reads it, so that it says the same)."""
     try:
-        return render.downscale(load_image(path), THUMBNAIL_SIDE)
+        return render.downscale(load_image(path), THUMBNAIL_SIDE, THUMBNAIL_SIDE ** 2)
     except (OSError, ValueError) as e:
         return _visitor_reason(e)
 
@@ -327,7 +327,7 @@ def build_app(demo: WebDemo):
                     example_table = gr.Dataset(
                         label="Examples: click one to segment it", components=["image", "textbox"],
                         headers=["image", "vocabulary"], samples=[list(example) for example in examples],
-                        type="index", elem_id="examples")
+                        type="index", layout="gallery", elem_id="examples")
             with gr.Column():
                 if open_vocabulary:
                     source = gr.Radio(label="Vocabulary", choices=[TYPED, BENCHMARK], value=TYPED,
@@ -345,7 +345,7 @@ def build_app(demo: WebDemo):
                 fast = gr.Radio(label="Fast inference", choices=list(FAST_CHOICES), value="auto", info=fast_info,
                                 interactive=open_vocabulary, visible=open_vocabulary, elem_id="fast")
                 button = gr.Button("Segment", variant="primary", elem_id="run")
-        status = gr.HTML(elem_id="status")
+                status = gr.HTML(elem_id="status")  # next to the button: seen without scrolling
         results = gr.HTML(elem_id="result", js_on_load=render.OPACITY_JS)
         with gr.Row():
             areas = gr.Dataframe(headers=AREA_COLUMNS, label="Class areas", elem_id="areas")
@@ -359,10 +359,10 @@ def build_app(demo: WebDemo):
         if open_vocabulary:
             source.change(choose_source, inputs=source, outputs=[words, benchmark], show_progress="hidden")
         button.click(start, inputs=files, outputs=[button, status], queue=False, show_progress="hidden").then(
-            run, inputs=inputs, outputs=outputs, show_progress_on=results).then(finish, outputs=button, queue=False)
+            run, inputs=inputs, outputs=outputs, show_progress_on=status).then(finish, outputs=button, queue=False)
         if examples:
             example_table.click(pick_example, inputs=example_table, outputs=[files, source, words, benchmark],
                                 show_progress="hidden").then(
                 start, inputs=files, outputs=[button, status], queue=False, show_progress="hidden").then(
-                run, inputs=inputs, outputs=outputs, show_progress_on=results).then(finish, outputs=button, queue=False)
+                run, inputs=inputs, outputs=outputs, show_progress_on=status).then(finish, outputs=button, queue=False)
     return app

@@ -1,6 +1,6 @@
 """What the page shows of a segmentation: small previews and HTML, cheap at any image size.
 
-The browser gets previews at most PREVIEW_SIDE pixels a side (so a panorama wider than the browsers' image
+The browser gets previews of at most a megapixel and 2048 pixels a side (so a panorama wider than the browsers' image
 formats allow still shows, and a 3,000-px photo costs a resize instead of a full-size drawing): the input as
 JPEG, the label map as a mask of exact class colours, stacked under an opacity slider. Class names are HTML
 text placed on their regions and listed in an HTML legend, so they are read at the page's font size whatever
@@ -17,25 +17,29 @@ from PIL import Image
 
 from ..utils.visualization import class_colors, display_name
 
-__all__ = ["PREVIEW_SIDE", "LEGEND_MIN_SHARE", "preview_size", "downscale", "nearest_labels", "color_mask",
+__all__ = ["PREVIEW_SIDE", "PREVIEW_PIXELS", "LEGEND_MIN_SHARE", "preview_size", "downscale", "nearest_labels", "color_mask",
            "name_positions", "result_card", "failure_card", "thumbnails", "status_html"]
 
-PREVIEW_SIDE = 1024  # longest side of a preview sent to the browser (its display width at most)
+# A preview sent to the browser has at most PREVIEW_PIXELS pixels (a photo: about its display size) and
+# PREVIEW_SIDE pixels a side (a panorama: about the page's width).
+PREVIEW_PIXELS = 1024 * 1024
+PREVIEW_SIDE = 2048
 LEGEND_MIN_SHARE = 0.005  # classes below 0.5% of the image are neither named on it nor listed one by one
 WIDE = 2.5  # wider pictures (width / height) are shown one above the other, each at the page's full width
 MAX_HEIGHT = "720px"  # a picture is never shown taller than this (a portrait fits a laptop window)
 _PLACEMENT_SIDE = 256  # names are placed on a label map of at most this size (a few ms per class)
 
 
-def preview_size(height, width, side=PREVIEW_SIDE):
-    """(h, w) of a picture of (height, width) shrunk to at most `side` pixels a side (never enlarged, >= 1)."""
-    scale = min(1.0, side / max(height, width))
+def preview_size(height, width, side=PREVIEW_SIDE, pixels=PREVIEW_PIXELS):
+    """(h, w) of a picture of (height, width) shrunk to at most `side` pixels a side and `pixels` pixels (never
+    enlarged, sides >= 1)."""
+    scale = min(1.0, side / max(height, width), (pixels / (height * width)) ** 0.5)
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def downscale(image, side=PREVIEW_SIDE):
-    """(h, w, 3) uint8 preview of a (H, W, 3) uint8 RGB image (area-averaged)."""
-    height, width = preview_size(*image.shape[:2], side)
+def downscale(image, side=PREVIEW_SIDE, pixels=PREVIEW_PIXELS):
+    """(h, w, 3) uint8 preview of a (H, W, 3) uint8 RGB image (area-averaged), sized by `preview_size`."""
+    height, width = preview_size(*image.shape[:2], side, pixels)
     if (height, width) == image.shape[:2]:
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
@@ -62,7 +66,7 @@ def color_mask(label_map, num_classes):
 def name_positions(label_map, labels):
     """{label: (x, y) in [0, 1]} for each of `labels`: the point of its region farthest from the region's border
     (inside the region even when it is curved or split), on a (H, W) label map."""
-    small = nearest_labels(label_map, preview_size(*label_map.shape, _PLACEMENT_SIDE))
+    small = nearest_labels(label_map, preview_size(*label_map.shape, _PLACEMENT_SIDE, _PLACEMENT_SIDE ** 2))
     height, width = small.shape
     positions = {}
     for label in labels:

@@ -39,6 +39,7 @@ from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from sed.data.synthetic import SYNTHETIC_CLASSES, render_sample  # noqa: E402
+from sed.web.render import PREVIEW_SIDE  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end to end: `python -m pytest -q -m slow`
 
@@ -257,7 +258,7 @@ def test_image_wider_than_browsers_allow_gets_a_preview_and_full_size_files(serv
     assert "skipped notes.png: not an image file" in status.text and "sed-warning" in status.get_attribute("class")
     (card, failed) = cards(browser, wait, 2)
     assert "Not segmented: not an image file" in failed.text
-    assert int(card.find_element(By.CSS_SELECTOR, ".sed-mask").get_attribute("naturalWidth")) <= 1024
+    assert int(card.find_element(By.CSS_SELECTOR, ".sed-mask").get_attribute("naturalWidth")) <= PREVIEW_SIDE
     assert_shown_whole(browser, card)
     assert Image.open(io.BytesIO(download(browser, "_colored.png"))).size == (16600, 240)
     labels = Image.open(io.BytesIO(download(browser, "_labels.png")))

@@ -89,7 +89,7 @@ def test_image_wider_than_browsers_allow_gets_a_small_preview_and_full_size_file
     path = tmp_path / "panorama.png"
     Image.new("RGB", (16400, 40), (90, 160, 60)).save(path)
     response = demo.segment([str(path)], ", ".join(SYNTHETIC_CLASSES))
-    assert f"shown at {PREVIEW_SIDE} × 2" in response.cards  # the preview fits every browser
+    assert f"shown at {PREVIEW_SIDE} × 5" in response.cards  # the preview fits every browser
     archive, colored, labels, summary = response.downloads
     label_map = np.asarray(Image.open(labels))
     assert label_map.shape == (40, 16400)
