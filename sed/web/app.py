@@ -277,7 +277,7 @@ def build_app(demo: WebDemo):
     choices = benchmark_choices()
     # The benchmark offered first: the model's own vocabulary when it is one, else ADE20K-150.
     names = [name for _, name in choices]
-    default_benchmark = next((name for name in names if segmenter.resolve_vocabulary(name) == segmenter.class_names),
+    default_benchmark = next((name for name in names if parse_vocabulary(name) == segmenter.class_names),
                              "ade150" if "ade150" in names else names[0])
     examples = demo.examples()
 

@@ -12,7 +12,7 @@ from sed.data.synthetic import SYNTHETIC_CLASSES
 from sed.utils.visualization import class_colors
 
 pytest.importorskip("gradio", reason="the browser demo needs the web extra: pip install -e .[web]")
-from sed.web.app import RequestError, WebDemo, benchmark_choices  # noqa: E402
+from sed.web.app import RequestError, WebDemo, benchmark_choices, build_app  # noqa: E402
 from sed.web.render import PREVIEW_SIDE  # noqa: E402
 
 
@@ -108,3 +108,8 @@ def test_quickstart_examples_are_its_textures_with_its_classes(demo):
     sizes = {Image.open(path).size for path, _ in examples}
     assert any(w > h for w, h in sizes) and any(w < h for w, h in sizes)  # a landscape and a portrait
     assert "random weights" in demo.describe_model()
+
+
+def test_pages_of_open_and_closed_vocabulary_models_build(demo, closed_demo):
+    for page_demo in (demo, closed_demo):
+        build_app(page_demo)
