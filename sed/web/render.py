@@ -191,7 +191,7 @@ CSS = """
 .sed-opacity { vertical-align: middle; width: 8em; }
 .sed-legend { list-style: none; padding: 0; margin: 0.5em 0 0; display: flex; flex-wrap: wrap; gap: 4px 18px;
   justify-content: center; }
-.sed-legend li { display: flex; align-items: center; gap: 6px; }
+.sed-legend li { display: flex; align-items: center; gap: 6px; margin: 0 !important; }
 .sed-swatch { display: inline-block; width: 1.1em; height: 1.1em; border: 1px solid #555; }
 .sed-more { color: #555; }
 .sed-thumbnails { display: flex; flex-wrap: wrap; gap: 8px; }
