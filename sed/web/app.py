@@ -268,8 +268,8 @@ class WebDemo:
 
 
 def build_app(demo: WebDemo):
-    """The Gradio Blocks page of `demo`; launch it with css=`sed.web.render.CSS` and `demo.output_root` among
-    the allowed paths (the examples are there)."""
+    """The Gradio Blocks page of `demo`; launch it with css=`sed.web.render.CSS` and the folders of
+    `demo.examples()` as allowed paths (results go through Gradio's own cache)."""
     import gradio as gr
 
     segmenter = demo.segmenter

@@ -42,7 +42,7 @@ def main(argv=None):
     app = build_app(demo)
     try:
         app.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True, css=CSS,
-                   allowed_paths=[demo.output_root] + [os.path.dirname(path) for path, _ in demo.examples()])
+                   allowed_paths=sorted({os.path.dirname(path) for path, _ in demo.examples()}))
     finally:
         demo.close()
     return 0
