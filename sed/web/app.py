@@ -327,7 +327,7 @@ def build_app(demo: WebDemo):
                     example_table = gr.Dataset(
                         label="Examples: click one to segment it", components=["image", "textbox"],
                         headers=["image", "vocabulary"], samples=[list(example) for example in examples],
-                        type="index", layout="gallery", elem_id="examples")
+                        type="index", elem_id="examples")
             with gr.Column():
                 if open_vocabulary:
                     source = gr.Radio(label="Vocabulary", choices=[TYPED, BENCHMARK], value=TYPED,
