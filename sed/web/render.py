@@ -17,8 +17,8 @@ from PIL import Image
 
 from ..utils.visualization import class_colors, display_name
 
-__all__ = ["PREVIEW_SIDE", "PREVIEW_PIXELS", "LEGEND_MIN_SHARE", "preview_size", "downscale", "nearest_labels", "color_mask",
-           "name_positions", "result_card", "failure_card", "thumbnails", "status_html"]
+__all__ = ["PREVIEW_SIDE", "PREVIEW_PIXELS", "LEGEND_MIN_SHARE", "preview_size", "downscale", "nearest_labels",
+           "color_mask", "name_positions", "result_card", "failure_card", "thumbnails", "status_html"]
 
 # A preview sent to the browser has at most PREVIEW_PIXELS pixels (a photo: about its display size) and
 # PREVIEW_SIDE pixels a side (a panorama: about the page's width).

@@ -220,7 +220,8 @@ def test_batch_of_landscape_portrait_and_square_shows_every_image_whole(server, 
         assert_shown_whole(browser, card)
     with zipfile.ZipFile(io.BytesIO(download(browser, ".zip"))) as archive:
         names = archive.namelist()
-        assert json.loads(archive.read("classes.json")) == [n.replace("grass", "grass, lawn") for n in SYNTHETIC_CLASSES]
+        classes = json.loads(archive.read("classes.json"))
+        assert classes == [name.replace("grass", "grass, lawn") for name in SYNTHETIC_CLASSES]
         colored = Image.open(io.BytesIO(archive.read("01_portrait_colored.png")))
     assert colored.size == (200, 480) and "01_portrait_labels.png" in names and "summary.json" in names
     screenshot(browser, tmp_path, "batch", "#result")
