@@ -158,8 +158,8 @@ def _dataset_class_names(cfg):
 def build_error_message(error, config_file, consequence=""):
     """The message for `error`, raised while an `OpenVocabSegmenter` was built from `config_file`: a checkpoint that
     does not fit the config says so before listing its tensors; an unreadable, unsafe or non-finite checkpoint, a
-    bad config, option, device or CLIP weights give their own message. `consequence` (e.g. "no image was processed") follows a
-    checkpoint's first line."""
+    bad config, option, device or CLIP weights give their own message. `consequence` (e.g. "no image was
+    processed") follows a checkpoint's first line."""
     tail = f"; {consequence}." if consequence else ""
     if isinstance(error, (UnreadableCheckpointError, UnsafeCheckpointError, NonFiniteCheckpointError)):
         return f"{error}{tail}"

@@ -115,7 +115,8 @@ def test_16_bit_tiff_labels_keep_their_values(tmp_path):
 
 
 @pytest.mark.parametrize("label, message", [
-    (np.array([[0, 171], [255, 3]], np.uint8), r"label value\(s\) 171 are neither a class id \(0\.\.170: 171 classes\)"),
+    (np.array([[0, 171], [255, 3]], np.uint8),
+     r"label value\(s\) 171 are neither a class id \(0\.\.170: 171 classes\)"),
     (np.zeros((4, 3), np.uint8), "the label map is 3x4 but its image is 4x4"),
     (np.zeros((4, 4, 3), np.uint8), r"it has 3 dimensions \(4x4x3\), not one class id per pixel"),
 ])

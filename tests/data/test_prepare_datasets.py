@@ -96,7 +96,8 @@ def test_ade20k_full_refuses_an_index_that_would_run_code(tmp_path):
     write_hostile_checkpoint(index, tmp_path / "CODE_RAN")
     with pytest.raises(SystemExit, match="index_ade20k.pkl is not ADE20K's index .*could run code"):
         module = load_script("prepare_ade20k_full")
-        module.main_wrapper(module.prepare, module.make_parser(module.__doc__, module.SPLITS), ["--root", str(tmp_path)])
+        module.main_wrapper(module.prepare, module.make_parser(module.__doc__, module.SPLITS),
+                            ["--root", str(tmp_path)])
     assert not (tmp_path / "CODE_RAN").exists()
 
 
