@@ -228,7 +228,7 @@ def rejection_override(keep=None, record=None):
         rejection speed can then be measured with untrained weights, whose scores are meaningless.
     record: a list that receives the number of classes kept at each rejection.
     """
-    from ..modeling import decoder
+    from ..modeling.sed import decoder
 
     def wrap(original):
         def rejection(logits, topk):
@@ -250,7 +250,7 @@ def random_text_embeddings():
     """Vocabulary embeddings become random unit vectors instead of CLIP text encodings, for speed runs with random
     weights where encoding the vocabulary would take long (one CPU thread needs ~0.2 s a sentence with SED-B's text
     tower, and a vocabulary has 80 sentences per class)."""
-    from ..modeling import text_embeddings
+    from ..modeling.sed import text_embeddings
 
     def wrap(original):
         def encode_vocabulary(clip_model, tokenizer, class_names, templates, batch_size=1024):

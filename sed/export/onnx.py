@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..modeling.sed_model import SED
+from ..modeling.sed.sed_model import SED
 
 logger = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_sem_seg_head
 from detectron2.structures import ImageList
 from torch import nn
 
-from ..checkpoint.fit import describe_mismatch
-from ..utils.class_names import load_class_names, test_vocabulary
-from .inference import sliding_window_from_config, sliding_window_inference
-from .postprocess import LABELS_KEY, resized_labels
-from .protocol import SegmentationModel
+from ...checkpoint.fit import describe_mismatch
+from ...utils.class_names import load_class_names, test_vocabulary
+from ..inference import sliding_window_from_config, sliding_window_inference
+from ..postprocess import LABELS_KEY, resized_labels
+from ..protocol import SegmentationModel
 
 
 def _test_class_names(cfg):
