@@ -33,7 +33,7 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True, help="a model config (configs/*.yaml, configs/ecenet/*)")
     parser.add_argument("--vocabulary", default=None,
-                        help=f"SED only: {', '.join(benchmark_vocabularies())}, a number of classes (synthetic names) or a "
+                        help=f"open-vocabulary models: {', '.join(benchmark_vocabularies())}, a number of classes (synthetic names) or a "
                              f"class-name JSON (default {DEFAULT_VOCABULARY})")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="autocast dtype (fp32: none)")

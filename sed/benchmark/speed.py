@@ -4,8 +4,8 @@ peak memory, FLOPs, and for SED category rejection.
 `run_benchmark(args)` measures one configuration (config file + overrides, vocabulary, device, precision,
 category early rejection) and returns a JSON-able dict; `format_report` prints it as a table. The command line
 is `tools/benchmark.py`. The model runs as in evaluation (`model(batched_inputs)`, label maps where the model
-can give them, see `sed.modeling.postprocess`); its parts (`model_parts`) are timed by wrapping their entry
-points on the instance for the time of a measurement, and `--keep` replaces SED's rejection function the same
+can give them, see `sed.modeling.postprocess`); its parts (the model protocol's `benchmark_parts`) are timed by
+wrapping their entry points on the instance for the time of a measurement, and `--keep` replaces SED's rejection function the same
 way: the models' code has no benchmark-only paths.
 """
 import contextlib
@@ -22,7 +22,7 @@ import torch
 from ..config import load_config
 from ..data.vocabulary import benchmark_vocabularies, parse_vocabulary
 from ..modeling.postprocess import label_outputs
-from ..modeling.protocol import capabilities
+from ..modeling.protocol import SegmentationModel, capabilities
 from ..utils.class_names import load_class_names
 from ..utils.measure import PeakMemory, environment, synchronize
 
@@ -98,20 +98,9 @@ def is_sed(model):
 
 
 def model_parts(model):
-    """{part: (object, names of its methods that run the part)} of a model, for `PartTimer`.
-
-    SED: the encoder (`SEDPredictor.encode`: CLIP image encoder + cost map) and the decoder
-    (`GradualFusionDecoder.forward` / `forward_with_rejection`). Other models with a `backbone` and a
-    `sem_seg_head` (ECENet): those two. Otherwise no parts (only the total is timed).
-    """
-    if is_sed(model):
-        predictor = model.sem_seg_head.predictor
-        return {"encoder": (predictor, ["encode"]),
-                "decoder": (predictor.transformer, ["forward", "forward_with_rejection"])}
-    if isinstance(getattr(model, "backbone", None), torch.nn.Module) and \
-            isinstance(getattr(model, "sem_seg_head", None), torch.nn.Module):
-        return {"backbone": (model.backbone, ["forward"]), "head": (model.sem_seg_head, ["forward"])}
-    return {}
+    """{part: (object, names of its methods that run the part)} of a model, for `PartTimer`: what the model
+    protocol's `benchmark_parts` declares (none for a model without the protocol: only the total is timed)."""
+    return model.benchmark_parts() if isinstance(model, SegmentationModel) else {}
 
 
 class PartTimer:
@@ -216,8 +205,9 @@ def build_model_timed(cfg, class_names, device):
     model.eval()
     synchronize(device)
     built = time.perf_counter()
-    if is_sed(model):
+    if capabilities(model).open_vocabulary:
         model.test_class_names = list(class_names)
+    if is_sed(model):
         predictor = model.sem_seg_head.predictor
         with torch.no_grad():
             predictor.text_embeddings.get(predictor.clip_model, model.test_class_names, predictor.prompt_templates)
@@ -353,14 +343,17 @@ def run_benchmark(args):
 
 
 def _sed_only(args, model):
-    """The options that only SED has, refused with the reason for other models."""
+    """The options a model does not support, refused with the reason: --vocabulary needs an open-vocabulary
+    model, the others SED's category early rejection and text embeddings."""
+    if args.vocabulary is not None and not capabilities(model).open_vocabulary:
+        raise ValueError(f"--vocabulary: only for open-vocabulary models; {type(model).__name__} segments its "
+                         "config's classes. Leave it out.")
     asked = [flag for flag, value in [("--fast", args.fast), ("--topk", args.topk is not None),
                                       ("--keep", args.keep is not None),
-                                      ("--random-text-embeddings", args.random_text_embeddings),
-                                      ("--vocabulary", args.vocabulary is not None)] if value]
+                                      ("--random-text-embeddings", args.random_text_embeddings)] if value]
     if asked and not is_sed(model):
-        raise ValueError(f"{', '.join(asked)}: only for SED (open vocabulary, category early rejection); "
-                         f"{type(model).__name__} segments its config's classes. Leave them out.")
+        raise ValueError(f"{', '.join(asked)}: only for SED (category early rejection, CLIP text embeddings); "
+                         f"{type(model).__name__} has neither. Leave them out.")
 
 
 def _run_benchmark(args):
@@ -384,7 +377,7 @@ def _run_benchmark(args):
         model, cold = build_model_timed(cfg, class_names, device)
         _sed_only(args, model)
         sed = is_sed(model)
-        if not sed:
+        if not capabilities(model).open_vocabulary:
             vocabulary, class_names = "config", [None] * cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
         result["config"] = {
             "config_file": args.config_file, "opts": opts, "model": cfg.MODEL.META_ARCHITECTURE,

@@ -13,8 +13,9 @@ Beyond detectron2's contract (a loss dict in training, [{"sem_seg": (K, H, W)}] 
 - `supports_label_maps`: the model has a settable boolean `labels_only` attribute: while it is set, inference
   returns label maps instead of class scores (`sed.modeling.postprocess.label_outputs`; evaluation, predictor).
 - `lr_multiplier(param_name)`: the lr factor of each of its parameters (e.g. a pre-trained encoder at 0.01).
+- `benchmark_parts()`: the parts of an inference that the speed benchmark times separately.
 """
-from typing import List
+from typing import Dict, List, Tuple
 
 from detectron2.config import CfgNode
 from detectron2.modeling import META_ARCH_REGISTRY
@@ -33,6 +34,12 @@ class SegmentationModel:
     def lr_multiplier(self, param_name: str) -> float:
         """The factor of SOLVER.BASE_LR for parameter `param_name` (a name of `self.named_parameters()`)."""
         return 1.0
+
+    def benchmark_parts(self) -> Dict[str, Tuple[object, List[str]]]:
+        """{part: (object, names of its methods that run the part)}: the speed benchmark times each part as the
+        time spent inside those methods during an inference (wrapping them on the instances for the time of a
+        measurement; the rest of a call is pre- and post-processing). Default: none, only the total is timed."""
+        return {}
 
     @classmethod
     def vocabulary_overrides(cls, class_json: str, benchmark: bool = False) -> List[str]:

@@ -118,6 +118,13 @@ class SED(SegmentationModel, nn.Module):
         """`clip_lr_multiplier` for the CLIP model's parameters (those trained: the image tower), else 1."""
         return self.clip_lr_multiplier if "clip_model" in param_name.split(".")[:-1] else 1.0
 
+    def benchmark_parts(self):
+        """The encoder (`SEDPredictor.encode`: CLIP image encoder + cost map) and the decoder (full, or with
+        category early rejection)."""
+        predictor = self.sem_seg_head.predictor
+        return {"encoder": (predictor, ["encode"]),
+                "decoder": (predictor.transformer, ["forward", "forward_with_rejection"])}
+
     @classmethod
     def vocabulary_overrides(cls, class_json, benchmark=False):
         """TEST_CLASS_JSON; on the open-vocabulary benchmarks, the authors' class-attention pooling 1x1 too."""
