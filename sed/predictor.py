@@ -30,7 +30,7 @@ from PIL import Image, ImageOps
 from . import config
 from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
-from .engine.checkpoint import CheckpointError, UnreadableCheckpointError, load_checkpoint
+from .checkpoint.loading import CheckpointError, UnreadableCheckpointError, load_checkpoint
 from .modeling.postprocess import LABELS_KEY, label_outputs
 from .modeling.protocol import capabilities
 from .utils.visualization import class_areas

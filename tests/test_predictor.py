@@ -174,7 +174,7 @@ def test_label_maps_without_probabilities_equal_their_argmax(segmenter, images, 
 
 
 def test_build_error_message_tells_an_unreadable_checkpoint_from_a_mismatch():
-    from sed.engine.checkpoint import UnreadableCheckpointError
+    from sed.checkpoint.loading import UnreadableCheckpointError
     from sed.predictor import build_error_message
 
     unreadable = build_error_message(UnreadableCheckpointError("model.pth is truncated"), "cfg.yaml")

@@ -25,7 +25,7 @@ from torch.multiprocessing import ProcessExitedException
 from .. import config
 from ..data.image_io import ImageFileError
 from ..utils.files import check_writable_dir, missing_folders, remove_if_empty
-from .checkpoint import CheckpointError, SafeCheckpointer, load_checkpoint
+from ..checkpoint.loading import CheckpointError, SafeCheckpointer, load_checkpoint
 from .launch import launch
 from .train_step import micro_batch_size
 from .results import write_results

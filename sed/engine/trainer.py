@@ -10,7 +10,7 @@ What this adds to DefaultTrainer:
 - CPU processes under DistributedDataParallel (gloo) as well as GPUs;
 - the iteration of `sed.engine.train_step.StepTrainer`: gradient accumulation (SOLVER.ACCUMULATE_STEPS), AMP
   (float16 + gradient scaling on GPUs, bfloat16 autocast on CPU), non-finite steps skipped;
-- crash-safe checkpoints (`sed.engine.checkpoint.SafeCheckpointer`);
+- crash-safe checkpoints (`sed.checkpoint.loading.SafeCheckpointer`);
 - exact resume: the checkpoint holds the model, optimizer, scheduler, iteration, the data order's seed and the run
   seed; on resume the sampler skips the images already seen and every random generator is re-seeded as it was
   at that iteration (generators are re-seeded at every checkpoint iteration from (run seed, iteration, rank)),
@@ -39,7 +39,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..modeling.postprocess import label_outputs
 from ..modeling.protocol import capabilities
 from ..utils.class_names import test_vocabulary
-from .checkpoint import SafeCheckpointer
+from ..checkpoint.loading import SafeCheckpointer
 from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
 from .results import format_results, result_rows, write_results
 from .train_step import StepTrainer, micro_batch_size
@@ -128,7 +128,7 @@ class Trainer(DefaultTrainer):
         self._trainer = self._build_step_trainer(cfg, model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        # Atomic saves; --resume falls back to the newest readable checkpoint (sed/engine/checkpoint.py).
+        # Atomic saves; --resume falls back to the newest readable checkpoint (sed/checkpoint/loading.py).
         self.checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
