@@ -13,6 +13,7 @@ from .data.datasets import register_custom_datasets
 from .modeling.ecenet.config import add_ecenet_config
 from .modeling.sed.config import add_sed_model_config
 from .utils.class_names import REPO_ROOT
+from .utils.messages import one_line
 
 
 def load_config(config_file, opts=()):
@@ -35,9 +36,9 @@ def load_config(config_file, opts=()):
         cfg.merge_from_file(path)
         cfg.merge_from_list(list(opts or []))
     except yaml.YAMLError as e:
-        raise ValueError(f"config file {config_file} is not valid YAML ({_one_line(e)})") from e
+        raise ValueError(f"config file {config_file} is not valid YAML ({one_line(e)})") from e
     except (KeyError, AssertionError, ValueError, TypeError) as e:  # how yacs reports unknown keys and bad values
-        message = _one_line(e.args[0] if e.args else e)
+        message = one_line(e.args[0] if e.args else e)
         key = re.search(r"Non-existent (?:config )?key: (\S+)", message)
         if key:
             raise ValueError(f"config key {key.group(1)} does not exist: check its spelling (the project's keys "
@@ -48,10 +49,6 @@ def load_config(config_file, opts=()):
         raise ValueError(f"invalid config ({message}): fix the value in {config_file} or in the overrides") from e
     register_custom_datasets(cfg)
     return cfg
-
-
-def _one_line(message):
-    return " ".join(str(message).split())
 
 
 def add_sed_config(cfg):

@@ -206,7 +206,7 @@ def build_model_timed(cfg, class_names, device):
     synchronize(device)
     built = time.perf_counter()
     if capabilities(model).open_vocabulary:
-        model.test_class_names = list(class_names)
+        model.set_vocabulary(class_names)
     if is_sed(model):
         predictor = model.sem_seg_head.predictor
         with torch.no_grad():

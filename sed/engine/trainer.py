@@ -36,11 +36,11 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
-from ..modeling.postprocess import label_outputs
-from ..modeling.protocol import capabilities
-from ..utils.class_names import test_vocabulary
 from ..checkpoint.loading import SafeCheckpointer
-from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
+from ..modeling.postprocess import label_outputs
+from ..modeling.protocol import capabilities, unwrap_model
+from ..utils.class_names import test_vocabulary
+from .optimizer import build_lr_scheduler, build_optimizer
 from .results import format_results, result_rows, write_results
 from .train_step import StepTrainer, micro_batch_size
 
@@ -104,7 +104,7 @@ def set_test_vocabulary(cfg, model, dataset_name):
         return None
     json_path = cfg.MODEL.SEM_SEG_HEAD.get("TEST_CLASS_JSON", "")
     names = test_vocabulary(cfg, dataset_name)
-    model.test_class_names = list(names)
+    model.set_vocabulary(names)
     logger.info("Test vocabulary for %s: %d classes (%s)", dataset_name, len(names),
                 json_path or f"from the dataset {dataset_name}")
     return names

@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence
 
 from ..data.image_io import read_error_reason
 from ..data.vocabulary import VocabularyError, benchmark_vocabularies
-from ..predictor import OpenVocabSegmenter, load_image
+from ..predictor import OpenVocabSegmenter, load_image, segmentation_summary, summary_classes
 from ..utils.files import write_label_map
 from ..utils.visualization import class_areas, display_name, draw_segmentation
 
@@ -95,14 +95,14 @@ class WebDemo:
             labels = os.path.join(output_dir, f"{index:02d}_{os.path.splitext(name)[0]}_labels.png")
             write_label_map(labels, result.label_map, len(class_names))
             downloads.append(labels)
-            entries.append({"input": name, "labels": os.path.basename(labels), "classes": [
-                {"name": class_names[label], "label": label, "area": round(share, 6)} for label, share in areas]})
+            entries.append({"input": name, "labels": os.path.basename(labels),
+                            "classes": summary_classes(result.label_map, class_names)})
         if not entries:
             raise RequestError("Nothing segmented: " + "; ".join(f"{f['input']}: {f['error']}" for f in failures))
         summary = os.path.join(output_dir, "summary.json")
         with open(summary, "w") as f:
-            json.dump({"class_names": class_names, "fast_inference": self.segmenter.uses_fast_inference(
-                len(class_names)), "images": entries, "failed": failures}, f, indent=1)
+            json.dump(segmentation_summary(class_names, self.segmenter.uses_fast_inference(len(class_names)),
+                                           entries, failures), f, indent=1)
         downloads.append(summary)
         status = f"{len(entries)} segmented over {len(class_names)} classes"
         status += "".join(f"; skipped {f['input']}: {f['error']}" for f in failures) + "."
