@@ -113,7 +113,7 @@ def _pkl():
 
 @pytest.mark.parametrize("suffix, valid", [(".pth", _pth()), (".pkl", _pkl())])
 def test_checkpoints(folder, suffix, valid):
-    from sed.engine.checkpoint import CheckpointError, UnsafeCheckpointError, load_checkpoint
+    from sed.checkpoint.loading import CheckpointError, UnsafeCheckpointError, load_checkpoint
 
     @given(data=damaged(valid))
     def check(data):

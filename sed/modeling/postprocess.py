@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .chunks import chunk_slices
-from .protocol import capabilities
+from .protocol import inference_options
 
 __all__ = ["resized_labels", "exact_chunk_classes", "label_outputs", "output_is_finite", "NonFiniteOutputError",
            "LABELS_KEY", "FINITE_KEY"]
@@ -182,12 +182,5 @@ def output_is_finite(output):
 def label_outputs(model, enabled=True):
     """Inside the block, a model that supports label maps (the model protocol's `supports_label_maps`) returns label
     maps instead of scores (see the module docstring); other models, or `enabled=False`, are left as they are."""
-    if not enabled or not capabilities(model).supports_label_maps:
+    with inference_options(model, labels_only=True if enabled else None):
         yield
-        return
-    previous = model.labels_only
-    model.labels_only = True
-    try:
-        yield
-    finally:
-        model.labels_only = previous

@@ -144,7 +144,7 @@ def test_swin_converter(tmp_path, marker):
 def test_text_embedding_cache(tmp_path, marker, caplog):
     import open_clip
 
-    from sed.modeling.text_embeddings import TextEmbeddingCache
+    from sed.modeling.sed.text_embeddings import TextEmbeddingCache
 
     torch.manual_seed(0)
     clip_model = open_clip.create_model("sed_tiny_convnext", pretrained=None).eval()

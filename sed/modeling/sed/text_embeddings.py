@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..checkpoint.safe_load import torch_load
-from ..utils.files import atomic_write
+from ...checkpoint.safe_load import torch_load
+from ...utils.files import atomic_write
 from .clip_encoder import text_tower_parameters
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import open_clip
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..checkpoint.safe_load import refusal
+from ...checkpoint.safe_load import refusal
 
 logger = logging.getLogger(__name__)
 

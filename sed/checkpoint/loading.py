@@ -18,9 +18,8 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from ..checkpoint.errors import (CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError,
-                                 UnsafeCheckpointError)
-from ..checkpoint.fit import describe_mismatch
+from .errors import CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError, UnsafeCheckpointError
+from .fit import describe_mismatch
 from ..utils.files import atomic_write
 
 __all__ = ["CheckpointError", "UnreadableCheckpointError", "NonFiniteCheckpointError", "UnsafeCheckpointError",
