@@ -9,7 +9,7 @@ from torch import nn
 from ...checkpoint.fit import describe_mismatch
 from ...utils.class_names import load_class_names, test_vocabulary
 from ..inference import sliding_window_from_config, sliding_window_inference
-from ..postprocess import LABELS_KEY, resized_labels
+from ..postprocess import FINITE_KEY, LABELS_KEY, resized_labels
 from ..protocol import SegmentationModel
 
 
@@ -189,7 +189,8 @@ class SED(SegmentationModel, nn.Module):
                 prob = prob[:, :image_size[0], :image_size[1]]
             size = (x.get("height", image_size[0]), x.get("width", image_size[1]))
             if self.labels_only:
-                results.append({LABELS_KEY: resized_labels(prob, size), "num_classes": prob.shape[0]})
+                results.append({LABELS_KEY: resized_labels(prob, size), "num_classes": prob.shape[0],
+                                FINITE_KEY: bool(torch.isfinite(prob).all())})
             else:
                 results.append({"sem_seg": resize_probabilities(prob, size)})
         return results
