@@ -116,6 +116,7 @@ def add_sed_config(cfg):
     # False (authors'): the 1/4-resolution map is cut to the input's size before the resize, which stretches
     # inputs under 192 px on a side (detectron2's sem_seg_postprocess); True: the whole map is resized
     cfg.TEST.ALIGNED_POSTPROCESS = False
+    cfg.TEST.PRECISION = "fp32"  # inference: "fp32", or "bf16"/"fp16" autocast (faster, approximate; docs/PERFORMANCE.md)
     # what eval.sh evaluates: "auto" (open-vocabulary models: the six benchmarks, other models: DATASETS.TEST),
     # "open_vocabulary" or "config" (each dataset of DATASETS.TEST); see sed/engine/eval_suite.py
     cfg.TEST.EVAL_SUITE = "auto"
