@@ -14,6 +14,7 @@ embeddings on a synthetic 640x853 image (`--fast --keep K`: K classes kept at ev
 tools/benchmark.py does), label maps as in evaluation.
 
     python tools/compare_precision.py --seeds 0 1 --output precision.json
+    python tools/compare_precision.py --seeds --peaks --threads 1       # the cores' fp32 and bf16 GMAC/s
     python tools/compare_precision.py --seeds --speed-iters 3 --speed-config configs/convnextB_768.yaml \
         --vocabulary ade150 --fast --keep 32 --threads 1
 """
@@ -133,6 +134,30 @@ def alternated_cpu_seconds(model, inputs, precisions, iters):
     return seconds
 
 
+def peak_rates(precision, iters=3):
+    """GMAC/s (median of `iters` CPU-timed runs) of a 1024^3 matrix product and a 3x3 256->256 convolution at
+    96x96 (channels-last), in fp32 and in `precision`: what this machine's cores reach, to read the model's against."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 256, 96, 96).contiguous(memory_format=torch.channels_last)
+    work = {"matmul_1024": (lambda d: (lambda m, n: lambda: m @ n)(a.to(d), b.to(d)), 1024 ** 3),
+            "conv3x3_256_96x96": (lambda d: (lambda c, y: lambda: c(y))(conv.to(d), x.to(d)), 256 * 256 * 9 * 96 * 96)}
+    rates = {}
+    with torch.no_grad():
+        for name, (make, macs) in work.items():
+            for label, d in (("fp32", torch.float32), (precision, dtype)):
+                run = make(d)
+                run()
+                seconds = []
+                for _ in range(iters):
+                    start = time.process_time()
+                    run()
+                    seconds.append(time.process_time() - start)
+                rates[f"{name}_{label}_gmac_per_s"] = macs / statistics.median(seconds) / 1e9
+    return rates
+
+
 def speed(model, inputs, precision, iters):
     from sed.modeling.postprocess import label_outputs
 
@@ -177,6 +202,7 @@ def main(argv=None):
     parser.add_argument("--vocabulary", default="ade150", help="with --speed-config: as tools/benchmark.py's")
     parser.add_argument("--fast", action="store_true", help="with --speed-config: category early rejection")
     parser.add_argument("--keep", type=int, default=None, help="with --speed-config --fast: classes kept per stage")
+    parser.add_argument("--peaks", action="store_true", help="also measure the cores' matmul and conv GMAC/s")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--output", default="", help="write the results as JSON here")
@@ -219,6 +245,9 @@ def main(argv=None):
                   f"{args.precision} median {s[args.precision]['median_s']:.2f} s (min {s[args.precision]['min_s']:.2f}, "
                   f"max {s[args.precision]['max_s']:.2f}): {s['speedup_of_medians']:.2f}x "
                   f"(range {s['speedup_range'][0]:.2f}x-{s['speedup_range'][1]:.2f}x)")
+    if args.peaks:
+        result["peaks"] = peak_rates(args.precision)
+        print("peak rates, GMAC/s: " + ", ".join(f"{k[:-len('_gmac_per_s')]} {v:.0f}" for k, v in result["peaks"].items()))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=1))
     return result
