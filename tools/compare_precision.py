@@ -173,7 +173,7 @@ def speed(model, inputs, precision, iters):
 
 def speed_model(args):
     """(model, inputs, description) of `--speed-config`: random weights and text embeddings, as tools/benchmark.py."""
-    from sed.engine.speed_benchmark import (build_cfg, build_model_timed, random_text_embeddings, rejection_override,
+    from sed.benchmark.speed import (build_cfg, build_model_timed, random_text_embeddings, rejection_override,
                                             resolve_vocabulary, synthetic_images)
 
     vocabulary, class_names = resolve_vocabulary(args.vocabulary)

@@ -103,8 +103,8 @@ def authors_on_cpu(aggregator, keep):
 
 def runners(ours, theirs, inputs, mode, topk, keep):
     """(run ours, run theirs): each returns (T, H, W) probabilities (rejected classes 0) of one image."""
-    from sed.engine.speed_benchmark import rejection_override
-    from sed.modeling.cost_map import compute_cost_map
+    from sed.benchmark.speed import rejection_override
+    from sed.modeling.sed.cost_map import compute_cost_map
 
     dense, text, guidance = inputs
     t = text.shape[0]
@@ -165,8 +165,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
 
     from sed.config import load_config
-    from sed.modeling.decoder import GradualFusionDecoder
-    from sed.modeling.prompt_templates import get_prompt_templates
+    from sed.modeling.sed.decoder import GradualFusionDecoder
+    from sed.modeling.sed.prompt_templates import get_prompt_templates
 
     authors = import_authors_decoder(args.authors_checkout)
     cfg = load_config(args.config_file, [*args.opts, "TEST.FAST_COMPOSED_SCORES", str(args.composed)])

@@ -8,8 +8,8 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
-from ..utils.precision import full_precision
-from .chunks import chunk_slices
+from ...utils.precision import full_precision
+from ..chunks import chunk_slices
 from .class_attention import ClassAttentionLayer
 from .decoder_blocks import ConvNeXtBlock, DoubleConv
 from .rejection import category_rejection
