@@ -100,6 +100,8 @@ def add_common_config(cfg):
     cfg.TEST.SLIDING_WINDOW_STRIDE_HW = []  # (h, w) stride; empty = the square TEST.SLIDING_WINDOW_STRIDE
     # image scales of the multi-scale test when TEST.AUG.ENABLED (ratios of the test-size image; + TEST.AUG.FLIP)
     cfg.TEST.AUG.SCALES = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    # inference: "fp32", or "bf16"/"fp16" autocast (faster, approximate; SED reads it, docs/PERFORMANCE.md)
+    cfg.TEST.PRECISION = "fp32"
     # what eval.sh evaluates: "auto" (open-vocabulary models: the six benchmarks, other models: DATASETS.TEST),
     # "open_vocabulary" or "config" (each dataset of DATASETS.TEST); see sed/engine/eval_suite.py
     cfg.TEST.EVAL_SUITE = "auto"
