@@ -10,6 +10,7 @@ from detectron2.config import get_cfg
 from .data.datasets import register_custom_datasets
 from .modeling.ecenet.config import add_ecenet_config
 from .utils.class_names import REPO_ROOT
+from .utils.config_bases import ConfigLoopError, config_chain
 
 
 def load_config(config_file, opts=()):
@@ -18,8 +19,9 @@ def load_config(config_file, opts=()):
     overrides; the datasets of DATASETS.CUSTOM are registered.
 
     Raises:
-        FileNotFoundError: no such config file (or dataset spec file).
-        ValueError: one line saying what is wrong and how to fix it (unknown key, odd overrides, bad YAML or value).
+        FileNotFoundError: no such config file (or base config, or dataset spec file).
+        ValueError: one line saying what is wrong and how to fix it (unknown key, odd overrides, bad YAML or value,
+            a `_BASE_` chain that loops).
     """
     candidates = [config_file] if os.path.isabs(config_file) else [config_file, os.path.join(REPO_ROOT, config_file)]
     path = next((c for c in candidates if os.path.isfile(c)), None)
@@ -29,10 +31,13 @@ def load_config(config_file, opts=()):
     cfg = get_cfg()
     add_sed_config(cfg)
     try:
+        config_chain(path)  # a _BASE_ loop or a missing base: one line, not detectron2's recursion
         cfg.merge_from_file(path)
         cfg.merge_from_list(list(opts or []))
     except yaml.YAMLError as e:
         raise ValueError(f"config file {config_file} is not valid YAML ({_one_line(e)})") from e
+    except ConfigLoopError:
+        raise
     except (KeyError, AssertionError, ValueError, TypeError) as e:  # how yacs reports unknown keys and bad values
         message = _one_line(e.args[0] if e.args else e)
         key = re.search(r"Non-existent (?:config )?key: (\S+)", message)
