@@ -5,7 +5,8 @@
 Mistakes a user can fix (a missing or empty dataset, an OUTPUT_DIR that cannot be written, a config key that does
 not exist, more processes than GPUs, a batch that does not split over the processes) end the run with exit
 code 2 and ONE line on stderr saying what to do, before any model is built; so do, when they are met, a
-checkpoint that cannot be read or does not fit the model, and an image or label file that cannot be read.
+checkpoint that cannot be read or does not fit the model, an image or label file that cannot be read, and a
+disk too full for a checkpoint or results (the previous checkpoint stays usable: --resume continues from it).
 Set SED_DEBUG=1 to get the traceback instead. A run that fails before writing anything leaves no OUTPUT_DIR
 behind; an --eval-only run first moves an earlier OUTPUT_DIR/results.json to results.previous.json, so that a
 failed evaluation leaves no results that look current.
@@ -24,7 +25,7 @@ from torch.multiprocessing import ProcessExitedException
 
 from .. import config
 from ..data.image_io import ImageFileError
-from ..utils.files import check_writable_dir, missing_folders, remove_if_empty
+from ..utils.files import DiskFullError, check_writable_dir, missing_folders, remove_if_empty
 from .checkpoint import CheckpointError, SafeCheckpointer, load_checkpoint
 from .launch import launch
 from .train_step import micro_batch_size
@@ -214,7 +215,7 @@ def guarded_main(args):
     """`main` in a process: user mistakes and bad files print one line and exit with code 2."""
     try:
         return main(args)
-    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError) as e:
+    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError, DiskFullError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
         sys.exit(_fail(_bad_file_message(e, args) if isinstance(e, ImageFileError) else e))
@@ -239,14 +240,15 @@ def run(argv=None):
 def _run(cfg, args):
     try:
         skipped = preflight(cfg, args)
-    except (UsageError, FileNotFoundError) as e:
+        if skipped and len(skipped) == len(cfg.DATASETS.TEST):
+            # Nothing to evaluate: record why, without building the model.
+            write_results({name: {"skipped": reason} for name, reason in skipped.items()},
+                          os.path.join(cfg.OUTPUT_DIR, "results.json"))
+    except (UsageError, FileNotFoundError, DiskFullError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
         return _fail(e)
     if skipped and len(skipped) == len(cfg.DATASETS.TEST):
-        # Nothing to evaluate: record why, without building the model.
-        write_results({name: {"skipped": reason} for name, reason in skipped.items()},
-                      os.path.join(cfg.OUTPUT_DIR, "results.json"))
         for name, reason in skipped.items():
             print(f"skipped {name}: {reason}", file=sys.stderr)
         return 0

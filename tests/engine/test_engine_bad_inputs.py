@@ -13,6 +13,7 @@ import torch
 from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import setup_logger
 
+from conftest import fill_disk
 from engine_helpers import FAST_OPTS, REPO, one_thread, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine.cli import run
 
@@ -131,3 +132,37 @@ def test_bad_input_gives_one_line_and_keeps_everything(case, capfd, tmp_path, sy
             assert os.listdir(out), "an empty OUTPUT_DIR was left behind"
     else:
         assert not (tmp_path / "out").exists(), "a failed run left the empty parent of OUTPUT_DIR"
+
+
+def _one_error_line(capfd):
+    stderr = capfd.readouterr().err
+    errors = [line for line in stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return errors[0]
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, synthetic_root, one_thread,  # noqa: F811
+                                                                       fresh_loggers, capfd, monkeypatch):
+    out = tmp_path / "run"
+    train = ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2",
+             "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
+    with monkeypatch.context() as patch:
+        fill_disk(patch, paths="model_0000003.pth")
+        assert run(train) == 2
+    error = _one_error_line(capfd)
+    assert f"no space left on the disk to write the checkpoint {out / 'model_0000003.pth'}" in error
+    assert "it needs about " in error and " free there" in error
+    assert (out / "last_checkpoint").read_text() == "model_0000001.pth"
+    assert run([*train[:2], "--resume", *train[2:]]) == 0  # continues from the previous checkpoint
+    assert "Resuming at iteration 2" in capfd.readouterr().out
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
+
+
+def test_a_full_disk_while_writing_results_is_one_line(tmp_path, synthetic_root, one_thread, fresh_loggers,  # noqa: F811
+                                                       capfd, monkeypatch):
+    out = tmp_path / "run"
+    fill_disk(monkeypatch, paths="results.json")
+    assert run([str(a) for a in _eval_only(out)]) == 2
+    error = _one_error_line(capfd)
+    assert f"no space left on the disk to write the results {out / 'results.json'}" in error
+    assert not (out / "results.json").exists()
