@@ -7,6 +7,8 @@ not exist, more processes than GPUs, a batch that does not split over the proces
 code 2 and ONE line on stderr saying what to do, before any model is built; so do, when they are met, a
 checkpoint that cannot be read or does not fit the model, an image or label file that cannot be read, and a
 disk too full for a checkpoint or results (the previous checkpoint stays usable: --resume continues from it).
+SIGTERM or SIGINT during training saves a checkpoint of the current iteration, says so in one line and exits
+with 128 + the signal's number; --resume then continues exactly (see sed/engine/stop_signals.py).
 Set SED_DEBUG=1 to get the traceback instead. A run that fails before writing anything leaves no OUTPUT_DIR
 behind; an --eval-only run first moves an earlier OUTPUT_DIR/results.json to results.previous.json, so that a
 failed evaluation leaves no results that look current.
@@ -28,6 +30,7 @@ from ..data.image_io import ImageFileError
 from ..utils.files import DiskFullError, check_writable_dir, missing_folders, remove_if_empty
 from .checkpoint import CheckpointError, SafeCheckpointer, load_checkpoint
 from .launch import launch
+from .stop_signals import TrainingStopped
 from .train_step import micro_batch_size
 from .results import write_results
 from .trainer import Trainer
@@ -195,8 +198,12 @@ def main(args):
     return trainer.train()
 
 
+def _program():
+    return os.path.basename(sys.argv[0]) or "train_net.py"
+
+
 def _fail(message):
-    print(f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: error: {_one_line(message)}", file=sys.stderr)
+    print(f"{_program()}: error: {_one_line(message)}", file=sys.stderr)
     sys.stderr.flush()
     return USAGE_EXIT_CODE
 
@@ -215,6 +222,11 @@ def guarded_main(args):
     """`main` in a process: user mistakes and bad files print one line and exit with code 2."""
     try:
         return main(args)
+    except TrainingStopped as e:  # SIGTERM / SIGINT: a checkpoint of the current iteration was saved
+        if comm.is_main_process():
+            print(f"{_program()}: {e}", file=sys.stderr)
+            sys.stderr.flush()
+        sys.exit(e.exit_code)
     except (UsageError, FileNotFoundError, CheckpointError, ImageFileError, DiskFullError) as e:
         if os.environ.get("SED_DEBUG"):
             raise

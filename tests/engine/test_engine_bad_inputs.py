@@ -7,6 +7,8 @@ runs in-process (`sed.engine.cli.run`, all of train_net.py but the interpreter s
 import json
 import logging
 import os
+import signal
+import sys
 
 import pytest
 import torch
@@ -166,3 +168,33 @@ def test_a_full_disk_while_writing_results_is_one_line(tmp_path, synthetic_root,
     error = _one_error_line(capfd)
     assert f"no space left on the disk to write the results {out / 'results.json'}" in error
     assert not (out / "results.json").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_training_saves_the_iteration_says_so_and_resume_finishes(signum, tmp_path,  # noqa: F811
+                                                                                  synthetic_root, one_thread,
+                                                                                  fresh_loggers, capfd, monkeypatch):
+    from detectron2.engine import HookBase
+
+    from sed.engine.trainer import Trainer
+
+    class SignalInIteration1(HookBase):
+        def before_step(self):
+            if self.trainer.iter == 1:
+                os.kill(os.getpid(), signum)
+
+    build_hooks = Trainer.build_hooks
+    out = tmp_path / "run"
+    train = ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "3",
+             "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "build_hooks", lambda self: [SignalInIteration1(), *build_hooks(self)])
+        assert run(train) == 128 + signum
+    lines = [line for line in capfd.readouterr().err.splitlines() if "train" in line or "Traceback" in line]
+    name = signal.Signals(signum).name
+    assert lines == [f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: stopped by {name} after iteration 1: "
+                     f"saved {out}/model_0000001.pth; run the same command with --resume to continue"]
+    assert (out / "last_checkpoint").read_text() == "model_0000001.pth"
+    assert run([*train[:2], "--resume", *train[2:]]) == 0
+    assert "Resuming at iteration 2" in capfd.readouterr().out
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
