@@ -17,6 +17,7 @@ import difflib
 import logging
 import os
 import sys
+from datetime import timedelta
 
 import torch
 from detectron2.data import DatasetCatalog
@@ -29,7 +30,7 @@ from .. import config
 from ..data.image_io import ImageFileError
 from ..utils.files import DiskFullError, check_writable_dir, missing_folders, remove_if_empty
 from .checkpoint import CheckpointError, SafeCheckpointer, load_checkpoint
-from .launch import launch
+from .launch import DEFAULT_TIMEOUT, launch
 from .stop_signals import TrainingStopped
 from .train_step import micro_batch_size
 from .results import write_results
@@ -51,6 +52,10 @@ def build_parser():
     parser.add_argument("--skip-missing-datasets", action="store_true",
                         help="with --eval-only: record a test dataset whose files are missing as skipped "
                              "(in OUTPUT_DIR/results.json) instead of failing")
+    parser.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT.total_seconds(), metavar="SECONDS",
+                        help="several processes: how long every process waits for the others to start (rank 0 "
+                             "says who is missing meanwhile), and for any collective operation; default "
+                             f"{DEFAULT_TIMEOUT.total_seconds():g} (detectron2's)")
     return parser
 
 
@@ -130,6 +135,9 @@ def preflight(cfg, args):
     _check_output_dir(cfg.OUTPUT_DIR)
     _check_devices(cfg, args)
     world_size = args.num_gpus * args.num_machines
+    if args.dist_timeout <= 0:
+        raise UsageError(f"--dist-timeout {args.dist_timeout:g}: give a number of seconds above 0 (default "
+                         f"{DEFAULT_TIMEOUT.total_seconds():g})")
     if args.num_machines > 1 and args.dist_url == "auto":
         raise UsageError("--dist-url auto works on one machine only: give tcp://<address of machine 0>:<port>")
     resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
@@ -267,7 +275,7 @@ def _run(cfg, args):
     use_gpu = cfg.MODEL.DEVICE.startswith("cuda")
     try:
         launch(guarded_main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-               dist_url=args.dist_url, args=(args,), use_gpu=use_gpu)
+               dist_url=args.dist_url, args=(args,), timeout=timedelta(seconds=args.dist_timeout), use_gpu=use_gpu)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
     except ProcessExitedException as e:  # a worker exited after printing its one-line error
