@@ -143,8 +143,8 @@ def _one_error_line(capfd):
     return errors[0]
 
 
-def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, synthetic_root, one_thread,  # noqa: F811
-                                                                       fresh_loggers, capfd, monkeypatch):
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
+        tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
     out = tmp_path / "run"
     train = ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2",
              "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
@@ -160,8 +160,8 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path,
     assert (out / "last_checkpoint").read_text() == "model_final.pth"
 
 
-def test_a_full_disk_while_writing_results_is_one_line(tmp_path, synthetic_root, one_thread, fresh_loggers,  # noqa: F811
-                                                       capfd, monkeypatch):
+def test_a_full_disk_while_writing_results_is_one_line(
+        tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
     out = tmp_path / "run"
     fill_disk(monkeypatch, paths="results.json")
     assert run([str(a) for a in _eval_only(out)]) == 2
@@ -171,9 +171,8 @@ def test_a_full_disk_while_writing_results_is_one_line(tmp_path, synthetic_root,
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_during_training_saves_the_iteration_says_so_and_resume_finishes(signum, tmp_path,  # noqa: F811
-                                                                                  synthetic_root, one_thread,
-                                                                                  fresh_loggers, capfd, monkeypatch):
+def test_a_signal_during_training_saves_the_iteration_says_so_and_resume_finishes(
+        signum, tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
     from detectron2.engine import HookBase
 
     from sed.engine.trainer import Trainer

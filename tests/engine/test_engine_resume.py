@@ -116,8 +116,8 @@ class _SignalAt(HookBase):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_saves_the_current_iteration_and_resume_ends_bit_identical(signum, tmp_path, synthetic_root,  # noqa: F811
-                                                                           one_thread):
+def test_a_signal_saves_the_iteration_and_resume_ends_bit_identical(signum, tmp_path,
+                                                                   synthetic_root, one_thread):  # noqa: F811
     """Stopped in iteration 2 of 5 (checkpoints every 2: between two re-seedings), --resume ends exactly as the
     uninterrupted run: weights, optimizer state and learning rate."""
     def trainer(output_dir):
