@@ -80,6 +80,12 @@ def misspelt_dataset(tmp_path, out):
     return _eval_only(out, "DATASETS.TEST", '("synthetic_tset_sem_seg",)')
 
 
+def looping_config(tmp_path, out):
+    (tmp_path / "a.yaml").write_text(f"_BASE_: [{QUICKSTART}, b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("_BASE_: a.yaml\n")
+    return ["--config-file", tmp_path / "a.yaml", "OUTPUT_DIR", out]
+
+
 CASES = {  # case: (what the one line says, and no other line may say)
     truncated_checkpoint: (["cut.pth is not a readable checkpoint", "truncated"], ["weights_only", "match"]),
     random_bytes_checkpoint: (["noise.pth is not a readable checkpoint"], ["weights_only", "does not match",
@@ -89,6 +95,8 @@ CASES = {  # case: (what the one line says, and no other line may say)
     corrupt_training_image: (["train2017", ".jpg: truncated or corrupt",
                               "python tools/verify_dataset.py synthetic_train_sem_seg"], []),
     empty_dataset_folders: (["'ade20k_150_test_sem_seg'", "hold no *.jpg image", "prepare_ade20k_150.py"], []),
+    looping_config: (["the _BASE_ chain of the config loops", "a.yaml -> ", "b.yaml -> ", "remove or change"],
+                     ["RecursionError"]),
     misspelt_dataset: (["'synthetic_tset_sem_seg' (DATASETS.TEST) is not registered",
                         "did you mean synthetic_test_sem_seg, synthetic_train_sem_seg?"], []),
 }
