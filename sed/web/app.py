@@ -22,7 +22,7 @@ from PIL import Image
 from ..data.image_io import read_error_reason
 from ..data.synthetic import SPLITS, SYNTHETIC_CLASSES, render_sample
 from ..data.vocabulary import VocabularyError, benchmark_vocabularies, parse_vocabulary
-from ..predictor import OpenVocabSegmenter, load_image
+from ..predictor import OpenVocabSegmenter, load_image, segmentation_summary, summary_classes
 from ..utils.class_names import REPO_ROOT, load_class_names
 from ..utils.files import write_label_map
 from ..utils.visualization import class_areas, class_colors, display_name
@@ -243,15 +243,14 @@ class WebDemo:
             files += [colored, labels]
             entries.append({"input": name, "size": [int(label_map.shape[0]), int(label_map.shape[1])],
                             "colored": os.path.basename(colored), "labels": os.path.basename(labels),
-                            "classes": [{"name": class_names[label], "label": label, "area": round(share, 6)}
-                                        for label, share in areas]})
+                            "classes": summary_classes(label_map, class_names)})
         if not entries:
             raise RequestError("Nothing segmented: " + "; ".join(f"{f['input']}: {f['error']}" for f in failures) + ".")
         uses_fast = self.segmenter.uses_fast_inference(len(class_names))
         summary = os.path.join(output_dir, "summary.json")
         with open(summary, "w") as f:
-            json.dump({"class_names": class_names, "colors": [list(c) for c in class_colors(len(class_names))],
-                       "fast_inference": uses_fast, "images": entries, "failed": failures}, f, indent=1)
+            json.dump(segmentation_summary(class_names, uses_fast, entries, failures,
+                                           colors=[list(c) for c in class_colors(len(class_names))]), f, indent=1)
         archive = os.path.join(output_dir, f"segmentation_{len(entries)}_images.zip")
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
             for path in files + [summary]:

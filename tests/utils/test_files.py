@@ -40,7 +40,7 @@ def test_other_errors_pass_unchanged(tmp_path):
 
 
 def test_a_checkpoint_save_on_a_full_disk_keeps_the_previous_checkpoint_named(tmp_path, monkeypatch):
-    from sed.engine.checkpoint import SafeCheckpointer
+    from sed.checkpoint.loading import SafeCheckpointer
 
     checkpointer = SafeCheckpointer(torch.nn.Linear(100, 100), str(tmp_path))
     checkpointer.save("model_0000001")
