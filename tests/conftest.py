@@ -5,10 +5,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-# The steering checkout's shared/ (the authors' config files); absent on a user's machine.
-SHARED = REPO.parent / "shared"
-# Outputs of the authors' implementation and released-checkpoint layouts, carried by the repository
-# (copies of shared/fixtures and shared/reference, see tests/fixtures/README.md).
+# Outputs of the authors' implementation, their config files and class lists, released-checkpoint layouts and
+# MindSpore-written files, carried by the repository (see tests/fixtures/README.md).
 FIXTURES = REPO / "tests" / "fixtures"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
