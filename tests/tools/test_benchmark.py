@@ -52,16 +52,46 @@ def test_benchmark_records_the_classes_the_decoder_kept(tmp_path, monkeypatch):
                                                            for s in range(3)])
 
 
-def test_benchmark_keep_forces_the_kept_set(tmp_path):
-    """--keep replaces the rejection (untrained weights reject meaninglessly): every stage keeps exactly K."""
+def test_benchmark_keep_forces_the_kept_set(tmp_path, monkeypatch):
+    """--keep replaces the rejection (untrained weights reject meaninglessly): at every stage the decoder gets the
+    K classes of highest maximum score (checked here against the scores it rejected from), and reports K."""
+    import contextlib
+
+    import torch
+
+    from sed.engine import speed_benchmark
+    from sed.modeling import decoder
+
+    calls, override = [], speed_benchmark.rejection_override
+
+    @contextlib.contextmanager
+    def recorded_override(*args, **kwargs):
+        with override(*args, **kwargs):
+            forced = decoder.category_rejection
+
+            def recording(logits, topk):
+                kept = forced(logits, topk)
+                calls.append((logits.flatten(1).amax(1), kept))
+                return kept
+
+            decoder.category_rejection = recording
+            try:
+                yield
+            finally:
+                decoder.category_rejection = forced  # the override then puts the decoder's own back
+
+    monkeypatch.setattr(speed_benchmark, "rejection_override", recorded_override)
     out = tmp_path / "keep.json"
     assert load_tool("benchmark").main([
         "--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20", "--keep", "3", "--iters", "1",
         "--warmup", "0", "--threads", "1", "--skip-startup", "--skip-flops", "--random-text-embeddings",
         "--output", str(out)]) == 0
+    assert calls and len(calls) % 3 == 0
+    for scores, kept in calls:
+        assert sorted(kept.tolist()) == sorted(torch.argsort(scores, descending=True)[:3].tolist())
     result = json.loads(out.read_text())
     assert result["config"]["fast_inference"] and result["rejection"]["forced_by_keep"]
-    assert result["rejection"]["kept_per_stage"] == [3, 3, 3]
+    assert result["rejection"]["kept_per_stage"] == [len(kept) for _, kept in calls[-3:]] == [3, 3, 3]
 
 
 @pytest.mark.parametrize("argv,message", [
