@@ -1,10 +1,10 @@
-"""SED's per-class binary cross-entropy (sed/modeling/losses.py) against a hand computation."""
+"""SED's per-class binary cross-entropy (sed/modeling/sed/losses.py) against a hand computation."""
 import math
 
 import pytest
 import torch
 
-from sed.modeling.losses import sem_seg_bce_losses
+from sed.modeling.sed.losses import sem_seg_bce_losses
 
 
 def softplus(x):
