@@ -30,20 +30,31 @@ CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*$")
 REMARK = re.compile(r"\s{2,}\(.*\)\s*$")  # a usage line's remark after the command: `CMD ARGS   (= ...)`
 NESTED_CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")  # not a placeholder such as NAME
 
-# Runs each script as `python SCRIPT ARGS...` would, in one interpreter, up to its argument parsing: parse_args
-# parses, then stops the script. Prints one JSON line per command: the parsed arguments or the parser's error.
+# Runs each script as `python SCRIPT ARGS...` would, in one interpreter, up to its argument parsing: argparse's
+# parse_args (or parse_known_args, parse_intermixed_args) parses, then stops the script. Prints one JSON line per command: the parsed arguments or the parser's error.
 DRIVER = """
 import argparse, contextlib, io, json, os, runpy, sys
 
 class Parsed(BaseException):
     pass
 
-parse_args = argparse.ArgumentParser.parse_args
+depth = 0
 
-def parse_and_stop(self, args=None, namespace=None):
-    raise Parsed(parse_args(self, args, namespace))
+def stopping(parse):
+    def parse_and_stop(self, *args, **kwargs):  # the outermost parse call stops the script
+        global depth
+        depth += 1
+        try:
+            parsed = parse(self, *args, **kwargs)
+        finally:
+            depth -= 1
+        if depth == 0:
+            raise Parsed(parsed)
+        return parsed
+    return parse_and_stop
 
-argparse.ArgumentParser.parse_args = parse_and_stop
+for name in ("parse_args", "parse_known_args", "parse_intermixed_args", "parse_known_intermixed_args"):
+    setattr(argparse.ArgumentParser, name, stopping(getattr(argparse.ArgumentParser, name)))
 for script, argv in json.load(sys.stdin):
     sys.argv = [script, *argv]
     sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python SCRIPT` sets it
@@ -53,8 +64,11 @@ for script, argv in json.load(sys.stdin):
         try:
             runpy.run_path(script, run_name="__main__")
         except Parsed as parsed:
-            result = {"arguments": {k: v for k, v in vars(parsed.args[0]).items()
+            namespace, extra = parsed.args[0] if isinstance(parsed.args[0], tuple) else (parsed.args[0], [])
+            result = {"arguments": {k: v for k, v in vars(namespace).items()
                                     if isinstance(v, (str, int, float, bool, list, type(None)))}}
+            if extra:  # parse_known_args: what the parser did not take
+                result = {"error": [f"unrecognized arguments: {' '.join(extra)}"]}
         except SystemExit as e:
             if e.code not in (0, None):  # 0: a documented --help
                 result = {"error": stderr.getvalue().strip().splitlines()[-1:] or [f"exit status {e.code}"]}
