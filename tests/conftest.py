@@ -6,10 +6,8 @@ import torch
 from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
-# The steering checkout's shared/ (the authors' config files); absent on a user's machine.
-SHARED = REPO.parent / "shared"
-# Outputs of the authors' implementation and released-checkpoint layouts, carried by the repository
-# (copies of shared/fixtures and shared/reference, see tests/fixtures/README.md).
+# Outputs of the authors' implementation, their config files and class lists, released-checkpoint layouts and
+# MindSpore-written files, carried by the repository (see tests/fixtures/README.md).
 FIXTURES = REPO / "tests" / "fixtures"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -147,3 +145,31 @@ def fill_disk(monkeypatch, limit=0, paths=""):
         return open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(files, "open", fake_open, raising=False)
+
+
+def miou_by_hand(model, cfg, dataset_name):
+    """mIoU (%) of `model`'s predictions (argmax of its "sem_seg" scores, one image at a time through the test
+    mapper) on a registered dataset, computed here from its label files, independently of the evaluators: per
+    class with ground-truth pixels, TP / (ground truth + predicted - TP), the ignore label left out."""
+    import numpy as np
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from PIL import Image
+
+    from sed.data.build import build_test_mapper
+
+    metadata = MetadataCatalog.get(dataset_name)
+    num_classes, ignore = len(metadata.stuff_classes), metadata.ignore_label
+    mapper = build_test_mapper(cfg)
+    tp, ground_truth, predicted = (np.zeros(num_classes) for _ in range(3))
+    model.eval()
+    for record in DatasetCatalog.get(dataset_name):
+        with torch.no_grad():
+            prediction = model([mapper(dict(record))])[0]["sem_seg"].argmax(0).cpu().numpy()
+        labels = np.asarray(Image.open(record["sem_seg_file_name"]), dtype=np.int64)
+        valid = labels != ignore
+        gt, pred = labels[valid], prediction[valid]
+        ground_truth += np.bincount(gt, minlength=num_classes)[:num_classes]
+        predicted += np.bincount(pred, minlength=num_classes)[:num_classes]
+        tp += np.bincount(gt[gt == pred], minlength=num_classes)[:num_classes]
+    present = ground_truth > 0
+    return 100 * float(np.mean(tp[present] / (ground_truth + predicted - tp)[present]))

@@ -1,5 +1,5 @@
 """The authors' own config files (their configs/config.yaml, convnextB_768.yaml, convnextL_768.yaml) load
-unchanged and build SED as their code did. They are read from ../shared/reference/authors_configs."""
+unchanged and build SED as their code did. Copies of them are carried in tests/fixtures/authors_configs."""
 import functools
 
 import open_clip
@@ -7,11 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import FIXTURES, SHARED
+from conftest import FIXTURES
 
-AUTHORS_CONFIGS = SHARED / "reference" / "authors_configs"
-pytestmark = pytest.mark.skipif(not AUTHORS_CONFIGS.is_dir(),
-                                reason=f"the authors' config files are not here ({AUTHORS_CONFIGS})")
+AUTHORS_CONFIGS = FIXTURES / "authors_configs"
 
 
 def authors_cfg(name, opts=()):

@@ -47,7 +47,8 @@ def main(argv=None):
         return 2
     for kind, what in [("training_state", "optimizer / training-loop tensors, not converted"),
                        ("computed_buffers", "index buffers the model computes itself, not converted"),
-                       ("filled", "BatchNorm counters MindSpore does not save, written as initialised")]:
+                       ("filled", "BatchNorm counters MindSpore does not save, written as initialised"),
+                       ("skipped", "entries that are not tensors (append_dict strings), not converted")]:
         if report[kind]:
             logging.info("%d %s (e.g. %s)", len(report[kind]), what, ", ".join(report[kind][:3]))
     torch.save(checkpoint, args.output)

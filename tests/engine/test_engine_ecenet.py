@@ -6,9 +6,12 @@ themselves are model-agnostic and run in tests/engine/test_engine_quickstart.py.
 import json
 
 import pytest
+import torch
+from detectron2.modeling import build_model
 
-from conftest import load_tool
+from conftest import load_tool, miou_by_hand
 from engine_helpers import REPO, make_synthetic, one_thread  # noqa: F401 (fixture)
+from sed.engine import Trainer
 from sed.engine.eval_suite import evaluation_plan
 from sed.engine.cli import load_config, run
 
@@ -27,12 +30,28 @@ def test_train_then_evaluate_the_checkpoint(tmp_path, monkeypatch, one_thread): 
     trained = json.loads((out / "results.json").read_text())[TEST_SET]["sem_seg"]
     # what eval.sh runs for this config: its plan's overrides, the checkpoint, a folder per evaluation
     [(name, opts)] = evaluation_plan(load_config(TINY))
+    evaluated_models = []
+    test = Trainer.test.__func__
+
+    def recording_test(cls, cfg, model, *args, **kwargs):
+        evaluated_models.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return test(cls, cfg, model, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "test", classmethod(recording_test))
     assert run(["--config-file", TINY, "--eval-only", "--skip-missing-datasets", *opts, "OUTPUT_DIR",
                 str(out / "eval" / name), "MODEL.WEIGHTS", str(out / "model_final.pth")]) == 0
     evaluated = json.loads((out / "eval" / name / "results.json").read_text())[TEST_SET]["sem_seg"]
-    assert 0 <= evaluated["mIoU"] <= 100
-    # the same weights on the same images: the checkpoint was loaded, not a new initialisation
-    assert evaluated["mIoU"] == pytest.approx(trained["mIoU"])
+    # --eval-only evaluated the checkpoint's weights, every tensor of them
+    saved = torch.load(out / "model_final.pth", weights_only=False)["model"]
+    [weights] = evaluated_models
+    assert weights.keys() == saved.keys() and all(torch.equal(weights[k], saved[k]) for k in saved)
+    # both evaluations score those weights' predictions, as recomputed here from the label files
+    cfg = load_config(TINY, ["MODEL.DEVICE", "cpu"])
+    model = build_model(cfg)
+    model.load_state_dict(saved)
+    expected = miou_by_hand(model, cfg, TEST_SET)
+    assert evaluated["mIoU"] == pytest.approx(expected, abs=1e-9)
+    assert trained["mIoU"] == pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize("config,test_set", [

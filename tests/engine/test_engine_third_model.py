@@ -14,7 +14,7 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from PIL import Image
 from torch import nn
 
-from conftest import load_tool
+from conftest import load_tool, miou_by_hand
 from engine_helpers import FAST_OPTS, REPO, one_thread, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine import Trainer
 from sed.engine.cli import load_config, run
@@ -76,7 +76,7 @@ class ToyOpenVocabulary(SegmentationModel, nn.Module):
 OPTS = ["MODEL.META_ARCHITECTURE", "ToyOpenVocabulary", *FAST_OPTS]
 
 
-def test_a_third_model_trains_evaluates_and_segments(tmp_path, synthetic_root, one_thread):  # noqa: F811
+def test_a_third_model_trains_evaluates_and_segments(tmp_path, monkeypatch, synthetic_root, one_thread):  # noqa: F811
     out = tmp_path / "train"
     cfg = load_config(str(REPO / "configs" / "quickstart.yaml"),
                       [*OPTS, "SOLVER.MAX_ITER", "3", "SOLVER.CHECKPOINT_PERIOD", "100", "OUTPUT_DIR", str(out)])
@@ -91,14 +91,27 @@ def test_a_third_model_trains_evaluates_and_segments(tmp_path, synthetic_root, o
     trainer.train()
     assert not torch.equal(before, trainer.model.pixels.weight), "training changed the weights"
     periodic = trainer._last_eval_results["sem_seg"]  # the evaluation at the end of training
-    assert 0 <= periodic["mIoU"] <= 100
+    # the trained model's predictions on the test set, scored here from the label files
+    assert periodic["mIoU"] == pytest.approx(miou_by_hand(trainer.model, cfg, "synthetic_test_sem_seg"), abs=1e-9)
 
     [(name, opts)] = evaluation_plan(cfg)  # an open-vocabulary model on its config's own test set
     assert name == "synthetic_test_sem_seg"
     eval_dir = tmp_path / "eval" / name
     argv = ["--config-file", str(REPO / "configs" / "quickstart.yaml"), "--eval-only", *OPTS, *opts,
             "OUTPUT_DIR", str(eval_dir), "MODEL.WEIGHTS", str(out / "model_final.pth")]
+    evaluated_models = []
+    test = Trainer.test.__func__
+
+    def recording_test(cls, cfg, model, *args, **kwargs):
+        evaluated_models.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return test(cls, cfg, model, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "test", classmethod(recording_test))
     assert run(argv) == 0
+    # --eval-only evaluated the trained weights (saved in model_final.pth), hence the same predictions
+    [weights] = evaluated_models
+    trained = trainer.model.state_dict()
+    assert weights.keys() == trained.keys() and all(torch.equal(weights[k], trained[k]) for k in trained)
     final = json.loads((eval_dir / "results.json").read_text())[name]["sem_seg"]
     assert final["mIoU"] == pytest.approx(periodic["mIoU"], abs=1e-9)
 

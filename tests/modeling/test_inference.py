@@ -1,4 +1,6 @@
 """The generic sliding-window and multi-scale/flip inference of sed/modeling/inference.py."""
+import math
+
 import pytest
 import torch
 
@@ -86,4 +88,11 @@ def test_flip_and_scales_average_scores():
     sizes.clear()
     out = multi_scale_inference(ramp, image, scales=(0.5, 1.0, 1.5))
     assert sizes == [(2, 3), (4, 6), (6, 9)] and out.shape == (2, 4, 6)
-    torch.testing.assert_close(out.sum(0), torch.ones(4, 6))
+
+    def by_width(img):  # logits (width / 3, 0) everywhere: the softmax of a copy is (sigmoid(width / 3), ...)
+        return torch.stack([torch.full(img.shape[-2:], img.shape[-1] / 3), torch.zeros(img.shape[-2:])])
+
+    out = multi_scale_inference(by_width, image, scales=(0.5, 1.0, 1.5))  # widths 3, 6, 9
+    expected = sum(1 / (1 + math.exp(-a)) for a in (1, 2, 3)) / 3
+    torch.testing.assert_close(out[0], torch.full((4, 6), expected))
+    torch.testing.assert_close(out[1], torch.full((4, 6), 1 - expected))

@@ -25,14 +25,73 @@ def test_benchmark_tiny_config_writes_json(tmp_path, capsys):
     assert "decoder" in capsys.readouterr().out
 
 
-def test_benchmark_fast_keep_records_kept_classes(tmp_path):
+def test_benchmark_records_the_classes_the_decoder_kept(tmp_path, monkeypatch):
+    """kept_per_stage is the last image's count of classes out of each of the 3 rejections (top-1 here), and
+    kept_per_stage_mean their mean over the images, as the decoder's rejection returned them (recorded here)."""
+    from sed.modeling.sed import decoder
+
+    returned = []
+    rejection = decoder.category_rejection
+
+    def recording(logits, topk):
+        kept = rejection(logits, topk)
+        returned.append(int(kept.numel()))
+        return kept
+
+    monkeypatch.setattr(decoder, "category_rejection", recording)
     out = tmp_path / "fast.json"
-    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20",
-                             "--keep", "3", "--iters", "1", "--warmup", "0", "--threads", "1", "--skip-startup",
-                             "--skip-flops", "--random-text-embeddings", "--output", str(out)]) == 0
+    assert load_tool("benchmark").main([
+        "--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20", "--topk", "1", "--iters", "2",
+        "--warmup", "0", "--threads", "1", "--skip-startup", "--skip-flops", "--random-text-embeddings",
+        "--output", str(out)]) == 0
+    result = json.loads(out.read_text())["rejection"]
+    assert returned and len(returned) % 3 == 0 and all(1 <= k <= 20 for k in returned)
+    per_image = [returned[i:i + 3] for i in range(0, len(returned), 3)]
+    assert result["kept_per_stage"] == per_image[-1] and not result["forced_by_keep"]
+    assert result["kept_per_stage_mean"] == pytest.approx([sum(k[s] for k in per_image) / len(per_image)
+                                                           for s in range(3)])
+
+
+def test_benchmark_keep_forces_the_kept_set(tmp_path, monkeypatch):
+    """--keep replaces the rejection (untrained weights reject meaninglessly): at every stage the decoder gets the
+    K classes of highest maximum score (checked here against the scores it rejected from), and reports K."""
+    import contextlib
+
+    import torch
+
+    from sed.benchmark import speed as speed_benchmark
+    from sed.modeling.sed import decoder
+
+    calls, override = [], speed_benchmark.rejection_override
+
+    @contextlib.contextmanager
+    def recorded_override(*args, **kwargs):
+        with override(*args, **kwargs):
+            forced = decoder.category_rejection
+
+            def recording(logits, topk):
+                kept = forced(logits, topk)
+                calls.append((logits.flatten(1).amax(1), kept))
+                return kept
+
+            decoder.category_rejection = recording
+            try:
+                yield
+            finally:
+                decoder.category_rejection = forced  # the override then puts the decoder's own back
+
+    monkeypatch.setattr(speed_benchmark, "rejection_override", recorded_override)
+    out = tmp_path / "keep.json"
+    assert load_tool("benchmark").main([
+        "--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20", "--keep", "3", "--iters", "1",
+        "--warmup", "0", "--threads", "1", "--skip-startup", "--skip-flops", "--random-text-embeddings",
+        "--output", str(out)]) == 0
+    assert calls and len(calls) % 3 == 0
+    for scores, kept in calls:
+        assert sorted(kept.tolist()) == sorted(torch.argsort(scores, descending=True)[:3].tolist())
     result = json.loads(out.read_text())
-    assert result["config"]["fast_inference"] and result["config"]["vocabulary"] == "voc20"
-    assert result["rejection"]["kept_per_stage"] == [3, 3, 3] and result["rejection"]["forced_by_keep"]
+    assert result["config"]["fast_inference"] and result["rejection"]["forced_by_keep"]
+    assert result["rejection"]["kept_per_stage"] == [len(kept) for _, kept in calls[-3:]] == [3, 3, 3]
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -1,8 +1,9 @@
+"""The benchmark vocabularies, and how class-name files are found and checked."""
 import json
 
 import pytest
 
-from conftest import REPO, SHARED
+from conftest import FIXTURES, REPO
 from sed.utils.class_names import load_class_names, resolve_class_json
 
 SIZES = {"coco.json": 171, "ade150.json": 150, "ade847.json": 847, "pc59.json": 59, "pc459.json": 459,
@@ -10,12 +11,11 @@ SIZES = {"coco.json": 171, "ade150.json": 150, "ade847.json": 847, "pc59.json": 
 
 
 @pytest.mark.parametrize("filename,size", sorted(SIZES.items()))
-def test_benchmark_vocabularies_load_with_their_sizes(filename, size):
+def test_benchmark_vocabularies_are_the_authors(filename, size):
+    """datasets/*.json hold the authors' class names, in their order (tests/fixtures/authors_class_names)."""
     names = load_class_names(f"datasets/{filename}")
     assert len(names) == size
-    reference = SHARED / "reference" / "class_names" / filename
-    if reference.exists():
-        assert names == json.loads(reference.read_text())
+    assert names == json.loads((FIXTURES / "authors_class_names" / filename).read_text())
 
 
 def test_voc20b_is_voc20_then_the_other_pc59_classes():

@@ -17,7 +17,8 @@ MindSpore's parameter names. Converting it is a rename plus one reordering:
   from timm's (position-major: position * C + c, positions (0,0), (1,0), (0,1), (1,1)): the reduction's input
   columns and the merge norm's entries are reordered back.
 
-Optimizer state saved with the weights (`moments.*`, `global_step`, ...) is not converted; it is reported.
+Optimizer state saved with the weights (`moments.*`, `global_step`, ...) is not converted, nor are the strings
+MindSpore's `append_dict` saves; both are reported.
 """
 import logging
 import re
@@ -145,10 +146,11 @@ def convert_released_state_dict(released: Dict[str, "object"], model_state: Dict
 
 def convert_released_ecenet(path: str, model_state: Dict[str, torch.Tensor]) -> Tuple[dict, Dict[str, List[str]]]:
     """A released MindSpore `.ckpt` -> (a detectron2 checkpoint dict to torch.save and load as MODEL.WEIGHTS,
-    the report of `convert_released_state_dict`)."""
-    released = read_mindspore_checkpoint(path)
+    the report of `convert_released_state_dict` plus "skipped": the file's entries that are not tensors)."""
+    released, skipped = read_mindspore_checkpoint(path)
     logger.info("read %d tensors from %s", len(released), path)
     state_dict, report = convert_released_state_dict(released, model_state)
+    report["skipped"] = [f"{tag} ({what})" for tag, what in skipped.items()]
     checkpoint = {"model": state_dict,
                   "__author__": f"ECENet release {Path(path).name}, converted by tools/convert_ecenet_mindspore.py",
                   "matching_heuristics": False}

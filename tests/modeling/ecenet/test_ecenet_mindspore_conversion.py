@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 from torch import nn
 
-from conftest import load_cfg, load_tool
+from conftest import FIXTURES, load_cfg, load_tool
 from sed.checkpoint.mindspore_format import write_mindspore_checkpoint
 from sed.predictor import load_checkpoint
 
@@ -110,3 +110,30 @@ def test_a_file_that_is_not_a_mindspore_checkpoint_is_named(tmp_path, converter,
     torch.save({"model": {}}, tmp_path / "model.pth")
     assert converter([str(tmp_path / "model.pth"), str(tmp_path / "out.pth"), "--config-file", CONFIG]) == 2
     assert "not a MindSpore checkpoint" in capsys.readouterr().err
+
+
+def test_a_checkpoint_written_by_mindspore_converts(tmp_path, converter, caplog):
+    """tests/fixtures/mindspore/ecenet_tiny_release.ckpt: the tiny ECENet's tensors under the released names, saved
+    by MindSpore 2.10 with crc_check=True and append_dict entries (tests/fixtures/make_mindspore_fixtures.py).
+    Every tensor converts to the value the fixture script gave it; the step counter and the string are reported."""
+    import importlib.util
+    import logging
+
+    spec = importlib.util.spec_from_file_location("make_mindspore_fixtures", FIXTURES / "make_mindspore_fixtures.py")
+    fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixtures)
+    with caplog.at_level(logging.INFO):
+        assert converter([str(FIXTURES / "mindspore" / "ecenet_tiny_release.ckpt"), str(tmp_path / "converted.pth"),
+                          "--config-file", CONFIG]) == 0
+    assert "1 optimizer / training-loop tensors, not converted (e.g. global_step)" in caplog.text
+    assert "1 entries that are not tensors (append_dict strings), not converted (e.g. note (string 'ECENet tiny" \
+        in caplog.text
+    converted = torch.load(tmp_path / "converted.pth", weights_only=True)["model"]
+    state = build_model(load_cfg("ecenet/ecenet_tiny_cpu.yaml")).state_dict()
+    assert converted.keys() == state.keys()
+    for name, tensor in state.items():
+        if name.endswith("num_batches_tracked"):
+            assert torch.equal(converted[name], tensor), name
+        else:
+            expected = torch.from_numpy(fixtures.tensor_values(name, tuple(tensor.shape)))
+            assert torch.equal(converted[name], expected), name

@@ -90,22 +90,43 @@ def test_sliding_window_sizes_from_config():
     hw = tiny(["TEST.SLIDING_WINDOW", "True", "TEST.SLIDING_WINDOW_SIZE_HW", "[32, 64]",
                "TEST.SLIDING_WINDOW_STRIDE_HW", "[21, 43]"])
     assert hw.sliding_window == ((32, 64), (21, 43))
-    model = hw.eval()
+
+
+def test_sliding_windows_average_the_logits_of_each_window():
+    """A 50x100 image, 32x64 windows, stride 21x43: windows at rows 0, 18 and columns 0, 36 (the last of each
+    aligned to the border); the probabilities are the softmax of the logits averaged where windows overlap."""
+    model = tiny(["TEST.SLIDING_WINDOW", "True", "TEST.SLIDING_WINDOW_SIZE_HW", "[32, 64]",
+                  "TEST.SLIDING_WINDOW_STRIDE_HW", "[21, 43]"]).eval()
+    image = torch.randint(0, 255, (3, 50, 100), dtype=torch.uint8)
+    normalised = (image.float() - model.pixel_mean) / model.pixel_std
+    logits, count = torch.zeros(8, 50, 100), torch.zeros(50, 100)
     with torch.no_grad():
-        out = model([{"image": torch.randint(0, 255, (3, 50, 100), dtype=torch.uint8)}])
-    assert out[0]["sem_seg"].shape == (8, 50, 100)
+        for y in (0, 18):
+            for x in (0, 36):
+                logits[:, y:y + 32, x:x + 64] += model.segment(normalised[None, :, y:y + 32, x:x + 64])[0]
+                count[y:y + 32, x:x + 64] += 1
+        out = model([{"image": image}])[0]["sem_seg"]
+    assert count.min() == 1 and count.max() == 4
+    torch.testing.assert_close(out, (logits / count).softmax(0), atol=1e-6, rtol=1e-5)
 
 
 def test_multi_scale_flip_test_from_config():
+    """Scales 0.5 and 1 with flips: the average of the single-scale model's probabilities on the image, its mirror
+    (mirrored back), and both resized to 32x32 with their logits resized back to 64x64 (height/width 64)."""
     plain = tiny().eval()
     augmented = tiny(["TEST.AUG.ENABLED", "True", "TEST.AUG.SCALES", "[0.5, 1.0]", "TEST.AUG.FLIP", "True"]).eval()
     augmented.load_state_dict(plain.state_dict())
     assert augmented.test_scales == (0.5, 1.0) and augmented.test_flip and plain.test_scales == (1.0,)
-    inputs = [{"image": torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)}]
+    image = torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8).float()
+    small = torch.nn.functional.interpolate(image[None], (32, 32), mode="bilinear", align_corners=False)[0]
     with torch.no_grad():
-        out, reference = augmented(inputs)[0]["sem_seg"], plain(inputs)[0]["sem_seg"]
-    assert out.shape == reference.shape and not torch.allclose(out, reference)
-    torch.testing.assert_close(out.sum(0), torch.ones(64, 64))
+        out = augmented([{"image": image}])[0]["sem_seg"]
+        copies = [plain([{"image": copy, "height": 64, "width": 64}])[0]["sem_seg"] for copy in (image, small)]
+        mirrored = [plain([{"image": copy.flip(-1), "height": 64, "width": 64}])[0]["sem_seg"].flip(-1)
+                    for copy in (image, small)]
+    expected = sum(copies + mirrored) / 4
+    assert not torch.allclose(expected, copies[0], atol=1e-3)  # each copy counts
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
 
 
 def test_full_swin_b_ade20k_config_builds_on_cpu():

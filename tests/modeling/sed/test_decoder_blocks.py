@@ -25,13 +25,18 @@ def test_fusion_with_split_weights_equals_the_block_on_the_concatenation():
 
 
 def test_linear_attention_matches_its_definition():
+    """sum_s phi(q).phi(k_s) v_s / (sum_s phi(q).phi(k_s) + eps), phi = elu + 1, eps 1e-6 (in float64, so that the
+    tolerance sees eps: the same formula with 7e-6 fails it)."""
     torch.manual_seed(0)
-    q, k, v = torch.randn(2, 5, 4, 8), torch.randn(2, 7, 4, 8), torch.randn(2, 7, 4, 8)
+    q, k, v = (torch.randn(2, n, 4, 8, dtype=torch.float64) for n in (5, 7, 7))
     phi_q, phi_k = torch.nn.functional.elu(q) + 1, torch.nn.functional.elu(k) + 1
     numerator = torch.einsum("nlhd,nshd,nshv->nlhv", phi_q, phi_k, v)
     denominator = torch.einsum("nlhd,nshd->nlh", phi_q, phi_k)[..., None]
-    torch.testing.assert_close(LinearAttention()(q, k, v), numerator / (denominator + 1e-6 * 7), atol=1e-5,
-                               rtol=1e-4)
+    out = LinearAttention()(q, k, v)
+    torch.testing.assert_close(out, numerator / (denominator + 1e-6), atol=0, rtol=1e-12)
+    assert not torch.allclose(out, numerator / (denominator + 7e-6), atol=0, rtol=1e-12)
+    torch.testing.assert_close(LinearAttention()(q.float(), k.float(), v.float()),
+                               (numerator / (denominator + 1e-6)).float(), atol=1e-6, rtol=1e-5)
 
 
 def test_stage_is_equivariant_to_class_order():

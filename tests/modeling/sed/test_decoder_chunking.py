@@ -142,8 +142,11 @@ def test_auto_chunk_size_from_config():
 
     decoder = GradualFusionDecoder(load_cfg("convnextB_768.yaml"), prompt_channels=80)
     assert decoder.class_chunk_size == 0
-    for device in ("cpu", "cuda"):
-        assert 1 <= decoder.rows_per_chunk((24, 24), device) < 847  # bounded memory at the largest vocabulary
+    # automatic: as many class maps as hold 2^17 elements of the final 8h x 8w maps on the CPU, 2^23 elsewhere
+    # (at 768x768, h = w = 24: a final map has 64 * 576 = 36864 elements), at least one
+    assert decoder.rows_per_chunk((24, 24), "cpu") == 3  # 131072 // 36864
+    assert decoder.rows_per_chunk((24, 24), "cuda") == 227  # 8388608 // 36864
+    assert decoder.rows_per_chunk((1, 2), "cpu") == 1024 and decoder.rows_per_chunk((64, 64), "cpu") == 1
     decoder = GradualFusionDecoder(load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE", "16"]),
                                    prompt_channels=80)
     assert decoder.rows_per_chunk((24, 24), "cpu") == 16

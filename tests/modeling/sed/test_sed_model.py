@@ -135,12 +135,24 @@ def test_training_step_lowers_the_loss_and_leaves_the_text_tower_alone(tmp_path)
 
 
 def test_loss_may_exclude_ignored_pixels(tmp_path):
-    model = _tiny_model(tmp_path, ["MODEL.SEM_SEG_HEAD.LOSS_EXCLUDE_IGNORED", "True"]).train()
-    authors = _tiny_model(tmp_path).train()
+    """MODEL.SEM_SEG_HEAD.LOSS_EXCLUDE_IGNORED reaches the loss (whose values tests/modeling/test_losses.py checks
+    by hand): the same loss as the authors' without ignored pixels, another one with them."""
+    unpadded = ["INPUT.SIZE_DIVISIBILITY", "-1"]  # the tiny config pads 192 to 384 with ignored pixels
+    model = _tiny_model(tmp_path, ["MODEL.SEM_SEG_HEAD.LOSS_EXCLUDE_IGNORED", "True", *unpadded]).train()
+    authors = _tiny_model(tmp_path, unpadded).train()
+    assert model.sem_seg_head.loss_exclude_ignored and not authors.sem_seg_head.loss_exclude_ignored
+    authors.load_state_dict(model.state_dict())
     batch = _fixed_batch(len(model.train_class_names))
+
+    def losses(m):
+        torch.manual_seed(0)  # the same drop-path draws for both models
+        with torch.no_grad():
+            return m(batch)
+
+    a, b = losses(authors), losses(model)
+    assert all(torch.isclose(a[k], b[k], rtol=1e-6, atol=0) for k in a), (a, b)
     batch[0]["sem_seg"][:10] = 255
-    with torch.no_grad():
-        a, b = authors(batch), model(batch)
+    a, b = losses(authors), losses(model)
     assert all(not torch.isclose(a[k], b[k]) for k in a)
 
 
