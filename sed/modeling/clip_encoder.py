@@ -11,6 +11,8 @@ import open_clip
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from ..utils.logs import hidden_log_lines
+
 logger = logging.getLogger(__name__)
 
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
@@ -75,7 +77,12 @@ def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, hea
     vision_cfg = dict(open_clip.get_model_config(model_name)["vision_cfg"], timm_drop_path=drop_path_rate,
                       timm_drop=head_dropout)
     if not pretrained_weights:
-        model = open_clip.create_model(model_name, pretrained=None, vision_cfg=vision_cfg)
+        # open_clip warns "Model initialized randomly" as if that were the end of it; SED's checkpoints carry the
+        # CLIP weights, so mostly a checkpoint replaces them right after building.
+        with hidden_log_lines("Model initialized randomly"):
+            model = open_clip.create_model(model_name, pretrained=None, vision_cfg=vision_cfg)
+        logger.info("CLIP %s: random initial weights (MODEL.ENC.CLIP_PRETRAINED_WEIGHTS is empty); a checkpoint "
+                    "loaded into the model (MODEL.WEIGHTS, --resume) replaces them.", model_name)
     elif os.path.isfile(os.path.expanduser(pretrained_weights)):
         model = open_clip.create_model(model_name, pretrained=os.path.expanduser(pretrained_weights),
                                        vision_cfg=vision_cfg)
