@@ -11,7 +11,7 @@ import open_clip
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..utils.logs import hidden_log_lines
+from ...utils.logs import hidden_log_lines
 
 logger = logging.getLogger(__name__)
 
