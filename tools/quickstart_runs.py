@@ -3,7 +3,7 @@
 writes, per run, the test mIoU / fwIoU / pACC, the wall time of the whole command and the median training step,
 with the machine, the date, the thread setting and the load average.
 
-    OMP_NUM_THREADS=1 python tools/quickstart_runs.py --seeds 0 1 --output docs/measurements/quickstart.json
+    OMP_NUM_THREADS=1 python tools/quickstart_runs.py --seeds 0 1 --output docs/performance/quickstart.json
 
 Runs are appended to an existing --output file. Each run takes minutes on a few CPU cores (README, Quickstart).
 """
