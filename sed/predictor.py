@@ -13,7 +13,6 @@ Open-vocabulary models (SED; `capabilities(model).open_vocabulary`, see sed/mode
 vocabulary; closed-vocabulary ones (ECENet) segment the classes of their config's DATASETS.TEST[0] and take no
 other vocabulary.
 """
-import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -41,9 +40,6 @@ logger = logging.getLogger(__name__)
 # Category early rejection (TEST.FAST_INFERENCE) is switched on by default above this many classes: there it
 # saves most of the decoder's time, below it the top-k keeps nearly every class anyway.
 FAST_INFERENCE_ABOVE = 50
-# open_clip's warning when MODEL.ENC.CLIP_PRETRAINED_WEIGHTS is "": untrue when MODEL.WEIGHTS, loaded right after
-# building, replaces every weight (and load_checkpoint refuses a checkpoint that does not).
-_RANDOM_CLIP_WARNING = "Model initialized randomly"
 
 
 @dataclass(eq=False)  # arrays have no single truth value to compare by
@@ -158,26 +154,6 @@ def _model_failure(error):
     return " ".join(f"the model failed on it ({type(error).__name__}: {error})".split())
 
 
-class _HideLines(logging.Filter):
-    def __init__(self, text):
-        super().__init__()
-        self.text = text
-
-    def filter(self, record):
-        return self.text not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _hidden_log_lines(text):
-    """Drops root-logger records containing `text` (open_clip logs through the root logger)."""
-    hide = _HideLines(text)
-    logging.getLogger().addFilter(hide)
-    try:
-        yield
-    finally:
-        logging.getLogger().removeFilter(hide)
-
-
 def _dataset_class_names(cfg):
     """The classes of a closed-vocabulary model: those of its test dataset."""
     if not cfg.DATASETS.TEST:
@@ -232,8 +208,7 @@ class OpenVocabSegmenter:
             raise ValueError(f"INPUT.FORMAT={cfg.INPUT.FORMAT!r}: only RGB and BGR models are supported.")
         if cfg.SEED >= 0:  # makes a model without weights (tests, demos) the same on every run
             seed_all_rng(cfg.SEED)
-        with _hidden_log_lines(_RANDOM_CLIP_WARNING) if cfg.MODEL.WEIGHTS else contextlib.nullcontext():
-            self.model = build_model(cfg).eval()
+        self.model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
             load_checkpoint(self.model, cfg.MODEL.WEIGHTS)
         else:

@@ -79,13 +79,17 @@ fi
 
 CURRENT_STEP="install the sed package"
 stamp="$VENV/.sed_installed"
-want="$(cat "$ROOT/setup.py" | "$PY" -c 'import hashlib, sys; print(hashlib.sha1(sys.stdin.buffer.read()).hexdigest())')"
+# The install mode is part of the stamp, so that an environment installed in another mode is reinstalled.
+want="$( (cat "$ROOT/setup.py"; echo "editable_mode=compat") | "$PY" -c 'import hashlib, sys; print(hashlib.sha1(sys.stdin.buffer.read()).hexdigest())')"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$PY" -c 'import sed' 2>/dev/null; then
     step "sed already installed (editable) and setup.py unchanged"
 else
     step "Installing sed (editable) with its test, export, web, slurm and mindspore extras"
     # numpy<2 again: the extras' dependencies (gradio's pandas) would otherwise upgrade it.
-    "${PIP[@]}" install -e "$ROOT[test,export,web,slurm,mindspore]" "setuptools<81" "numpy<2"
+    # compat mode puts the checkout on sys.path: Python then finds the package whatever the current folder holds,
+    # while the default editable finder loses to a folder named sed beside a script (the checkout's parent).
+    "${PIP[@]}" install -e "$ROOT[test,export,web,slurm,mindspore]" "setuptools<81" "numpy<2" \
+        --use-pep517 --config-settings editable_mode=compat
     echo "$want" > "$stamp"
 fi
 

@@ -23,9 +23,9 @@ from datetime import timedelta
 
 import torch
 from detectron2.data import DatasetCatalog
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
+from detectron2.engine import DefaultTrainer, default_argument_parser
 from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
+from detectron2.utils.env import seed_all_rng
 from torch.multiprocessing import ProcessExitedException
 
 from .. import config
@@ -33,6 +33,7 @@ from ..checkpoint.loading import CheckpointError, SafeCheckpointer, load_checkpo
 from ..data.image_io import ImageFileError
 from ..modeling.postprocess import NonFiniteOutputError
 from ..utils.files import DiskFullError, check_writable_dir, missing_folders, remove_if_empty
+from ..utils.logs import environment_info, setup_run_loggers
 from ..utils.messages import one_line
 from .launch import DEFAULT_TIMEOUT, launch
 from .stop_signals import TrainingStopped
@@ -168,11 +169,28 @@ def preflight(cfg, args):
 
 
 def setup(args):
-    """The frozen config of a process, with detectron2's logging, config dump and seeding (`default_setup`)."""
+    """The frozen config of a process, with logging, config file and seeding as detectron2's `default_setup`, whose
+    log is coloured in files too and repeats the whole config (`sed.utils.logs`)."""
     cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
-    default_setup(cfg, args)
-    setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="sed")
+    rank = comm.get_rank()
+    if comm.is_main_process() and cfg.OUTPUT_DIR:
+        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    setup_run_loggers(cfg.OUTPUT_DIR, rank)
+    logger.info("Rank of current process: %d. World size: %d", rank, comm.get_world_size())
+    logger.info("Environment info:\n%s", environment_info())
+    logger.info("Command line arguments: %s", args)
+    with open(args.config_file) as f:
+        logger.info("Contents of %s:\n%s", args.config_file, f.read())
+    if comm.is_main_process() and cfg.OUTPUT_DIR:
+        # The full config (hundreds of lines) goes to its file only; the log has the file and the options above.
+        path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+        with open(path, "w") as f:
+            f.write(cfg.dump())
+        logger.info("Full config saved to %s", path)
+    seed_all_rng(None if cfg.SEED < 0 else cfg.SEED + rank)
+    if not args.eval_only:
+        torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
     if cfg.MODEL.DEVICE.startswith("cuda"):
         # TF32 matrix products on GPUs that have them, as the authors' train_net.py sets for training and test.
         torch.set_float32_matmul_precision("high")

@@ -1,1 +1,2 @@
-"""The bottom layer: class-name files and test vocabularies, pictures of segmentations, files, measuring tools."""
+"""The bottom layer: class-name files and test vocabularies, pictures of segmentations, files, measuring tools,
+run logs."""

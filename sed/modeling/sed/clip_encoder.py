@@ -13,6 +13,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ...checkpoint.safe_load import refusal
+from ...utils.logs import hidden_log_lines
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,12 @@ def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, hea
     vision_cfg = dict(open_clip.get_model_config(model_name)["vision_cfg"], timm_drop_path=drop_path_rate,
                       timm_drop=head_dropout)
     if not pretrained_weights:
-        model = open_clip.create_model(model_name, pretrained=None, vision_cfg=vision_cfg)
+        # open_clip warns "Model initialized randomly" as if that were the end of it; SED's checkpoints carry the
+        # CLIP weights, so mostly a checkpoint replaces them right after building.
+        with hidden_log_lines("Model initialized randomly"):
+            model = open_clip.create_model(model_name, pretrained=None, vision_cfg=vision_cfg)
+        logger.info("CLIP %s: random initial weights (MODEL.ENC.CLIP_PRETRAINED_WEIGHTS is empty); a checkpoint "
+                    "loaded into the model (MODEL.WEIGHTS, --resume) replaces them.", model_name)
     elif os.path.isfile(os.path.expanduser(pretrained_weights)):
         path = os.path.expanduser(pretrained_weights)
         try:  # open_clip reads it with torch.load(weights_only=True): no code runs, but torch's error is a page
