@@ -6,9 +6,9 @@ import pytest
 
 from conftest import REPO
 
-ALLOWED = {"modeling": {"modeling", "checkpoint", "utils"}, "data": {"data", "utils"},
+ALLOWED = {"modeling": {"modeling", "checkpoint", "model_zoo", "utils"}, "data": {"data", "utils"},
            "evaluation": {"evaluation", "modeling", "data", "utils"}, "checkpoint": {"checkpoint"},
-           "utils": {"utils"}}
+           "model_zoo": {"model_zoo"}, "utils": {"utils"}}
 
 
 def sed_imports(path):
