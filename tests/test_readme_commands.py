@@ -1,5 +1,5 @@
-"""The `python tools/...` and `python datasets/...` commands of README.md, INSTALL.md, docs/ and datasets/README.md
-work as written after the set-up block (which activates .venv, so `python` is the interpreter running this test):
+"""The `python tools/...` and `python datasets/...` commands of README.md, INSTALL.md, MODEL_ZOO.md, docs/ and
+datasets/README.md work as written after the set-up block (which activates .venv, so `python` is the interpreter running this test):
 each script they name exists and its `--help` exits 0. `--help` needs no GPU, data or download, so no command is
 excluded. All scripts run in one child process (runpy), as the interpreter starts only once."""
 import re
@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from conftest import REPO
-DOCS = [REPO / "README.md", REPO / "INSTALL.md", REPO / "datasets" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCS = [REPO / "README.md", REPO / "INSTALL.md", REPO / "MODEL_ZOO.md", REPO / "datasets" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 # `python` at a command's start (line start, after a prompt, backtick or `;`), then a script of the repository.
 COMMAND = re.compile(r"(?:^|[`;]\s*|\$\s+)python3? ((?:tools|datasets)/[\w/.-]+\.py)", re.MULTILINE)
 
