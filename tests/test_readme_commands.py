@@ -1,6 +1,6 @@
 """The `python tools/...` and `python datasets/...` commands of README.md, INSTALL.md, MODEL_ZOO.md, docs/ and
-datasets/README.md work as written after the set-up block (which activates .venv, so `python` is the interpreter running this test):
-each script they name exists and its `--help` exits 0. `--help` needs no GPU, data or download, so no command is
+datasets/README.md work as written after the set-up block (which activates .venv, so `python` is the interpreter
+running this test): each script they name exists and its `--help` exits 0. `--help` needs no GPU, data or download, so no command is
 excluded. All scripts run in one child process (runpy), as the interpreter starts only once."""
 import re
 import subprocess
