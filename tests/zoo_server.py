@@ -1,7 +1,8 @@
 """A local HTTP server (127.0.0.1, a free port) serving one file as a test asks, and a zoo entry for it (tests of
 sed/model_zoo and tools/download.py).
 
-Modes: "range" answers Range requests with 206 (resumable), "no-range" ignores them (200, the whole file);
+Modes: "range" answers Range requests with 206 (resumable), "no-range" ignores them (200, the whole file),
+"wrong-offset" answers them with 206 but from byte 0;
 `drop_first` makes the first request send only the first half of the body before closing the connection.
 """
 import hashlib
@@ -21,8 +22,8 @@ class ZooServer:
             def do_GET(self):
                 server.requests.append(self.headers.get("Range"))
                 start = 0
-                if self.headers.get("Range") and server.mode == "range":
-                    start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+                if self.headers.get("Range") and server.mode in ("range", "wrong-offset"):
+                    start = int(self.headers["Range"].split("=")[1].rstrip("-")) if server.mode == "range" else 0
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
                 else:

@@ -16,7 +16,7 @@
 # (benchmark.py --keep) and the text embeddings are random (speed does not depend on them).
 # Settings (environment): PYTHON, DEVICE (cuda), MODELS ("b=configs/convnextB_768.yaml l=configs/convnextL_768.yaml"),
 # VOCABULARIES ("ade150 ade847"), MODES ("full fast"), PRECISIONS ("fp32 bf16"), BATCH_SIZES ("1 4 16 64"),
-# ITERS (5), WARMUP (2), KEEP (32), TRAIN_PRECISIONS ("fp32 fp16"), TRAIN_BATCH (4), BUDGET_S (540),
+# ITERS (5), WARMUP (2), KEEP (32), TRAIN_PRECISIONS ("fp32 fp16"; "" for none), TRAIN_BATCH (4), BUDGET_S (540),
 # RUN_TIMEOUT_S (240), SKIP_TESTS (0). Exit status: 1 if a test failed or a run failed, else 0.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +31,7 @@ BATCH_SIZES=${BATCH_SIZES:-"1 4 16 64"}
 ITERS=${ITERS:-5}
 WARMUP=${WARMUP:-2}
 KEEP=${KEEP:-32}
-TRAIN_PRECISIONS=${TRAIN_PRECISIONS:-"fp32 fp16"}
+TRAIN_PRECISIONS=${TRAIN_PRECISIONS-"fp32 fp16"}  # empty: no training runs
 TRAIN_BATCH=${TRAIN_BATCH:-4}
 BUDGET_S=${BUDGET_S:-540}
 RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-240}

@@ -132,6 +132,9 @@ def _transfer(url, part, label, progress):
     with response:
         if start and response.status != 206:
             start = 0  # the server ignores Range and sends the whole file: start again from zero
+        elif start and not (response.headers.get("Content-Range") or "").startswith(f"bytes {start}-"):
+            os.remove(part)  # resumed elsewhere than asked: the kept bytes cannot be trusted to fit
+            raise _Interrupted("the server resumed at another offset; starting again")
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         received = start
@@ -159,7 +162,7 @@ def _download_google_drive(file_id, part, entry, progress):
         raise WeightsUnavailableError(_unavailable(
             entry, part[:-len(".part")], "Google Drive downloads need gdown: pip install -e \".[zoo]\" (or pip "
             "install gdown)")) from None
-    if not gdown.download(id=file_id, output=part, quiet=not progress, resume=True, timeout=TIMEOUT_S):
+    if not gdown.download(id=file_id, output=part, quiet=not progress, resume=True):
         raise RuntimeError("gdown returned no file")
 
 

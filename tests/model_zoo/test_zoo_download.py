@@ -71,6 +71,12 @@ def test_a_server_without_range_support_restarts_cleanly(zoo_home, serve):
     assert len(server.requests) == 2
 
 
+def test_a_resume_at_another_offset_restarts_cleanly(zoo_home, serve):
+    server = serve(mode="wrong-offset", drop_first=True)
+    assert open(fetch_checkpoint("tiny-test"), "rb").read() == PAYLOAD
+    assert server.requests == [None, f"bytes={len(PAYLOAD) // 2}-", None]
+
+
 def test_a_part_left_by_an_earlier_run_is_resumed(zoo_home, serve):
     server = serve()
     (zoo_home / "checkpoints").mkdir(parents=True)

@@ -78,9 +78,10 @@ def test_gpu_check_runs_on_the_cpu_with_a_small_matrix(tmp_path):
     """The whole script with the tiny config on the CPU: benchmark runs, then one JSON and one table."""
     env = {**os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "MODELS": f"tiny={TINY}", "VOCABULARIES": "5",
            "MODES": "full fast", "PRECISIONS": "fp32", "BATCH_SIZES": "1 2", "ITERS": "1", "WARMUP": "0", "KEEP": "2",
-           "TRAIN_PRECISIONS": "", "SKIP_TESTS": "1", "RUN_TIMEOUT_S": "600", "PYTHONPATH": str(REPO)}
+           "TRAIN_PRECISIONS": "", "SKIP_TESTS": "1", "BUDGET_S": "3000", "RUN_TIMEOUT_S": "900",
+           "PYTHONPATH": str(REPO)}
     run = subprocess.run(["bash", str(REPO / "tools" / "gpu_check.sh"), str(tmp_path / "check")], env=env,
-                         capture_output=True, text=True, timeout=1200)
+                         capture_output=True, text=True, timeout=2400)
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads((tmp_path / "check" / "gpu_check.json").read_text())
     assert sorted(r["inference"] for r in report["inference"]) == ["fast", "full"]
