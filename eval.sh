@@ -7,13 +7,13 @@
 # SED configs: the six open-vocabulary benchmarks (A-847, PC-459, A-150, PC-59, PAS-20, PAS-20b) with the authors'
 # settings (the benchmark's class-name JSON, class-attention pooling [1,1]); other models (ECENet, ...): each
 # dataset of the config's DATASETS.TEST (tools/eval_plan.py prints the plan; sed/engine/eval_suite.py decides).
+# The loop is tools/eval_suite.py's: each evaluation's settings travel as Python values, never as shell words.
 # Weights: OUTPUT_DIR/model_final.pth when it exists (as after run.sh); KEY VALUE options come last and win, so
 # MODEL.WEIGHTS among them picks another checkpoint. Results: OUTPUT_DIR/eval/<benchmark>/results.json.
 # A benchmark whose dataset is missing is reported as skipped. Exit status: 0 if every benchmark was evaluated or
 # skipped and at least one evaluated, else 1 (the table is printed either way). Python: $PYTHON, else
 # .venv/bin/python, else python3.
 set -u
-set -f  # no file-name globbing: "[1,1]" is a config value
 if [ $# -lt 3 ]; then
     echo "usage: sh eval.sh CONFIG NUM_GPUS OUTPUT_DIR [KEY VALUE ...]" >&2
     exit 2
@@ -31,29 +31,4 @@ else
     PY=python3
 fi
 
-PLAN=$("$PY" "$ROOT/tools/eval_plan.py" --config-file "$CONFIG" "$@") || exit 2
-if [ -f "$OUT/model_final.pth" ]; then
-    set -- MODEL.WEIGHTS "$OUT/model_final.pth" "$@"
-fi
-
-NAMES=""
-while read -r NAME BENCH_OPTS; do
-    [ -n "$NAME" ] || continue
-    DIR=$OUT/eval/$NAME
-    mkdir -p "$DIR" || exit 2
-    rm -f "$DIR/results.json"
-    echo "==> eval.sh: $NAME"
-    # BENCH_OPTS is split on spaces on purpose (KEY VALUE pairs without spaces); user options come last.
-    # shellcheck disable=SC2086
-    "$PY" "$ROOT/tools/train_net.py" --config-file "$CONFIG" --num-gpus "$GPUS" --dist-url auto --eval-only \
-        --skip-missing-datasets $BENCH_OPTS OUTPUT_DIR "$DIR" "$@" </dev/null \
-        || echo "eval.sh: the evaluation of $NAME failed (log: $DIR/log.txt)" >&2
-    NAMES="$NAMES $NAME"
-done <<PLAN_END
-$PLAN
-PLAN_END
-
-echo
-echo "==> eval.sh: results ($OUT/eval)"
-# shellcheck disable=SC2086
-"$PY" "$ROOT/tools/collect_results.py" "$OUT/eval" $NAMES
+exec "$PY" "$ROOT/tools/eval_suite.py" "$CONFIG" "$GPUS" "$OUT" "$@"

@@ -34,7 +34,7 @@ setup(
         # tools/export_model.py: ONNX export and its onnxruntime check.
         "export": ["onnx>=1.16", "onnxruntime>=1.18"],
         # tools/web_demo.py (Gradio page) and its browser test (selenium drives Debian's chromium-driver).
-        "web": ["gradio>=5", "selenium>=4.10"],
+        "web": ["gradio>=6", "selenium>=4.10"],
         # tools/slurm_train.py: SLURM jobs (and local test jobs) through submitit.
         "slurm": ["submitit>=1.5"],
         # Model-zoo downloads from Google Drive, where the authors host the SED checkpoints (MODEL_ZOO.md).

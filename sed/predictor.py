@@ -28,12 +28,12 @@ from detectron2.utils.env import seed_all_rng
 from PIL import Image, ImageOps
 
 from . import config
+from .checkpoint.loading import CheckpointError, UnreadableCheckpointError, load_checkpoint
 from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
-from .engine.checkpoint import CheckpointError, UnreadableCheckpointError, load_checkpoint
 from .model_zoo import weights_uri
-from .modeling.postprocess import LABELS_KEY, label_outputs
-from .modeling.protocol import capabilities
+from .modeling.postprocess import LABELS_KEY
+from .modeling.protocol import capabilities, inference_options
 from .utils.visualization import class_areas
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,22 @@ class SegmentationResult:
     def present_classes(self) -> List[str]:
         """The classes given at least one pixel, largest first."""
         return list(self.class_areas)
+
+
+def summary_classes(label_map: np.ndarray, class_names: List[str]) -> List[Dict]:
+    """The classes present in an (H, W) label map, largest first, as summary.json lists them for each image:
+    [{"name", "label" (index into `class_names`), "area" (share of the pixels, 6 decimals)}, ...]."""
+    return [{"name": class_names[label], "label": label, "area": round(share, 6)}
+            for label, share in class_areas(label_map, len(class_names))]
+
+
+def segmentation_summary(class_names: List[str], fast_inference: bool, images: List[Dict], failed: List[Dict],
+                         **context) -> Dict:
+    """The content of summary.json (the demo and the web page write the same schema): `context` (e.g. the
+    config file) first, then the vocabulary, whether category early rejection ran, one entry per segmented image
+    (each with its `summary_classes`) and {"input", "error"} per input that failed."""
+    return {**context, "class_names": class_names, "fast_inference": fast_inference, "images": images,
+            "failed": failed}
 
 
 def load_image(image):
@@ -291,12 +307,11 @@ class OpenVocabSegmenter:
     @torch.no_grad()
     def _segment_batch(self, images, class_names, return_probabilities):
         if self.open_vocabulary:
-            self.model.test_class_names = class_names  # the model caches the text embeddings per vocabulary
-            if capabilities(self.model).supports_fast_inference:
-                self.model.fast_inference = self.uses_fast_inference(len(class_names))
+            self.model.set_vocabulary(class_names)  # the model caches the text embeddings per vocabulary
         results = []
         # Without probabilities, a model that can (SED) gives label maps directly, never the (T, H, W) scores.
-        with label_outputs(self.model, enabled=not return_probabilities):
+        with inference_options(self.model, fast=self.uses_fast_inference(len(class_names)),
+                               labels_only=not return_probabilities):
             outputs = self.model([self._model_input(image) for image in images])
         for output in outputs:
             probabilities = output.get("sem_seg")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import load_cfg
+from conftest import REPO, load_cfg
 from sed.config import load_config
 
 
@@ -51,14 +51,54 @@ def test_relative_config_paths_also_resolve_from_the_repository_root(tmp_path, m
     assert load_config("configs/convnextB_768.yaml").MODEL.META_ARCHITECTURE == "SED"
 
 
-def test_every_sed_key_has_a_comment(repo_root):
-    """Every key declared in sed/config.py carries a one-line comment (the config is the documentation)."""
-    lines = (repo_root / "sed" / "config.py").read_text().splitlines()
+@pytest.mark.parametrize("owner", ["config.py", "modeling/sed/config.py", "modeling/ecenet/config.py"])
+def test_every_key_has_a_comment(repo_root, owner):
+    """Every key declared by the three owners carries a one-line comment (the config is the documentation)."""
+    lines = (repo_root / "sed" / owner).read_text().splitlines()
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if "=" in stripped and stripped.split("=")[0].strip().startswith(("cfg.", "head.")) \
+        if "=" in stripped and stripped.split("=")[0].strip().startswith(("cfg.", "head.", "ece.")) \
                 and "CN()" not in stripped:
             assert "#" in stripped or lines[i - 1].strip().startswith("#"), f"no comment: {stripped}"
+
+
+def _declared_keys(add_config):
+    """The dotted keys `add_config` adds to detectron2's defaults."""
+    from detectron2.config import CfgNode, get_cfg
+
+    def flatten(node, prefix=""):
+        return {k for name, v in node.items()
+                for k in (flatten(v, f"{prefix}{name}.") if isinstance(v, CfgNode) else {f"{prefix}{name}"})}
+
+    cfg = get_cfg()
+    before = flatten(cfg)
+    add_config(cfg)
+    return flatten(cfg) - before
+
+
+def test_the_three_owners_declare_disjoint_keys_and_no_model_reads_another_models():
+    from sed.config import add_common_config, add_sed_config
+    from sed.modeling.ecenet.config import add_ecenet_config
+    from sed.modeling.sed.config import add_sed_model_config
+
+    common, sed_keys, ecenet = (_declared_keys(f) for f in (add_common_config, add_sed_model_config,
+                                                            add_ecenet_config))
+    assert not (common & sed_keys) and not (common & ecenet) and not (sed_keys & ecenet)
+    assert _declared_keys(add_sed_config) == common | sed_keys | ecenet
+    assert "SOLVER.BACKBONE_MULTIPLIER" in ecenet and "TEST.SLIDING_WINDOW_SIZE_HW" in common
+    for model, others in (("sed", ecenet), ("ecenet", sed_keys)):
+        source = "\n".join(p.read_text() for p in (REPO / "sed" / "modeling" / model).rglob("*.py"))
+        assert not {key for key in others if key in source}, model
+
+
+def test_ecenet_trains_its_backbone_unless_a_config_says_otherwise():
+    from detectron2.config import get_cfg
+
+    from sed.modeling.ecenet.config import add_ecenet_config
+
+    cfg = get_cfg()
+    add_ecenet_config(cfg)
+    assert cfg.SOLVER.BACKBONE_MULTIPLIER == 1.0
 
 
 def test_tiny_open_clip_config_builds():

@@ -103,14 +103,19 @@ def test_vocabulary_forms(segmenter):
         segmenter.segment(make_image(32, 32, 2), "cat, dog, Cat")
 
 
-def test_fast_inference_is_on_for_large_vocabularies_unless_forced(segmenter, images):
+def test_fast_inference_is_on_for_large_vocabularies_unless_forced(segmenter, images, monkeypatch):
     assert not segmenter.uses_fast_inference(4) and segmenter.uses_fast_inference(150)
+    model, seen = segmenter.model, []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda inputs: seen.append(model.fast_inference) or forward(inputs))
     try:
         segmenter.fast_inference = False
         assert not segmenter.uses_fast_inference(150)
         segmenter.fast_inference = True
+        before = model.fast_inference
         result = segmenter.segment(images[1], VOCABULARY)
-        assert segmenter.model.fast_inference is True and result.label_map.shape == images[1].shape[:2]
+        assert seen == [True] and result.label_map.shape == images[1].shape[:2]
+        assert model.fast_inference == before  # the model's own setting again after the call
         assert result.probabilities is None  # unless asked for
     finally:
         segmenter.fast_inference = None
@@ -174,7 +179,7 @@ def test_label_maps_without_probabilities_equal_their_argmax(segmenter, images, 
 
 
 def test_build_error_message_tells_an_unreadable_checkpoint_from_a_mismatch():
-    from sed.engine.checkpoint import UnreadableCheckpointError
+    from sed.checkpoint.loading import UnreadableCheckpointError
     from sed.predictor import build_error_message
 
     unreadable = build_error_message(UnreadableCheckpointError("model.pth is truncated"), "cfg.yaml")

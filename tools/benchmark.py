@@ -8,12 +8,13 @@ Examples:
     python tools/benchmark.py --config-file configs/tiny_cpu.yaml --vocabulary 20 --iters 2 --warmup 1
     python tools/benchmark.py --config-file configs/ecenet/ecenet_tiny_cpu.yaml --iters 2 --warmup 1
     python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade150 --device cpu \\
-        --fast --keep 16 --random-text-embeddings --output b150.json MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
+        --fast --keep 16 --random-text-embeddings --output b150.json --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
     python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade847 --device cuda \\
-        --precision bf16 --batch-sizes 1 2 4 8 MODEL.WEIGHTS sed_b.pth MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
-    python tools/benchmark.py --train --config-file configs/convnextB_768.yaml --device cuda --batch-sizes 1 2 4 \
-        --iters 3 --precision fp16 MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""     # training memory per batch size
-Trailing KEY VALUE pairs override the config, as in detectron2's tools.
+        --precision bf16 --batch-sizes 1 2 4 8 --opts MODEL.WEIGHTS sed_b.pth MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
+    python tools/benchmark.py --train --config-file configs/convnextB_768.yaml --device cuda --batch-sizes 1 2 4 \\
+        --iters 3 --precision fp16 --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""     # training memory per batch size
+Config overrides follow --opts (KEY VALUE ..., the rest of the line), as in tools/demo.py: a list option such as
+--batch-sizes cannot take them for its own values.
 """
 import argparse
 import json
@@ -27,12 +28,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def build_parser():
     """The command line's options; modules that add measurements add their own options to it."""
     from sed.data.vocabulary import benchmark_vocabularies
-    from sed.engine.speed_benchmark import DEFAULT_VOCABULARY, PRECISIONS
+    from sed.benchmark.speed import DEFAULT_VOCABULARY, PRECISIONS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True, help="a model config (configs/*.yaml, configs/ecenet/*)")
     parser.add_argument("--vocabulary", default=None,
-                        help=f"SED only: {', '.join(benchmark_vocabularies())}, a number of classes (synthetic names) or a "
+                        help=f"open-vocabulary models: {', '.join(benchmark_vocabularies())}, a number of classes (synthetic names) or a "
                              f"class-name JSON (default {DEFAULT_VOCABULARY})")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="autocast dtype (fp32: none)")
@@ -55,11 +56,12 @@ def build_parser():
     parser.add_argument("--skip-flops", action="store_true", help="no fvcore FLOP count")
     parser.add_argument("--train", action="store_true",
                         help="measure training steps instead (peak memory and s/iter per --batch-sizes, without and "
-                             "with SOLVER.CLIP_GRADIENT_CHECKPOINTING; sed/engine/train_benchmark.py)")
+                             "with SOLVER.CLIP_GRADIENT_CHECKPOINTING; sed/benchmark/train_memory.py)")
     parser.add_argument("--probabilities", action="store_true",
                         help="time the (T, H, W) probability output instead of the label maps evaluation uses")
     parser.add_argument("--output", default=None, help="write the results as JSON to this file")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
+                        help="config overrides KEY VALUE ..., the rest of the command line")
     return parser
 
 
@@ -77,10 +79,10 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     if args.train:
-        from sed.engine.train_benchmark import format_train_report as format_report
-        from sed.engine.train_benchmark import run_train_benchmark as run_benchmark
+        from sed.benchmark.train_memory import format_train_report as format_report
+        from sed.benchmark.train_memory import run_train_benchmark as run_benchmark
     else:
-        from sed.engine.speed_benchmark import format_report, run_benchmark
+        from sed.benchmark.speed import format_report, run_benchmark
     try:
         result = run_benchmark(args)
     except (ValueError, RuntimeError, FileNotFoundError) as e:

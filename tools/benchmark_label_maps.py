@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Post-processing speed and memory: label maps straight from the decoder's (T, h, w) scores
 (`sed.modeling.postprocess.resized_labels`, what evaluation uses) against the argmax of the resized scores, on
-synthetic maps from worst to best case (sed/engine/label_map_benchmark.py). Prints a table; --output writes JSON.
+synthetic maps from worst to best case (sed/benchmark/label_maps.py). Prints a table; --output writes JSON.
 Exit status 1 if the two ever give different labels.
 
 Example (A-847 shapes: 847 classes, 192x192 decoder output, a 640x853 image):
@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):
-    from sed.engine.label_map_benchmark import MAP_KINDS, label_map_benchmark
+    from sed.benchmark.label_maps import MAP_KINDS, label_map_benchmark
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classes", type=int, default=847, help="T, classes in the score map (default 847)")

@@ -33,9 +33,9 @@ from tqdm import tqdm
 from sed import OpenVocabSegmenter
 from sed.data.image_io import read_error_reason
 from sed.data.vocabulary import VocabularyError, parse_vocabulary
-from sed.predictor import build_error_message, load_image
+from sed.predictor import build_error_message, load_image, segmentation_summary, summary_classes
 from sed.utils.files import check_writable_dir, missing_folders, remove_if_empty, write_label_map, write_png
-from sed.utils.visualization import class_areas, display_name, draw_segmentation
+from sed.utils.visualization import display_name, draw_segmentation
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SUMMARY_CLASSES = 8  # classes per image in the printed summary (summary.json has all)
@@ -147,9 +147,7 @@ def segment_images(segmenter, paths, class_names, args, failures):
                     failures.append({"input": path, "error": f"cannot write its results ({e})"})
                     tqdm.write(f"Failed {path}: cannot write its results ({e})", file=sys.stderr)
                     continue
-                entries.append({"input": path, **files, "classes": [
-                    {"name": class_names[label], "label": label, "area": round(share, 6)}
-                    for label, share in class_areas(result.label_map, len(class_names))]})
+                entries.append({"input": path, **files, "classes": summary_classes(result.label_map, class_names)})
             progress.update(len(paths[start:start + args.batch_size]))
     return entries
 
@@ -234,9 +232,8 @@ def main(argv=None):
         remove_if_empty(created)  # a run that failed before writing anything leaves no empty --output behind
         print(f"error: {e}", file=sys.stderr)
         return 2
-    summary = {"config_file": args.config_file, "class_names": class_names,
-               "fast_inference": segmenter.uses_fast_inference(len(class_names)), "images": entries,
-               "failed": failures}
+    summary = segmentation_summary(class_names, segmenter.uses_fast_inference(len(class_names)), entries, failures,
+                                   config_file=args.config_file)
     try:
         with open(os.path.join(args.output, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)

@@ -73,7 +73,7 @@ for model in $MODELS; do
     weights=${!weights_var:-}
     for precision in $TRAIN_PRECISIONS; do
         run "train_${key}_${precision}" --train --config-file "$config" --batch-sizes "$TRAIN_BATCH" --iters 3 \
-            --warmup 1 --precision "$precision" MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
+            --warmup 1 --precision "$precision" --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
     done
     for vocabulary in $VOCABULARIES; do
         for mode in $MODES; do
@@ -91,7 +91,7 @@ for model in $MODELS; do
                 run "infer_${key}_${vocabulary}_${mode}_${precision}" --config-file "$config" --vocabulary "$vocabulary" \
                     --precision "$precision" --batch-sizes $BATCH_SIZES --iters "$ITERS" --warmup "$WARMUP" \
                     --image-size 768 768 --skip-startup --skip-flops "${flags[@]}" \
-                    MODEL.ENC.CLIP_PRETRAINED_WEIGHTS "" "${opts[@]}"
+                    --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS "" "${opts[@]}"
             done
         done
     done

@@ -23,6 +23,7 @@ from detectron2.data import MetadataCatalog  # noqa: E402
 from sed.data.datasets import register_custom_dataset  # noqa: E402
 from sed.data.verification import format_report, verify_dataset  # noqa: E402
 from sed.engine.eval_suite import OPEN_VOCABULARY_BENCHMARKS  # noqa: E402
+from sed.utils.messages import one_line  # noqa: E402
 
 
 def main(argv=None):
@@ -45,7 +46,7 @@ def main(argv=None):
             try:
                 report = verify_dataset(name, num_workers=args.workers)
             except FileNotFoundError as e:
-                print(f"{name}: MISSING: {' '.join(str(e).split())}")
+                print(f"{name}: MISSING: {one_line(e)}")
                 all_ok = False
                 continue
             print(format_report(report, MetadataCatalog.get(name).stuff_classes))

@@ -11,6 +11,8 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..utils.messages import one_line
+
 __all__ = ["ImageFileError", "pil_to_rgb", "read_image", "read_error_reason"]
 
 # Pillow modes of 16-bit greyscale (PNG, TIFF). Mode "I" (32-bit int) is read as 16-bit data too, the range in
@@ -84,7 +86,7 @@ def read_image(path, format="RGB"):
     except UnidentifiedImageError as e:
         raise ImageFileError(path, "not an image file (or of a format Pillow cannot read)") from e
     except _DECODE_ERRORS as e:
-        reason = str(e) if isinstance(e, ValueError) else f"truncated or corrupt ({' '.join(str(e).split())})"
+        reason = str(e) if isinstance(e, ValueError) else f"truncated or corrupt ({one_line(e)})"
         raise ImageFileError(path, f"{reason}; replace the file (re-download or re-run its preparation)") from e
     if format == "BGR":
         return np.ascontiguousarray(rgb[:, :, ::-1])

@@ -23,9 +23,10 @@ from detectron2.utils.logger import setup_logger
 from torch.multiprocessing import ProcessExitedException
 
 from .. import config, model_zoo
+from ..checkpoint.loading import CheckpointError, SafeCheckpointer, load_checkpoint
 from ..data.image_io import ImageFileError
 from ..utils.files import check_writable_dir, missing_folders, remove_if_empty
-from .checkpoint import CheckpointError, SafeCheckpointer, load_checkpoint
+from ..utils.messages import one_line
 from .launch import launch
 from .train_step import micro_batch_size
 from .results import write_results
@@ -50,10 +51,6 @@ def build_parser():
     return parser
 
 
-def _one_line(message):
-    return " ".join(str(message).split())
-
-
 def load_config(config_file, opts=()):
     """`sed.config.load_config`, its mistakes raised as UsageError."""
     if not config_file:
@@ -61,7 +58,7 @@ def load_config(config_file, opts=()):
     try:
         return config.load_config(config_file, opts)
     except (ValueError, FileNotFoundError) as e:
-        raise UsageError(_one_line(e)) from e
+        raise UsageError(one_line(e)) from e
 
 
 def _check_output_dir(output_dir):
@@ -116,7 +113,7 @@ def _dataset_error(name, key):
     try:
         DatasetCatalog.get(name)
     except FileNotFoundError as e:
-        return _one_line(e)
+        return one_line(e)
     return None
 
 
@@ -199,7 +196,7 @@ def main(args):
 
 
 def _fail(message):
-    print(f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: error: {_one_line(message)}", file=sys.stderr)
+    print(f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: error: {one_line(message)}", file=sys.stderr)
     sys.stderr.flush()
     return USAGE_EXIT_CODE
 

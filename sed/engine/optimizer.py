@@ -26,7 +26,7 @@ from detectron2.solver import build_lr_scheduler as d2_build_lr_scheduler
 from detectron2.solver.build import maybe_add_gradient_clipping, reduce_param_groups
 from torch import nn
 
-from ..modeling.protocol import SegmentationModel
+from ..modeling.protocol import SegmentationModel, unwrap_model
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +36,6 @@ NORM_MODULE_TYPES = (
     nn.LayerNorm, nn.LocalResponseNorm, D2LayerNorm,  # subclasses count too (timm's LayerNorm2d, d2's BNs)
 )
 NO_DECAY_PARAM_NAMES = ("relative_position_bias_table", "absolute_pos_embed")
-
-
-def unwrap_model(model):
-    """The module inside DistributedDataParallel / DataParallel wrappers."""
-    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        model = model.module
-    return model
 
 
 def get_param_groups(cfg, model):

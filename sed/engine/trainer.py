@@ -10,7 +10,7 @@ What this adds to DefaultTrainer:
 - CPU processes under DistributedDataParallel (gloo) as well as GPUs;
 - the iteration of `sed.engine.train_step.StepTrainer`: gradient accumulation (SOLVER.ACCUMULATE_STEPS), AMP
   (float16 + gradient scaling on GPUs, bfloat16 autocast on CPU), non-finite steps skipped;
-- crash-safe checkpoints (`sed.engine.checkpoint.SafeCheckpointer`);
+- crash-safe checkpoints (`sed.checkpoint.loading.SafeCheckpointer`);
 - exact resume: the checkpoint holds the model, optimizer, scheduler, iteration, the data order's seed and the run
   seed; on resume the sampler skips the images already seen and every random generator is re-seeded as it was
   at that iteration (generators are re-seeded at every checkpoint iteration from (run seed, iteration, rank)),
@@ -36,11 +36,11 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
+from ..checkpoint.loading import SafeCheckpointer
 from ..modeling.postprocess import label_outputs
-from ..modeling.protocol import capabilities
+from ..modeling.protocol import capabilities, unwrap_model
 from ..utils.class_names import test_vocabulary
-from .checkpoint import SafeCheckpointer
-from .optimizer import build_lr_scheduler, build_optimizer, unwrap_model
+from .optimizer import build_lr_scheduler, build_optimizer
 from .results import format_results, result_rows, write_results
 from .train_step import StepTrainer, micro_batch_size
 
@@ -104,7 +104,7 @@ def set_test_vocabulary(cfg, model, dataset_name):
         return None
     json_path = cfg.MODEL.SEM_SEG_HEAD.get("TEST_CLASS_JSON", "")
     names = test_vocabulary(cfg, dataset_name)
-    model.test_class_names = list(names)
+    model.set_vocabulary(names)
     logger.info("Test vocabulary for %s: %d classes (%s)", dataset_name, len(names),
                 json_path or f"from the dataset {dataset_name}")
     return names
@@ -128,7 +128,7 @@ class Trainer(DefaultTrainer):
         self._trainer = self._build_step_trainer(cfg, model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        # Atomic saves; --resume falls back to the newest readable checkpoint (sed/engine/checkpoint.py).
+        # Atomic saves; --resume falls back to the newest readable checkpoint (sed/checkpoint/loading.py).
         self.checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER

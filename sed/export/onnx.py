@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..modeling.sed_model import SED
+from ..modeling.sed.sed_model import SED
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def onnx_speed_comparison(wrapper, path, image, iters=3, warmup=1):
     after `warmup` untimed ones, and the peak memory of all the runs above what was in use before them (for
     onnxruntime, from before its session is created: its memory arena stays allocated between runs).
     """
-    from ..engine.speed_benchmark import timed_runs
+    from ..utils.measure import timed_runs
 
     tensor = _image_tensor(image)
     device = wrapper.model.device

@@ -1,6 +1,7 @@
-"""Models of the project, registered with detectron2 on import."""
+"""Models of the project, registered with detectron2 on import: each in its own package (`sed/`, `ecenet/`);
+the modules at this level (protocol, inference, post-processing, chunks) are shared by every model."""
 from . import ecenet  # noqa: F401  (registers ECENet in detectron2's registries)
-from .sed_head import SEDHead, SEDPredictor
-from .sed_model import SED
+from . import sed  # noqa: F401  (registers SED in detectron2's registries)
+from .sed import SED, SEDHead, SEDPredictor
 
 __all__ = ["SED", "SEDHead", "SEDPredictor"]

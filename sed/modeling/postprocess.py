@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .chunks import chunk_slices
-from .protocol import capabilities
+from .protocol import inference_options
 
 __all__ = ["resized_labels", "exact_chunk_classes", "label_outputs", "LABELS_KEY"]
 
@@ -155,12 +155,5 @@ def resized_labels(scores, size):
 def label_outputs(model, enabled=True):
     """Inside the block, a model that supports label maps (the model protocol's `supports_label_maps`) returns label
     maps instead of scores (see the module docstring); other models, or `enabled=False`, are left as they are."""
-    if not enabled or not capabilities(model).supports_label_maps:
+    with inference_options(model, labels_only=True if enabled else None):
         yield
-        return
-    previous = model.labels_only
-    model.labels_only = True
-    try:
-        yield
-    finally:
-        model.labels_only = previous

@@ -6,21 +6,25 @@ META_ARCH_REGISTRY), never by the model's name or its module paths. A detectron2
 subclass it gets the defaults: a closed vocabulary, no category early rejection, every parameter at the base lr.
 
 Beyond detectron2's contract (a loss dict in training, [{"sem_seg": (K, H, W)}] in inference):
-- `open_vocabulary`: the model segments any vocabulary: it has a settable `test_class_names` (T names) and
-  returns T class maps; `vocabulary_overrides` says which config keys choose its test vocabulary.
-- `supports_fast_inference`: the model has a settable boolean `fast_inference` attribute (category early
-  rejection), which the predictor switches on for large vocabularies.
-- `supports_label_maps`: the model has a settable boolean `labels_only` attribute: while it is set, inference
-  returns label maps instead of class scores (`sed.modeling.postprocess.label_outputs`; evaluation, predictor).
+- `open_vocabulary`: the model segments any vocabulary: `set_vocabulary(names)` gives it T names (kept in its
+  `test_class_names`) and it returns T class maps; `vocabulary_overrides` says which config keys choose its test
+  vocabulary.
+- `supports_fast_inference`: `inference_options(fast=True)` switches on category early rejection for a block
+  (the predictor does for large vocabularies).
+- `supports_label_maps`: inside `inference_options(labels_only=True)`, inference returns label maps instead of
+  class scores (`sed.modeling.postprocess.label_outputs`; evaluation, predictor, speed benchmark).
+  The two options live in the model's `fast_inference` / `labels_only` attributes; callers use the methods.
 - `lr_multiplier(param_name)`: the lr factor of each of its parameters (e.g. a pre-trained encoder at 0.01).
+- `benchmark_parts()`: the parts of an inference that the speed benchmark times separately.
 """
-from typing import List
+import contextlib
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from detectron2.config import CfgNode
 from detectron2.modeling import META_ARCH_REGISTRY
 from torch import nn
 
-__all__ = ["SegmentationModel", "capabilities", "model_class"]
+__all__ = ["SegmentationModel", "capabilities", "inference_options", "model_class", "unwrap_model"]
 
 
 class SegmentationModel:
@@ -30,9 +34,38 @@ class SegmentationModel:
     supports_fast_inference: bool = False
     supports_label_maps: bool = False
 
+    def set_vocabulary(self, class_names: Sequence[str]) -> None:
+        """From now on, segment these T class names (open-vocabulary models; others refuse)."""
+        if not self.open_vocabulary:
+            raise ValueError(f"{type(self).__name__} segments the classes of its config: it takes no vocabulary.")
+        self.test_class_names = list(class_names)
+
+    @contextlib.contextmanager
+    def inference_options(self, fast: Optional[bool] = None, labels_only: Optional[bool] = None):
+        """Inside the block, inference uses category early rejection or not (`fast`) and returns label maps or
+        scores (`labels_only`); None, or an option the model does not support, leaves that setting as it is.
+        The settings are restored on leaving the block."""
+        changes = {name: value for name, value, supported in [("fast_inference", fast, self.supports_fast_inference),
+                                                             ("labels_only", labels_only, self.supports_label_maps)]
+                   if value is not None and supported}
+        previous = {name: getattr(self, name) for name in changes}
+        for name, value in changes.items():
+            setattr(self, name, bool(value))
+        try:
+            yield self
+        finally:
+            for name, value in previous.items():
+                setattr(self, name, value)
+
     def lr_multiplier(self, param_name: str) -> float:
         """The factor of SOLVER.BASE_LR for parameter `param_name` (a name of `self.named_parameters()`)."""
         return 1.0
+
+    def benchmark_parts(self) -> Dict[str, Tuple[object, List[str]]]:
+        """{part: (object, names of its methods that run the part)}: the speed benchmark times each part as the
+        time spent inside those methods during an inference (wrapping them on the instances for the time of a
+        measurement; the rest of a call is pre- and post-processing). Default: none, only the total is timed."""
+        return {}
 
     @classmethod
     def vocabulary_overrides(cls, class_json: str, benchmark: bool = False) -> List[str]:
@@ -40,6 +73,22 @@ class SegmentationModel:
         tested with the class names of `class_json` ("" = each test dataset's own); with `benchmark`, plus its
         settings for the open-vocabulary benchmarks. Closed-vocabulary models: none."""
         return []
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside DistributedDataParallel / DataParallel wrappers (the model itself when unwrapped)."""
+    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        model = model.module
+    return model
+
+
+def inference_options(model, fast: Optional[bool] = None, labels_only: Optional[bool] = None):
+    """`model.inference_options(...)` for any model (possibly wrapped in DistributedDataParallel); a model without
+    the protocol has no options and is left as it is."""
+    model = unwrap_model(model)
+    if isinstance(model, SegmentationModel):
+        return model.inference_options(fast=fast, labels_only=labels_only)
+    return contextlib.nullcontext(model)
 
 
 def model_class(cfg) -> type:
@@ -63,7 +112,5 @@ def capabilities(model_or_cfg) -> type:
     elif isinstance(model_or_cfg, type):
         cls = model_or_cfg
     else:
-        while isinstance(model_or_cfg, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model_or_cfg = model_or_cfg.module
-        cls = type(model_or_cfg)
+        cls = type(unwrap_model(model_or_cfg))
     return cls if issubclass(cls, SegmentationModel) else SegmentationModel

@@ -1,1 +1,1 @@
-"""The bottom layer: class-name files and test vocabularies, pictures of segmentations, speed benchmarking."""
+"""The bottom layer: class-name files and test vocabularies, pictures of segmentations, files, measuring tools."""

@@ -4,13 +4,9 @@ import logging
 import os
 import sys
 
-from ..utils.class_names import REPO_ROOT
 from ..predictor import OpenVocabSegmenter, build_error_message
 
 __all__ = ["get_parser", "main"]
-
-EXAMPLES = [os.path.join(REPO_ROOT, "docs", "images", "demo_input.jpg")]
-
 
 def get_parser():
     parser = argparse.ArgumentParser(description="Segment your own images with your own words in a browser.")
@@ -35,6 +31,7 @@ def main(argv=None):
         print("error: the browser demo needs Gradio: pip install -e .[web]", file=sys.stderr)
         return 2
     from .app import WebDemo, build_app
+    from .render import CSS
 
     try:
         segmenter = OpenVocabSegmenter(args.config_file, opts=args.opts, device=args.device)
@@ -42,10 +39,10 @@ def main(argv=None):
         print(f"error: {build_error_message(e, args.config_file)}", file=sys.stderr)
         return 2
     demo = WebDemo(segmenter)
-    app = build_app(demo, [path for path in EXAMPLES if os.path.isfile(path)])
+    app = build_app(demo)
     try:
-        app.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-                   allowed_paths=[os.path.dirname(path) for path in EXAMPLES])
+        app.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True, css=CSS,
+                   allowed_paths=sorted({os.path.dirname(path) for path, _ in demo.examples()}))
     finally:
         demo.close()
     return 0

@@ -8,7 +8,7 @@ from detectron2.utils.env import seed_all_rng
 
 from engine_helpers import quickstart_cfg, synthetic_root  # noqa: F401 (fixture)
 from sed.engine import Trainer, launch
-from sed.engine.optimizer import unwrap_model
+from sed.modeling.protocol import unwrap_model
 
 
 def _worker(output_dir, datasets_root):

@@ -7,7 +7,7 @@ from detectron2.utils.env import seed_all_rng
 
 from engine_helpers import one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine import Trainer
-from sed.engine.checkpoint import SafeCheckpointer
+from sed.checkpoint.loading import SafeCheckpointer
 
 
 class _Interrupted(Exception):

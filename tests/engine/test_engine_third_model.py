@@ -49,6 +49,9 @@ class ToyOpenVocabulary(SegmentationModel, nn.Module):
     def lr_multiplier(self, param_name):
         return PIXEL_LR if param_name.startswith("pixels.") else 1.0
 
+    def benchmark_parts(self):
+        return {"pixels": (self.pixels, ["forward"])}
+
     def _logits(self, image, class_names):
         """(T, H, W) scores of a (3, H, W) 0..255 image."""
         embeddings = torch.stack([torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(n.encode())))
@@ -109,3 +112,15 @@ def test_a_third_model_trains_evaluates_and_segments(tmp_path, synthetic_root, o
     assert summary["class_names"] == ["sky", "grass, lawn", "red car"] and not summary["fast_inference"]
     [entry] = summary["images"]
     assert {c["name"] for c in entry["classes"]} <= {"sky", "grass, lawn", "red car"}
+
+
+def test_the_speed_benchmark_times_a_third_model_by_its_parts(tmp_path, synthetic_root, one_thread):  # noqa: F811
+    out = tmp_path / "speed.json"
+    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs" / "quickstart.yaml"), "--vocabulary", "5",
+                                        "--iters", "1", "--warmup", "0", "--skip-startup", "--image-size", "32", "40",
+                                        "--output", str(out), "--opts", *OPTS]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["model"] == "ToyOpenVocabulary" and result["config"]["num_classes"] == 5
+    assert set(result["latency_ms"]) == {"pixels", "pre_post_processing", "total"}
+    assert 0 < result["latency_ms"]["pixels"]["median"] <= result["latency_ms"]["total"]["median"]
+    assert result["flops"]["model_gflops"] > 0

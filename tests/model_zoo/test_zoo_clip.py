@@ -3,7 +3,7 @@ import open_clip
 import pytest
 
 from sed.model_zoo import WeightsUnavailableError, fetch_clip, hub_cache_dir
-from sed.modeling.clip_encoder import build_clip_model
+from sed.modeling.sed.clip_encoder import build_clip_model
 
 
 def offline(*args, **kwargs):

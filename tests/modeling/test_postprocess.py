@@ -111,3 +111,4 @@ def test_sed_label_outputs_equal_the_argmax_of_its_probabilities(parity, fast):
     for s, l in zip(scores, labels):
         assert "sem_seg" not in l and l["num_classes"] == s["sem_seg"].shape[0]
         assert torch.equal(l[LABELS_KEY], s["sem_seg"].argmax(0))
+

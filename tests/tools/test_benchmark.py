@@ -49,9 +49,9 @@ def test_benchmark_errors_are_clear(argv, message, capsys, monkeypatch):
 
 def test_train_benchmark_reports_memory_per_batch_size_and_checkpointing(tmp_path, capsys):
     out = tmp_path / "train.json"
-    assert load_tool("benchmark").main(["--train", "--config-file", str(REPO / "configs/quickstart.yaml"), "--batch-sizes", "1",
-                             "2", "--iters", "1", "--warmup", "0", "--threads", "1", "--output", str(out),
-                             "INPUT.CROP.SIZE", "(64,64)", "MODEL.CLIP_RESOLUTION", "(64,64)"]) == 0
+    assert load_tool("benchmark").main(["--train", "--config-file", str(REPO / "configs/quickstart.yaml"), "--iters", "1",
+                             "--warmup", "0", "--threads", "1", "--output", str(out), "--batch-sizes", "1", "2",
+                             "--opts", "INPUT.CROP.SIZE", "(64,64)", "MODEL.CLIP_RESOLUTION", "(64,64)"]) == 0
     rows = json.loads(out.read_text())["train"]
     assert [(r["batch_size"], r["clip_gradient_checkpointing"]) for r in rows] == [(1, False), (2, False), (1, True),
                                                                                    (2, True)]
@@ -74,3 +74,14 @@ def test_benchmark_refuses_sed_options_for_ecenet(capsys):
     assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--fast",
                              "--skip-startup", "--skip-flops", "--iters", "1"]) == 2
     assert "--fast: only for SED" in capsys.readouterr().err
+
+
+def test_overrides_after_a_list_option_stay_overrides():
+    args = load_tool("benchmark").parse_args(["--config-file", "c.yaml", "--batch-sizes", "1", "2", "4",
+                                              "--opts", "MODEL.DEVICE", "cpu"])
+    assert args.batch_sizes == [1, 2, 4] and args.opts == ["MODEL.DEVICE", "cpu"]
+
+
+def test_help_keeps_the_examples_line_continuations():
+    text = load_tool("benchmark").build_parser().format_help()
+    assert "--batch-sizes 1 2 4 \\\n" in text and "--opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS" in text

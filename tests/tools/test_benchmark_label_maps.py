@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import load_tool
-from sed.engine.label_map_benchmark import MAP_KINDS, synthetic_scores
+from sed.benchmark.label_maps import MAP_KINDS, synthetic_scores
 
 
 def test_every_map_kind_gives_equal_labels_and_json(tmp_path, capsys):

@@ -5,8 +5,9 @@ from detectron2.config import CfgNode as CN
 def add_ecenet_config(cfg):
     """Declares the keys ECENet, its Swin backbone and its test-time inference read.
 
-    Shared detectron2 keys it also reads: MODEL.SEM_SEG_HEAD.NUM_CLASSES / IGNORE_VALUE, MODEL.PIXEL_MEAN / STD,
-    TEST.SLIDING_WINDOW / SLIDING_WINDOW_SIZE / SLIDING_WINDOW_STRIDE (sed/config.py), TEST.AUG.ENABLED / FLIP.
+    Shared keys it also reads: detectron2's MODEL.SEM_SEG_HEAD.NUM_CLASSES / IGNORE_VALUE, MODEL.PIXEL_MEAN / STD,
+    TEST.AUG.ENABLED / FLIP, and the project's common TEST.SLIDING_WINDOW* and TEST.AUG.SCALES
+    (`sed.config.add_common_config`).
     """
     cfg.MODEL.ECENET = CN()
     ece = cfg.MODEL.ECENET
@@ -28,6 +29,9 @@ def add_ecenet_config(cfg):
     ece.FOCAL_ALPHA = 0.25  # alpha of the sigmoid focal loss
     ece.FOCAL_GAMMA = 2.0  # gamma of the sigmoid focal loss
     ece.HEAD_LR_MULTIPLIER = 10.0  # lr multiplier of sem_seg_head.* parameters (via ECENet.lr_multiplier)
+    # lr multiplier of the backbone (detectron2's key, as in Mask2Former); 1.0: it trains at SOLVER.BASE_LR as in
+    # the released recipe (0 would freeze it). SED's configs set it to 0.0 as the authors' do; SED has no such backbone.
+    cfg.SOLVER.BACKBONE_MULTIPLIER = 1.0
 
     # Swin Transformer backbone, built from timm's SwinTransformer class; defaults = swin_base_patch4_window12_384.
     ece.SWIN = CN()
@@ -39,14 +43,3 @@ def add_ecenet_config(cfg):
     ece.SWIN.MLP_RATIO = 4.0  # MLP expansion of each block
     ece.SWIN.DROP_PATH_RATE = 0.3  # stochastic depth, rising linearly over the blocks to this value
     ece.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]  # stages returned
-
-    # Sliding-window and multi-scale test (see sed/modeling/inference.py).
-    # (h, w) window and stride; empty = the square TEST.SLIDING_WINDOW_SIZE / SLIDING_WINDOW_STRIDE
-    cfg.TEST.SLIDING_WINDOW_SIZE_HW = []
-    cfg.TEST.SLIDING_WINDOW_STRIDE_HW = []  # (h, w) stride; empty = the square TEST.SLIDING_WINDOW_STRIDE
-    # image scales of the multi-scale test when TEST.AUG.ENABLED (ratios of the test-size image; + TEST.AUG.FLIP)
-    cfg.TEST.AUG.SCALES = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-
-    # Poly schedule of detectron2.projects.deeplab's WarmupPolyLR (SOLVER.LR_SCHEDULER_NAME "WarmupPolyLR").
-    cfg.SOLVER.POLY_LR_POWER = 0.9  # lr factor (1 - iter / max_iter) ** power after warm-up
-    cfg.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0  # lr factor floor at the end of the schedule

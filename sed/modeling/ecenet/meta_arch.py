@@ -72,6 +72,10 @@ class ECENet(SegmentationModel, nn.Module):
         factor = self.head_lr_multiplier if param_name.startswith("sem_seg_head.") else 1.0
         return factor * (self.backbone_lr_multiplier if "backbone" in param_name.split(".")[:-1] else 1.0)
 
+    def benchmark_parts(self):
+        """The backbone and the head (every scale and flip of multi-scale inference adds to each)."""
+        return {"backbone": (self.backbone, ["forward"]), "head": (self.sem_seg_head, ["forward"])}
+
     @property
     def device(self):
         return self.pixel_mean.device

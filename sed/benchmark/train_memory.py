@@ -1,7 +1,7 @@
 """Peak memory and time of training steps by batch size, with and without SOLVER.CLIP_GRADIENT_CHECKPOINTING:
 `tools/benchmark.py --train`. It runs the training iteration itself (`StepTrainer`: forward, backward, clipping,
 optimizer step) on random images of INPUT.CROP.SIZE with random labels, so that users can pick IMS_PER_BATCH /
-SOLVER.ACCUMULATE_STEPS / checkpointing / AMP for their GPU. Memory: `sed.engine.speed_benchmark.PeakMemory` (CUDA:
+SOLVER.ACCUMULATE_STEPS / checkpointing / AMP for their GPU. Memory: `sed.utils.measure.PeakMemory` (CUDA:
 max_memory_allocated, CPU: peak resident set), above what the model and optimizer held before the first step.
 """
 import gc
@@ -14,9 +14,10 @@ import torch
 from detectron2.utils.events import EventStorage
 from tabulate import tabulate
 
-from .speed_benchmark import PRECISIONS, PeakMemory, build_cfg, environment, resolve_device, synchronize
-from .optimizer import build_optimizer
-from .train_step import StepTrainer
+from ..utils.measure import PeakMemory, environment, synchronize
+from .speed import PRECISIONS, build_cfg, resolve_device
+from ..engine.optimizer import build_optimizer
+from ..engine.train_step import StepTrainer
 
 __all__ = ["run_train_benchmark", "format_train_report"]
 
@@ -34,7 +35,7 @@ def _random_batch(batch_size, size, num_classes, ignore_label, seed=0):
 
 
 def _measure(cfg, batch_size, device, precision, iters, warmup):
-    from .trainer import Trainer
+    from ..engine.trainer import Trainer
 
     model = Trainer.build_model(cfg)
     optimizer = build_optimizer(cfg, model)

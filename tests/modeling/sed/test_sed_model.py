@@ -9,7 +9,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 
 from conftest import FIXTURES, REPO, load_cfg
-from sed.modeling.decoder import GradualFusionDecoder
+from sed.modeling.sed.decoder import GradualFusionDecoder
 
 
 def _images(parity, seed=0):
@@ -153,7 +153,7 @@ def test_label_outside_the_training_vocabulary_is_reported(tmp_path):
 
 
 def test_clip_weights_from_a_local_file(tmp_path):
-    from sed.modeling.clip_encoder import build_clip_model
+    from sed.modeling.sed.clip_encoder import build_clip_model
 
     reference = open_clip.create_model("sed_tiny_convnext", pretrained=None)
     path = tmp_path / "open_clip_pytorch_model.bin"

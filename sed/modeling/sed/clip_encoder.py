@@ -11,7 +11,7 @@ import open_clip
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..model_zoo import WeightsUnavailableError, clip_unavailable_message
+from ...model_zoo import WeightsUnavailableError, clip_unavailable_message
 
 logger = logging.getLogger(__name__)
 

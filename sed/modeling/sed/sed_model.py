@@ -6,11 +6,11 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_sem_seg_head
 from detectron2.structures import ImageList
 from torch import nn
 
-from ..checkpoint.fit import describe_mismatch
-from ..utils.class_names import load_class_names, test_vocabulary
-from .inference import sliding_window_from_config, sliding_window_inference
-from .postprocess import LABELS_KEY, resized_labels
-from .protocol import SegmentationModel
+from ...checkpoint.fit import describe_mismatch
+from ...utils.class_names import load_class_names, test_vocabulary
+from ..inference import sliding_window_from_config, sliding_window_inference
+from ..postprocess import LABELS_KEY, resized_labels
+from ..protocol import SegmentationModel
 
 
 def _test_class_names(cfg):
@@ -117,6 +117,13 @@ class SED(SegmentationModel, nn.Module):
     def lr_multiplier(self, param_name):
         """`clip_lr_multiplier` for the CLIP model's parameters (those trained: the image tower), else 1."""
         return self.clip_lr_multiplier if "clip_model" in param_name.split(".")[:-1] else 1.0
+
+    def benchmark_parts(self):
+        """The encoder (`SEDPredictor.encode`: CLIP image encoder + cost map) and the decoder (full, or with
+        category early rejection)."""
+        predictor = self.sem_seg_head.predictor
+        return {"encoder": (predictor, ["encode"]),
+                "decoder": (predictor.transformer, ["forward", "forward_with_rejection"])}
 
     @classmethod
     def vocabulary_overrides(cls, class_json, benchmark=False):

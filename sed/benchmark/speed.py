@@ -4,19 +4,15 @@ peak memory, FLOPs, and for SED category rejection.
 `run_benchmark(args)` measures one configuration (config file + overrides, vocabulary, device, precision,
 category early rejection) and returns a JSON-able dict; `format_report` prints it as a table. The command line
 is `tools/benchmark.py`. The model runs as in evaluation (`model(batched_inputs)`, label maps where the model
-can give them, see `sed.modeling.postprocess`); its parts (`model_parts`) are timed by wrapping their entry
-points on the instance for the time of a measurement, and `--keep` replaces SED's rejection function the same
+can give them, see `sed.modeling.postprocess`); its parts (the model protocol's `benchmark_parts`) are timed by
+wrapping their entry points on the instance for the time of a measurement, and `--keep` replaces SED's rejection function the same
 way: the models' code has no benchmark-only paths.
 """
 import contextlib
-import ctypes
 import functools
 import gc
 import logging
 import os
-import platform
-import re
-import resource
 import statistics
 import tempfile
 import time
@@ -26,8 +22,9 @@ import torch
 from ..config import load_config
 from ..data.vocabulary import benchmark_vocabularies, parse_vocabulary
 from ..modeling.postprocess import label_outputs
-from ..modeling.protocol import capabilities
+from ..modeling.protocol import SegmentationModel, capabilities
 from ..utils.class_names import load_class_names
+from ..utils.measure import PeakMemory, environment, synchronize
 
 logger = logging.getLogger(__name__)
 
@@ -79,76 +76,6 @@ def synthetic_images(batch_size, size, seed=0):
 
 
 # ------------------------------------------------------------------------------------------------ measuring
-def synchronize(device):
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
-class PeakMemory:
-    """Peak memory of a block, in MiB, above what was in use when it started.
-
-    CUDA: torch.cuda.max_memory_allocated. CPU: the process's peak resident set (VmHWM), reset through
-    /proc/self/clear_refs (Linux); where that is not possible, ru_maxrss, which cannot be reset (then the
-    figure is a lower bound of the block's peak unless the block set a new process peak). On the CPU, memory
-    freed by earlier work is first handed back to the system (glibc's malloc_trim): otherwise a block reusing
-    it would add nothing to the resident set and show no peak.
-    """
-
-    def __init__(self, device):
-        self.cuda = str(device).startswith("cuda")
-        self.device = device
-        self.resettable = not self.cuda and self._reset_rss_peak()
-        self.method = ("torch.cuda.max_memory_allocated" if self.cuda else
-                       "VmHWM via /proc/self/clear_refs" if self.resettable else "ru_maxrss (no reset)")
-
-    @staticmethod
-    def _status_kib(key):
-        with open("/proc/self/status") as f:
-            return int(re.search(rf"^{key}:\s+(\d+) kB", f.read(), re.M).group(1))
-
-    @staticmethod
-    def _reset_rss_peak():
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            return True
-        except OSError:
-            return False
-
-    @staticmethod
-    def _release_freed_memory():
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc: the figure may then miss reused memory
-            pass
-
-    def __enter__(self):
-        if self.cuda:
-            synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.start = torch.cuda.memory_allocated(self.device)
-            return self
-        self._release_freed_memory()
-        if self.resettable:
-            self._reset_rss_peak()
-            self.start = self._status_kib("VmRSS") * 1024
-        else:
-            self.start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        return self
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            synchronize(self.device)
-            peak = torch.cuda.max_memory_allocated(self.device)
-        elif self.resettable:
-            peak = self._status_kib("VmHWM") * 1024
-        else:
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        self.peak_mib = max(0, peak - self.start) / 2 ** 20
-        self.total_mib = peak / 2 ** 20
-        return False
-
-
 @contextlib.contextmanager
 def patched(obj, name, wrapper):
     """Replaces attribute `name` of `obj` (a module, or an instance whose method it shadows) by
@@ -171,20 +98,9 @@ def is_sed(model):
 
 
 def model_parts(model):
-    """{part: (object, names of its methods that run the part)} of a model, for `PartTimer`.
-
-    SED: the encoder (`SEDPredictor.encode`: CLIP image encoder + cost map) and the decoder
-    (`GradualFusionDecoder.forward` / `forward_with_rejection`). Other models with a `backbone` and a
-    `sem_seg_head` (ECENet): those two. Otherwise no parts (only the total is timed).
-    """
-    if is_sed(model):
-        predictor = model.sem_seg_head.predictor
-        return {"encoder": (predictor, ["encode"]),
-                "decoder": (predictor.transformer, ["forward", "forward_with_rejection"])}
-    if isinstance(getattr(model, "backbone", None), torch.nn.Module) and \
-            isinstance(getattr(model, "sem_seg_head", None), torch.nn.Module):
-        return {"backbone": (model.backbone, ["forward"]), "head": (model.sem_seg_head, ["forward"])}
-    return {}
+    """{part: (object, names of its methods that run the part)} of a model, for `PartTimer`: what the model
+    protocol's `benchmark_parts` declares (none for a model without the protocol: only the total is timed)."""
+    return model.benchmark_parts() if isinstance(model, SegmentationModel) else {}
 
 
 class PartTimer:
@@ -228,7 +144,7 @@ def rejection_override(keep=None, record=None):
         rejection speed can then be measured with untrained weights, whose scores are meaningless.
     record: a list that receives the number of classes kept at each rejection.
     """
-    from ..modeling import decoder
+    from ..modeling.sed import decoder
 
     def wrap(original):
         def rejection(logits, topk):
@@ -250,7 +166,7 @@ def random_text_embeddings():
     """Vocabulary embeddings become random unit vectors instead of CLIP text encodings, for speed runs with random
     weights where encoding the vocabulary would take long (one CPU thread needs ~0.2 s a sentence with SED-B's text
     tower, and a vocabulary has 80 sentences per class)."""
-    from ..modeling import text_embeddings
+    from ..modeling.sed import text_embeddings
 
     def wrap(original):
         def encode_vocabulary(clip_model, tokenizer, class_names, templates, batch_size=1024):
@@ -289,31 +205,15 @@ def build_model_timed(cfg, class_names, device):
     model.eval()
     synchronize(device)
     built = time.perf_counter()
+    if capabilities(model).open_vocabulary:
+        model.set_vocabulary(class_names)
     if is_sed(model):
-        model.test_class_names = list(class_names)
         predictor = model.sem_seg_head.predictor
         with torch.no_grad():
             predictor.text_embeddings.get(predictor.clip_model, model.test_class_names, predictor.prompt_templates)
     synchronize(device)
     done = time.perf_counter()
     return model, {"build_s": built - start, "text_embeddings_s": done - built, "total_s": done - start}
-
-
-def timed_runs(make_run, iters, warmup=0, device="cpu"):
-    """Calls `run = make_run()`, then `run()` warmup + iters times, all inside one `PeakMemory` (so what `make_run`
-    allocates counts). Returns (the last result, median seconds of the `iters` timed runs, peak MiB)."""
-    seconds, result = [], None
-    with PeakMemory(device) as peak:
-        run = make_run()
-        for i in range(warmup + iters):
-            synchronize(device)
-            start = time.perf_counter()
-            result = run()
-            synchronize(device)
-            if i >= warmup:
-                seconds.append(time.perf_counter() - start)
-        del run
-    return result, statistics.median(seconds), peak.peak_mib
 
 
 def inference_context(device, precision):
@@ -430,26 +330,6 @@ def compiled_decoder(model, inputs, device, precision, stack):
     return "torch.compile(dynamic=True) of the decoder's ConvNeXt blocks, class attention and fusion convolutions"
 
 
-def environment(device, threads):
-    info = {"torch": torch.__version__, "device": device, "threads": threads or torch.get_num_threads(),
-            "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            model_name = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
-        if model_name:
-            info["cpu"] = model_name.group(1)
-    except OSError:
-        pass
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(device)
-    try:
-        info["load_average"] = os.getloadavg()[0]
-    except OSError:
-        pass
-    return info
-
-
 # ------------------------------------------------------------------------------------------------ the run
 def run_benchmark(args):
     """Measures one configuration; `args` carries the command line's options (see tools/benchmark.py)."""
@@ -463,14 +343,17 @@ def run_benchmark(args):
 
 
 def _sed_only(args, model):
-    """The options that only SED has, refused with the reason for other models."""
+    """The options a model does not support, refused with the reason: --vocabulary needs an open-vocabulary
+    model, the others SED's category early rejection and text embeddings."""
+    if args.vocabulary is not None and not capabilities(model).open_vocabulary:
+        raise ValueError(f"--vocabulary: only for open-vocabulary models; {type(model).__name__} segments its "
+                         "config's classes. Leave it out.")
     asked = [flag for flag, value in [("--fast", args.fast), ("--topk", args.topk is not None),
                                       ("--keep", args.keep is not None),
-                                      ("--random-text-embeddings", args.random_text_embeddings),
-                                      ("--vocabulary", args.vocabulary is not None)] if value]
+                                      ("--random-text-embeddings", args.random_text_embeddings)] if value]
     if asked and not is_sed(model):
-        raise ValueError(f"{', '.join(asked)}: only for SED (open vocabulary, category early rejection); "
-                         f"{type(model).__name__} segments its config's classes. Leave them out.")
+        raise ValueError(f"{', '.join(asked)}: only for SED (category early rejection, CLIP text embeddings); "
+                         f"{type(model).__name__} has neither. Leave them out.")
 
 
 def _run_benchmark(args):
@@ -494,7 +377,7 @@ def _run_benchmark(args):
         model, cold = build_model_timed(cfg, class_names, device)
         _sed_only(args, model)
         sed = is_sed(model)
-        if not sed:
+        if not capabilities(model).open_vocabulary:
             vocabulary, class_names = "config", [None] * cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
         result["config"] = {
             "config_file": args.config_file, "opts": opts, "model": cfg.MODEL.META_ARCHITECTURE,

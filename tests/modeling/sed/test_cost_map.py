@@ -2,8 +2,8 @@
 import torch
 import torch.nn.functional as F
 
-from sed.modeling import cost_map
-from sed.modeling.cost_map import compute_cost_map
+from sed.modeling.sed import cost_map
+from sed.modeling.sed.cost_map import compute_cost_map
 
 
 def _reference(dense, text):

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from sed.modeling.sed_model import resize_probabilities
+from sed.modeling.sed.sed_model import resize_probabilities
 
 
 def test_rejected_classes_stay_zero_and_others_resize_as_before():

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 import sed  # noqa: F401  (registers the tiny CLIP config)
-from sed.modeling import text_embeddings
-from sed.modeling.text_embeddings import TextEmbeddingCache, encode_vocabulary
+from sed.modeling.sed import text_embeddings
+from sed.modeling.sed.text_embeddings import TextEmbeddingCache, encode_vocabulary
 
 TEMPLATES = ("a photo of a {}.", "a drawing of the {}.")
 

@@ -8,7 +8,7 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
-from .chunks import chunk_slices
+from ..chunks import chunk_slices
 from .class_attention import ClassAttentionLayer
 from .decoder_blocks import ConvNeXtBlock, DoubleConv
 from .rejection import category_rejection

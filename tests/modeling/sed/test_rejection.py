@@ -1,6 +1,6 @@
 import torch
 
-from sed.modeling.rejection import category_rejection
+from sed.modeling.sed.rejection import category_rejection
 
 
 def test_keeps_every_class_that_is_top_k_somewhere():

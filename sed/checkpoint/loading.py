@@ -15,7 +15,7 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from ..checkpoint.fit import describe_mismatch
+from .fit import describe_mismatch
 from ..utils.files import atomic_write
 
 __all__ = ["CheckpointError", "UnreadableCheckpointError", "SafeCheckpointer", "load_checkpoint"]

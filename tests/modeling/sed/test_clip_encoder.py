@@ -2,7 +2,7 @@
 meant it, and its stochastic layers."""
 import pytest
 
-from sed.modeling.clip_encoder import clip_model_name, stochastic_layer_rates
+from sed.modeling.sed.clip_encoder import clip_model_name, stochastic_layer_rates
 
 
 def test_authors_clip_key_must_agree_with_the_encoder_name():

@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from .chunks import chunk_slices
+from ..chunks import chunk_slices
 
 # Inference normalises and multiplies the text embeddings of this many classes at a time (SED-B: 13 MiB), so that
 # a normalised copy of a large vocabulary's embeddings (A-847: 173 MiB) never exists whole.

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..modeling.postprocess import resized_labels
-from .speed_benchmark import timed_runs
+from ..utils.measure import timed_runs
 
 __all__ = ["MAP_KINDS", "synthetic_scores", "label_map_benchmark"]
 

@@ -1,7 +1,7 @@
 import torch
 
-from sed.modeling.class_attention import LinearAttention
-from sed.modeling.decoder import FusionStage
+from sed.modeling.sed.class_attention import LinearAttention
+from sed.modeling.sed.decoder import FusionStage
 
 
 def make_stage(seed=0):

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..utils.files import atomic_write
+from ...utils.files import atomic_write
 from .clip_encoder import text_tower_parameters
 
 logger = logging.getLogger(__name__)

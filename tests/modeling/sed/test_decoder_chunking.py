@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from sed.modeling.decoder import GradualFusionDecoder, _score
-from sed.modeling.rejection import category_rejection
+from sed.modeling.sed.decoder import GradualFusionDecoder, _score
+from sed.modeling.sed.rejection import category_rejection
 
 # Small maps and channels keep these tests fast; the structure (3 stages, pooling, guidance) is SED's.
 DIMS = dict(prompt_channels=6, hidden_dim=32, decoder_dims=(32, 16, 16), guidance_dims=(12, 10, 8),
@@ -84,7 +84,7 @@ def test_chunked_rejection_equals_reference(monkeypatch, chunk, composed, poolin
     """Both ways of scoring the first rejection (TEST.FAST_COMPOSED_SCORES) keep the reference's classes here
     (no near-ties) and give its logits, whether every class's cost embedding is held or the kept classes are
     embedded again (large vocabularies); so does the in-place class attention of 1x1 pooling (eval.sh's)."""
-    from sed.modeling import decoder as decoder_module
+    from sed.modeling.sed import decoder as decoder_module
 
     monkeypatch.setattr(decoder_module, "HELD_EMBEDDING_BYTES", 2 ** 30 if held else 0)
     decoder = make_decoder(pooling_size)
@@ -153,7 +153,7 @@ def test_auto_chunk_size_from_config():
 def test_stage_outputs_share_memory_when_rows_grow(monkeypatch, dims, shared):
     """Full inference puts each stored output at the end of one block (a stage's input overlaps its output);
     decoders whose output rows shrink get memory of their own. Both compute the plain forward's logits."""
-    from sed.modeling import decoder as decoder_module
+    from sed.modeling.sed import decoder as decoder_module
 
     blocks = []
     original = decoder_module._SharedStageMemory

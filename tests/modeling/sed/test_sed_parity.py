@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sed.modeling.clip_encoder import encode_image
-from sed.modeling.losses import sem_seg_bce_losses
-from sed.modeling.prompt_templates import IMAGENET_TEMPLATES
+from sed.modeling.sed.clip_encoder import encode_image
+from sed.modeling.sed.losses import sem_seg_bce_losses
+from sed.modeling.sed.prompt_templates import IMAGENET_TEMPLATES
 
 ATOL = 1e-4
 
