@@ -21,7 +21,7 @@ def out_of_memory(*args, **kwargs):
 def runs(tmp_path_factory):
     """A folder with a real tiny inference run whose batch 2 runs out of memory, and a training run at batch 2 that
     does too, plus a file that is not a result."""
-    from sed.engine import speed_benchmark, train_benchmark
+    from sed.benchmark import speed as speed_benchmark, train_memory as train_benchmark
 
     folder = tmp_path_factory.mktemp("runs")
     benchmark = load_tool("benchmark")
