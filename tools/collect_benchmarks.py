@@ -84,21 +84,24 @@ def format_tables(report):
         lines.append(f"tests marked gpu: {t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped"
                      + (f"; failed: {', '.join(t['failures'])}" if t["failures"] else ""))
     if report["inference"]:
-        rows = [[os.path.basename(r["config"]), r["classes"], r["inference"], r["precision"], _ms(r, "encoder"),
-                 _ms(r, "decoder"), _ms(r, "pre_post_processing"), _ms(r, "total"), f"{r['peak_memory_mib']:.0f}",
-                 r["largest_batch"] or "none", "" if r["largest_batch_images_per_s"] is None
-                 else f"{r['largest_batch_images_per_s']:.2f}", r["out_of_memory_at"] or ""] for r in report["inference"]]
-        lines += ["", "inference, batch 1 latency (median ms) and the largest batch that fitted", tabulate(
-            rows, headers=["config", "classes", "mode", "precision", "encoder", "decoder", "pre/post", "total",
-                           "peak MiB (b1)", "largest batch", "images/s there", "out of memory at"], tablefmt="pipe")]
+        rows = [[os.path.basename(r["config"]), r["classes"], r["inference"], r["precision"],
+                 *(_ms(r, part) for part in ("encoder", "decoder", "pre_post_processing", "total")),
+                 f"{r['peak_memory_mib']:.0f}", r["largest_batch"] or "none",
+                 "" if r["largest_batch_images_per_s"] is None else f"{r['largest_batch_images_per_s']:.2f}",
+                 r["out_of_memory_at"] or ""] for r in report["inference"]]
+        headers = ["config", "classes", "mode", "precision", "encoder", "decoder", "pre/post", "total",
+                   "peak MiB (b1)", "largest batch", "images/s there", "out of memory at"]
+        lines += ["", "inference, batch 1 latency (median ms) and the largest batch that fitted",
+                  tabulate(rows, headers=headers, tablefmt="pipe")]
     if report["train"]:
         rows = [[os.path.basename(r["config"]), r["precision"], r["batch_size"],
                  "yes" if r["clip_gradient_checkpointing"] else "no",
                  *(["out of memory", "", ""] if r.get("out_of_memory") else
-                   [f"{r['s_per_iter']:.3f}", f"{r['peak_mib']:.0f}", f"{r['total_mib']:.0f}"])] for r in report["train"]]
-        lines += ["", "training steps", tabulate(rows, headers=["config", "precision", "images/GPU", "CLIP checkpointing",
-                                                                "s/iter", "peak MiB (steps)", "peak MiB (process)"],
-                                                 tablefmt="pipe")]
+                   [f"{r['s_per_iter']:.3f}", f"{r['peak_mib']:.0f}", f"{r['total_mib']:.0f}"])]
+                for r in report["train"]]
+        headers = ["config", "precision", "images/GPU", "CLIP checkpointing", "s/iter", "peak MiB (steps)",
+                   "peak MiB (process)"]
+        lines += ["", "training steps", tabulate(rows, headers=headers, tablefmt="pipe")]
     if report["not_results"]:
         lines += ["", "not benchmark results: " + "; ".join(report["not_results"])]
     return "\n".join(lines)

@@ -22,8 +22,8 @@ def describe(entry):
     if isinstance(entry, model_zoo.Checkpoint):
         return (f"{entry.name:8} {entry.filename} ({model_zoo.format_size(entry.size)}) -> "
                 f"{model_zoo.cached_checkpoint_path(entry)}  [{entry.config}]")
-    return (f"{entry.name:8} open_clip {entry.clip_model}/{entry.tag} (about {model_zoo.format_size(entry.approx_size)}) "
-            f"-> {model_zoo.hub_cache_dir()}  [{', '.join(entry.configs)}]")
+    return (f"{entry.name:8} open_clip {entry.clip_model}/{entry.tag} "
+            f"(about {model_zoo.format_size(entry.approx_size)}) -> {model_zoo.hub_cache_dir()}  [{', '.join(entry.configs)}]")
 
 
 def main(argv=None):

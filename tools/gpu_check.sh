@@ -21,7 +21,13 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-output/gpu_check}
-if [ -n "${PYTHON:-}" ]; then PY=$PYTHON; elif [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python; else PY=python3; fi
+if [ -n "${PYTHON:-}" ]; then
+    PY=$PYTHON
+elif [ -x "$ROOT/.venv/bin/python" ]; then
+    PY=$ROOT/.venv/bin/python
+else
+    PY=python3
+fi
 DEVICE=${DEVICE:-cuda}
 MODELS=${MODELS:-"b=configs/convnextB_768.yaml l=configs/convnextL_768.yaml"}
 VOCABULARIES=${VOCABULARIES:-"ade150 ade847"}
@@ -88,8 +94,8 @@ for model in $MODELS; do
                     [ "$mode" = fast ] && flags+=(--keep "$KEEP")
                 fi
                 # shellcheck disable=SC2086  # BATCH_SIZES is a list of numbers
-                run "infer_${key}_${vocabulary}_${mode}_${precision}" --config-file "$config" --vocabulary "$vocabulary" \
-                    --precision "$precision" --batch-sizes $BATCH_SIZES --iters "$ITERS" --warmup "$WARMUP" \
+                run "infer_${key}_${vocabulary}_${mode}_${precision}" --config-file "$config" \
+                    --vocabulary "$vocabulary" --precision "$precision" --batch-sizes $BATCH_SIZES --iters "$ITERS" --warmup "$WARMUP" \
                     --image-size 768 768 --skip-startup --skip-flops "${flags[@]}" \
                     --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS "" "${opts[@]}"
             done
@@ -100,7 +106,8 @@ done
 echo "== summary ($(( $(date +%s) - START )) s)"
 TESTS_ARG=()
 [ -f "$OUT/tests.xml" ] && TESTS_ARG=(--tests "$OUT/tests.xml")
-"$PY" tools/collect_benchmarks.py "$OUT/runs" "${TESTS_ARG[@]}" --output "$OUT/gpu_check.json" | tee "$OUT/gpu_check.txt"
+"$PY" tools/collect_benchmarks.py "$OUT/runs" "${TESTS_ARG[@]}" --output "$OUT/gpu_check.json" \
+    | tee "$OUT/gpu_check.txt"
 if [ -n "$SKIPPED_RUNS" ]; then
     echo "not run (over BUDGET_S=$BUDGET_S s):$SKIPPED_RUNS" | tee -a "$OUT/gpu_check.txt"
 fi

@@ -3,7 +3,7 @@ Hugging Face hub cache, which open_clip reads when it builds the model with the 
 import os
 
 from .download import WeightsUnavailableError, format_size, short_reason
-from .entries import ClipWeights, MODEL_ZOO
+from .entries import MODEL_ZOO, ClipWeights
 
 __all__ = ["clip_unavailable_message", "fetch_clip", "hub_cache_dir"]
 
@@ -30,8 +30,8 @@ def clip_unavailable_message(clip_model, tag, error):
             f"{format_size(entry.approx_size)})" if entry else "the weights file")
     fetch = f"python tools/download.py {entry.name}" if entry else "open_clip.download_pretrained"
     return (f"Could not get the CLIP weights {clip_model}/{tag} through open_clip ({short_reason(error)}): they "
-            f"are {what}, cached by the Hugging Face hub in {hub_cache_dir()} (HF_HOME / HF_HUB_CACHE move it). Pre-fetch them "
-            f"where there is network ({fetch}) and copy that cache, or download the file by hand and set "
+            f"are {what}, cached by the Hugging Face hub in {hub_cache_dir()} (HF_HOME / HF_HUB_CACHE move it). "
+            f"Pre-fetch them where there is network ({fetch}) and copy that cache, or download the file by hand and set "
             "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS /path/to/open_clip_pytorch_model.bin; or use "
             "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS \"\" when MODEL.WEIGHTS carries CLIP (the released SED checkpoints "
             "do). See MODEL_ZOO.md, 'CLIP weights'.")

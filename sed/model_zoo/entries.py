@@ -7,7 +7,7 @@ comes (the authors publish no checksums).
 import dataclasses
 from typing import Optional
 
-__all__ = ["Checkpoint", "ClipWeights", "MODEL_ZOO", "get_entry", "zoo_names"]
+__all__ = ["MODEL_ZOO", "Checkpoint", "ClipWeights", "get_entry", "zoo_names"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,9 +5,8 @@ import itertools
 
 import pytest
 import torch
-from detectron2.utils.events import EventStorage
-
 from conftest import FIXTURES, load_cfg
+from detectron2.utils.events import EventStorage
 from test_train_step_parity import training_step
 
 pytestmark = pytest.mark.gpu

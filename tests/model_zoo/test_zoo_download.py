@@ -1,12 +1,12 @@
 """Zoo checkpoints downloaded from a local HTTP server: cache, progress, checksum, resume, offline message."""
 import os
+from pathlib import Path
 
 import pytest
+from zoo_server import ZooServer
 
 from sed import model_zoo
 from sed.model_zoo import MODEL_ZOO, WeightsUnavailableError, fetch_checkpoint
-
-from zoo_server import ZooServer
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -37,7 +37,7 @@ def test_downloads_once_into_the_cache_with_a_progress_bar(zoo_home, serve, caps
     server = serve()
     path = fetch_checkpoint("tiny-test")
     assert path == str(zoo_home / "checkpoints" / "tiny-test.pth")
-    assert open(path, "rb").read() == PAYLOAD
+    assert Path(path).read_bytes() == PAYLOAD
     assert "tiny-test" in capsys.readouterr().err  # tqdm's bar, labelled with the name
     assert not list((zoo_home / "checkpoints").glob("*.part"))
     server.stop()
@@ -61,19 +61,19 @@ def test_size_mismatch_is_refused(zoo_home, serve):
 
 def test_an_interrupted_download_resumes_with_a_range_request(zoo_home, serve):
     server = serve(drop_first=True)
-    assert open(fetch_checkpoint("tiny-test"), "rb").read() == PAYLOAD
+    assert Path(fetch_checkpoint("tiny-test")).read_bytes() == PAYLOAD
     assert server.requests[0] is None and server.requests[1] == f"bytes={len(PAYLOAD) // 2}-"
 
 
 def test_a_server_without_range_support_restarts_cleanly(zoo_home, serve):
     server = serve(mode="no-range", drop_first=True)
-    assert open(fetch_checkpoint("tiny-test"), "rb").read() == PAYLOAD
+    assert Path(fetch_checkpoint("tiny-test")).read_bytes() == PAYLOAD
     assert len(server.requests) == 2
 
 
 def test_a_resume_at_another_offset_restarts_cleanly(zoo_home, serve):
     server = serve(mode="wrong-offset", drop_first=True)
-    assert open(fetch_checkpoint("tiny-test"), "rb").read() == PAYLOAD
+    assert Path(fetch_checkpoint("tiny-test")).read_bytes() == PAYLOAD
     assert server.requests == [None, f"bytes={len(PAYLOAD) // 2}-", None]
 
 
@@ -81,7 +81,7 @@ def test_a_part_left_by_an_earlier_run_is_resumed(zoo_home, serve):
     server = serve()
     (zoo_home / "checkpoints").mkdir(parents=True)
     (zoo_home / "checkpoints" / "tiny-test.pth.part").write_bytes(PAYLOAD[:1000])
-    assert open(fetch_checkpoint("tiny-test"), "rb").read() == PAYLOAD
+    assert Path(fetch_checkpoint("tiny-test")).read_bytes() == PAYLOAD
     assert server.requests == ["bytes=1000-"]
 
 

@@ -3,15 +3,14 @@ import io
 
 import pytest
 import torch
-from detectron2.utils.file_io import PathManager
-
 from conftest import REPO, load_tool
+from detectron2.utils.file_io import PathManager
+from zoo_server import ZooServer
+
 from sed import OpenVocabSegmenter
 from sed.config import load_config
 from sed.engine import cli
 from sed.model_zoo import MODEL_ZOO, weights_uri
-
-from zoo_server import ZooServer
 
 OPTS = ["MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
 TINY = str(REPO / "configs" / "tiny_cpu.yaml")

@@ -3,9 +3,9 @@ multiply-adds round a near-tie the other way, and SED's label outputs equal the 
 Marked `gpu`: skipped without CUDA."""
 import pytest
 import torch
+from test_postprocess import _reference, _smooth
 
 from sed.modeling.postprocess import LABELS_KEY, label_outputs, resized_labels
-from test_postprocess import _reference, _smooth
 
 pytestmark = pytest.mark.gpu
 

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import REPO, load_tool
 
 TINY = str(REPO / "configs" / "tiny_cpu.yaml")
@@ -21,7 +20,8 @@ def out_of_memory(*args, **kwargs):
 def runs(tmp_path_factory):
     """A folder with a real tiny inference run whose batch 2 runs out of memory, and a training run at batch 2 that
     does too, plus a file that is not a result."""
-    from sed.benchmark import speed as speed_benchmark, train_memory as train_benchmark
+    from sed.benchmark import speed as speed_benchmark
+    from sed.benchmark import train_memory as train_benchmark
 
     folder = tmp_path_factory.mktemp("runs")
     benchmark = load_tool("benchmark")
@@ -81,7 +81,7 @@ def test_gpu_check_runs_on_the_cpu_with_a_small_matrix(tmp_path):
            "TRAIN_PRECISIONS": "", "SKIP_TESTS": "1", "BUDGET_S": "3000", "RUN_TIMEOUT_S": "900",
            "PYTHONPATH": str(REPO)}
     run = subprocess.run(["bash", str(REPO / "tools" / "gpu_check.sh"), str(tmp_path / "check")], env=env,
-                         capture_output=True, text=True, timeout=2400)
+                         capture_output=True, text=True, timeout=2400, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads((tmp_path / "check" / "gpu_check.json").read_text())
     assert sorted(r["inference"] for r in report["inference"]) == ["fast", "full"]

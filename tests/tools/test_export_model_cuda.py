@@ -2,9 +2,8 @@
 provider. Marked `gpu`: skipped without CUDA, and without onnxruntime-gpu (the CUDA provider)."""
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import load_tool
+from PIL import Image
 
 ort = pytest.importorskip("onnxruntime", reason="the export extra is not installed: pip install -e .[export]")
 export_model = load_tool("export_model")

@@ -2,7 +2,6 @@
 rejection) against the plain forward on the same device and on the CPU. Marked `gpu`: skipped without CUDA."""
 import pytest
 import torch
-
 from test_decoder_chunking import assert_close, make_decoder, make_inputs, reference_rejection
 
 pytestmark = pytest.mark.gpu

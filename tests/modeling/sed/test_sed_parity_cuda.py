@@ -2,7 +2,6 @@
 with TF32. Marked `gpu`: skipped without CUDA. Tolerances with TF32 are first estimates (no GPU has run these yet)."""
 import pytest
 import torch
-
 from test_sed_parity import ATOL
 
 pytestmark = pytest.mark.gpu
