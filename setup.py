@@ -30,7 +30,8 @@ setup(
         "tensorboard",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        # hypothesis: property-based fuzzing of the readers of outside files (tests/test_fuzz_readers.py).
+        "test": ["pytest>=7", "hypothesis>=6.100"],
         # tools/export_model.py: ONNX export and its onnxruntime check.
         "export": ["onnx>=1.16", "onnxruntime>=1.18"],
         # tools/web_demo.py (Gradio page) and its browser test (selenium drives Debian's chromium-driver).

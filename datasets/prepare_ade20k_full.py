@@ -37,6 +37,10 @@ MAX_SHORT_SIDE = 512
 # Largest class value a *_seg.png can encode: R // 10 <= 25, G <= 255.
 _MAX_RAW_CLASS = 255 // 10 * 256 + 255
 TOP = "ADE20K_2021_17_01"
+# What index_ade20k.pkl holds besides dicts, lists and strings: numpy arrays and scalars (numpy 1 and 2 names).
+_INDEX_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+                  *((f"numpy.{core}.multiarray", name) for core in ("core", "_core") for name in ("_reconstruct",
+                                                                                                  "scalar"))}
 RAW_ID_TABLE = Path(__file__).resolve().parent / "authors_ids" / "ade20k_full_847_raw_ids.json"
 
 
@@ -89,14 +93,35 @@ def convert(sources, outputs, lut):
     save_label(label, label_dst)
 
 
+class _IndexUnpickler(pickle.Unpickler):
+    """Rebuilds only the types of `_INDEX_GLOBALS`: a pickle naming anything else could run code when read."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _INDEX_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which the ADE20K index never holds (reading "
+                                         "it could run code): download index_ade20k.pkl again")
+        return super().find_class(module, name)
+
+
+def read_index(path):
+    """The dict of index_ade20k.pkl (we use its "folder" and "filename" lists), read without running code."""
+    try:
+        with open(path, "rb") as f:
+            index = _IndexUnpickler(f).load()
+        if not isinstance(index, dict) or len(index.get("folder", ())) != len(index.get("filename", ())):
+            raise ValueError("no 'folder' and 'filename' lists of one length")
+    except (pickle.UnpicklingError, ValueError, EOFError, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise ValueError(f"{path} is not ADE20K's index ({e}): download {TOP}.zip again") from e
+    return index
+
+
 def prepare(root, splits=SPLITS, workers=1):
     """Writes images_detectron2/ and annotations_detectron2/ for each split; returns {split: (written, skipped)}."""
     root = Path(root)
     hint = (f"Download {TOP}.zip from https://ade20k.csail.mit.edu (free registration) "
             "and unzip it into the root.")
     base = require(root / TOP, hint)
-    with open(require(base / "index_ade20k.pkl", hint), "rb") as f:
-        index = pickle.load(f)
+    index = read_index(require(base / "index_ade20k.pkl", hint))
     require(base / "images", hint)
     id_table = json.loads(RAW_ID_TABLE.read_text(encoding="utf-8"))
     convert_fn = functools.partial(convert, lut=build_lut(id_table, read_class_names("ade847.json")))

@@ -138,9 +138,9 @@ def run_jobs(fn: Callable[[object, Outputs], None], jobs: Iterable[Tuple[object,
 
 def main_wrapper(prepare: Callable[..., object], parser: argparse.ArgumentParser, argv=None) -> None:
     """Command-line entry: parses arguments, runs `prepare(root, splits=..., workers=...)`, and turns a
-    missing raw input into a one-line error instead of a traceback."""
+    missing or malformed raw input into a one-line error instead of a traceback."""
     args = parser.parse_args(argv)
     try:
         prepare(args.root, splits=args.splits, workers=args.workers)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")

@@ -8,12 +8,16 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
     import open_clip
 
+    from .checkpoint.safe_load import make_detectron2_checkpoints_safe
     from . import data  # noqa: F401  registers datasets
     from . import model_zoo  # noqa: F401  (registers sed:// in detectron2's PathManager)
     from . import modeling  # noqa: F401  (registers the models)
     from .config import add_sed_config
     from .predictor import OpenVocabSegmenter
 
+# detectron2's DetectionCheckpointer, which user code calls on this package's models, reads .pkl files with plain
+# pickle: from here on it reads them (and .pth files) without running code from them.
+make_detectron2_checkpoints_safe()
 # Lets open_clip build the package's own model configs (e.g. the tiny test CLIP) by name.
 open_clip.add_model_config(Path(__file__).parent / "model_configs")
 

@@ -24,7 +24,8 @@ def load_config(config_file, opts=()):
 
     Raises:
         FileNotFoundError: no such config file (or dataset spec file).
-        ValueError: one line saying what is wrong and how to fix it (unknown key, odd overrides, bad YAML or value).
+        ValueError: one line saying what is wrong and how to fix it (unknown key, odd overrides, bad YAML or value,
+            a YAML tag that would build Python objects, a _BASE_ that cannot be read).
     """
     candidates = [config_file] if os.path.isabs(config_file) else [config_file, os.path.join(REPO_ROOT, config_file)]
     path = next((c for c in candidates if os.path.isfile(c)), None)
@@ -34,10 +35,21 @@ def load_config(config_file, opts=()):
     cfg = get_cfg()
     add_sed_config(cfg)
     try:
-        cfg.merge_from_file(path)
+        # detectron2 allows unsafe YAML by default, whose tags (!!python/object/apply:...) run code when read
+        cfg.merge_from_file(path, allow_unsafe=False)
         cfg.merge_from_list(list(opts or []))
+    except yaml.constructor.ConstructorError as e:
+        raise ValueError(f"config file {config_file} holds a YAML tag that builds Python objects "
+                         f"({one_line(e.problem)}): refusing it, since reading it could run code; write plain "
+                         "values (numbers, strings, lists)") from e
     except yaml.YAMLError as e:
         raise ValueError(f"config file {config_file} is not valid YAML ({one_line(e)})") from e
+    except OSError as e:  # the file itself exists: a _BASE_ of it is missing, a folder, or unreadable
+        raise ValueError(f"config file {config_file}: its _BASE_ {e.filename} cannot be read ({e.strerror}): fix "
+                         "the path (relative paths are relative to the file that names them)") from e
+    except AttributeError as e:  # yacs merging a YAML scalar or list as if it were a mapping
+        raise ValueError(f"config file {config_file} (or a _BASE_ of it) does not hold a mapping of config keys: "
+                         "write KEY: value lines, as in configs/quickstart.yaml") from e
     except (KeyError, AssertionError, ValueError, TypeError) as e:  # how yacs reports unknown keys and bad values
         message = one_line(e.args[0] if e.args else e)
         key = re.search(r"Non-existent (?:config )?key: (\S+)", message)
@@ -90,6 +102,8 @@ def add_common_config(cfg):
     cfg.TEST.SLIDING_WINDOW_STRIDE_HW = []  # (h, w) stride; empty = the square TEST.SLIDING_WINDOW_STRIDE
     # image scales of the multi-scale test when TEST.AUG.ENABLED (ratios of the test-size image; + TEST.AUG.FLIP)
     cfg.TEST.AUG.SCALES = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    # inference: "fp32", or "bf16"/"fp16" autocast (faster, approximate; SED reads it, docs/PERFORMANCE.md)
+    cfg.TEST.PRECISION = "fp32"
     # what eval.sh evaluates: "auto" (open-vocabulary models: the six benchmarks, other models: DATASETS.TEST),
     # "open_vocabulary" or "config" (each dataset of DATASETS.TEST); see sed/engine/eval_suite.py
     cfg.TEST.EVAL_SUITE = "auto"

@@ -28,11 +28,12 @@ from detectron2.utils.env import seed_all_rng
 from PIL import Image, ImageOps
 
 from . import config
-from .checkpoint.loading import CheckpointError, UnreadableCheckpointError, load_checkpoint
+from .checkpoint.loading import (CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError,
+                                 UnsafeCheckpointError, load_checkpoint)
 from .data.image_io import pil_to_rgb, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
 from .model_zoo import weights_uri
-from .modeling.postprocess import LABELS_KEY
+from .modeling.postprocess import LABELS_KEY, NonFiniteOutputError, output_is_finite
 from .modeling.protocol import capabilities, inference_options
 from .utils.visualization import class_areas
 
@@ -173,11 +174,11 @@ def _dataset_class_names(cfg):
 
 def build_error_message(error, config_file, consequence=""):
     """The message for `error`, raised while an `OpenVocabSegmenter` was built from `config_file`: a checkpoint that
-    does not fit the config says so before listing its tensors; an unreadable checkpoint, a bad config, option,
-    device or CLIP weights give their own message. `consequence` (e.g. "no image was processed") follows a
-    checkpoint's first line."""
+    does not fit the config says so before listing its tensors; an unreadable, unsafe or non-finite checkpoint, a
+    bad config, option, device or CLIP weights give their own message. `consequence` (e.g. "no image was
+    processed") follows a checkpoint's first line."""
     tail = f"; {consequence}." if consequence else ""
-    if isinstance(error, UnreadableCheckpointError):
+    if isinstance(error, (UnreadableCheckpointError, UnsafeCheckpointError, NonFiniteCheckpointError)):
         return f"{error}{tail}"
     if isinstance(error, CheckpointError):
         return f"The checkpoint does not match the config {config_file}{tail or '.'}\n{error}"
@@ -269,6 +270,8 @@ class OpenVocabSegmenter:
             return_probabilities: also return the (T, H, W) class probabilities.
         Returns:
             a `SegmentationResult` for one image, a list of them (in order) for a list.
+        Raises:
+            NonFiniteOutputError: the model's scores for an image hold NaN or Inf (it names the image).
         """
         if _is_one_image(images):
             return next(self.iter_segment([images], vocabulary, batch_size, return_probabilities))
@@ -285,14 +288,16 @@ class OpenVocabSegmenter:
         return self._iterate(images, class_names, batch_size, return_probabilities)
 
     def _iterate(self, images, class_names, batch_size, return_probabilities):
-        batch = []
-        for image in images:
+        batch, positions = [], []  # positions: (name, 1-based position in `images`) of each image of the batch
+        for position, image in enumerate(images, 1):
             batch.append(load_image(image))
+            positions.append((os.fspath(image) if isinstance(image, (str, os.PathLike)) else f"image {position}",
+                              position))
             if len(batch) == batch_size:
-                yield from self._segment_batch(batch, class_names, return_probabilities)
-                batch = []
+                yield from self._segment_batch(batch, class_names, return_probabilities, positions)
+                batch, positions = [], []
         if batch:
-            yield from self._segment_batch(batch, class_names, return_probabilities)
+            yield from self._segment_batch(batch, class_names, return_probabilities, positions)
 
     def _model_input(self, image):
         """detectron2's input dict of a (H, W, 3) RGB uint8 image, resized as at test time, output at (H, W)."""
@@ -305,7 +310,7 @@ class OpenVocabSegmenter:
                 "width": width}
 
     @torch.no_grad()
-    def _segment_batch(self, images, class_names, return_probabilities):
+    def _segment_batch(self, images, class_names, return_probabilities, positions):
         if self.open_vocabulary:
             self.model.set_vocabulary(class_names)  # the model caches the text embeddings per vocabulary
         results = []
@@ -313,7 +318,9 @@ class OpenVocabSegmenter:
         with inference_options(self.model, fast=self.uses_fast_inference(len(class_names)),
                                labels_only=not return_probabilities):
             outputs = self.model([self._model_input(image) for image in images])
-        for output in outputs:
+        for (name, position), output in zip(positions, outputs):
+            if not output_is_finite(output):
+                raise NonFiniteOutputError(name, position)
             probabilities = output.get("sem_seg")
             num_classes = output["num_classes"] if LABELS_KEY in output else probabilities.shape[0]
             if num_classes != len(class_names):

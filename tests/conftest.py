@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
 # The steering checkout's shared/ (the authors' config files); absent on a user's machine.
@@ -43,6 +44,14 @@ def strict_fp32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+# Property-based fuzzing (tests/test_fuzz_readers.py): a few examples per reader in the default run (seconds);
+# `--hypothesis-profile long` runs thousands. No deadline: a first example pays for imports and caches.
+_FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("default", max_examples=15, **_FUZZ)
+settings.register_profile("long", max_examples=2000, **_FUZZ)
+settings.load_profile("default")
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO
@@ -67,6 +76,30 @@ def load_cfg(config_file, opts=()):
     return cfg
 
 
+class _CreatesFile:
+    """Unpickles to a call of open(path, "w"): reading it creates `path`, standing for any code a hostile file runs."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def write_hostile_checkpoint(path, marker):
+    """A checkpoint file whose unpickling would create `marker` next to weights that look right: a plain pickle
+    for .pkl (detectron2's Detectron format), torch.save otherwise. Returns `path`."""
+    import pickle
+
+    data = {"model": {"w": torch.zeros(2).numpy()}, "__author__": "someone", "payload": _CreatesFile(marker)}
+    if str(path).endswith(".pkl"):
+        with open(path, "wb") as f:
+            pickle.dump(data, f)
+    else:
+        torch.save(data, path)
+    return path
+
+
 PARITY_FIXTURE = FIXTURES / "sed_parity_tiny.pt"
 
 
@@ -85,7 +118,7 @@ class ParityFixture:
 
         if not PARITY_FIXTURE.is_file():
             raise FileNotFoundError(f"{PARITY_FIXTURE} is missing: the repository carries it (git checkout it).")
-        self.data = torch.load(PARITY_FIXTURE, weights_only=False)
+        self.data = torch.load(PARITY_FIXTURE, weights_only=True)
         with open(tmp_dir / f"{self.data['open_clip_model_name']}.json", "w") as f:
             json.dump(self.data["open_clip_model_config"], f)
         open_clip.add_model_config(tmp_dir)

@@ -26,6 +26,7 @@ MODEL_SPECIFIC = {
     "sed/benchmark/speed.py": {"sed"},  # SED-only options: --keep, --random-text-embeddings replace its functions
     "tools/convert_swin_to_d2.py": {"ecenet"},  # ECENet's backbone weights
     "tools/convert_ecenet_mindspore.py": {"ecenet"},  # ECENet's released checkpoints
+    "tools/compare_with_authors.py": {"sed"},  # SED's cost map + decoder against the authors' decoder
 }
 
 

@@ -187,3 +187,37 @@ def test_build_error_message_tells_an_unreadable_checkpoint_from_a_mismatch():
     mismatch = build_error_message(CheckpointError("head.weight: shape (3,) vs (4,)"), "cfg.yaml", "nothing done")
     assert mismatch == "The checkpoint does not match the config cfg.yaml; nothing done.\nhead.weight: shape (3,) vs (4,)"
     assert build_error_message(ValueError("bad option"), "cfg.yaml", "nothing done") == "bad option"
+
+
+@pytest.mark.parametrize("return_probabilities", [False, True])
+def test_non_finite_scores_are_refused_naming_the_image(segmenter, images, monkeypatch, tmp_path,
+                                                        return_probabilities):
+    """NaN scores would give a confident-looking label map (argmax picks the NaN's class)."""
+    from sed.modeling.postprocess import NonFiniteOutputError
+
+    compute = segmenter.model._probabilities
+
+    def with_a_nan(batch):
+        probabilities = compute(batch)
+        probabilities[-1, 0, 0, 0] = float("nan")  # the last image of the batch only
+        return probabilities
+
+    monkeypatch.setattr(segmenter.model, "_probabilities", with_a_nan)
+    Image.fromarray(images[1]).save(tmp_path / "b.png")
+    with pytest.raises(NonFiniteOutputError, match=r"^image 2: the model's class scores hold NaN or Inf"):
+        segmenter.segment(images, VOCABULARY, return_probabilities=return_probabilities)
+    with pytest.raises(NonFiniteOutputError, match=r"b\.png: the model's class scores hold NaN or Inf") as error:
+        segmenter.segment([images[0], str(tmp_path / "b.png")], VOCABULARY)
+    assert error.value.position == 2
+
+
+def test_non_finite_scores_of_a_closed_vocabulary_model_are_refused(images):
+    from sed.modeling.postprocess import NonFiniteOutputError
+
+    MetadataCatalog.get("closed_vocabulary_toy").set(stuff_classes=["road", "car", "sky"])
+    segmenter = OpenVocabSegmenter("configs/tiny_cpu.yaml", device="cpu", opts=[
+        "MODEL.META_ARCHITECTURE", "ClosedVocabularyToyModel", "DATASETS.TEST", "('closed_vocabulary_toy',)"])
+    with torch.no_grad():
+        segmenter.model.head.weight[0, 0] = float("inf")
+    with pytest.raises(NonFiniteOutputError, match="image 1: the model's class scores hold NaN or Inf"):
+        segmenter.segment(images[0])

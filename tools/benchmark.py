@@ -36,7 +36,9 @@ def build_parser():
                         help=f"open-vocabulary models: {', '.join(benchmark_vocabularies())}, a number of classes (synthetic names) or a "
                              f"class-name JSON (default {DEFAULT_VOCABULARY})")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
-    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="autocast dtype (fp32: none)")
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                        help="inference precision: SED's TEST.PRECISION (autocast, rejection scores in fp32), "
+                             "autocast for other models (fp32: none)")
     parser.add_argument("--fast", action="store_true", help="category early rejection (TEST.FAST_INFERENCE)")
     parser.add_argument("--topk", type=int, default=None, help="classes kept per pixel by rejection (implies --fast)")
     parser.add_argument("--keep", type=int, default=None,

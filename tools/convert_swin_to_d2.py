@@ -9,6 +9,8 @@ Microsoft release .pth (a "model" entry). Nothing is downloaded.
 """
 import argparse
 import logging
+import pickle
+import sys
 
 import torch
 
@@ -21,7 +23,11 @@ def main(argv=None):
     parser.add_argument("output", help="detectron2 checkpoint to write (.pth)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    checkpoint = convert_swin_to_d2(args.input)
+    try:
+        checkpoint = convert_swin_to_d2(args.input)
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError, AttributeError) as e:
+        # missing, unsafe (UnsafeCheckpointError), truncated or not a state dict: one line, not a traceback
+        sys.exit(f"error: {args.input} cannot be converted ({' '.join(str(e).split())[:300]})")
     torch.save(checkpoint, args.output)
     logging.info("wrote %d backbone tensors to %s", len(checkpoint["model"]), args.output)
 

@@ -18,7 +18,7 @@ with the same file name get NAME, NAME_1, ... With --video-input, NAME_overlay.m
 
 Exit status: 0 every input segmented; 1 some inputs missing or unreadable (each named on stderr, the others
 segmented); 2 nothing segmented: bad arguments, vocabulary, config or checkpoint (all checked before any
-image is read), or no input could be read.
+image is read), a model whose class scores hold NaN or Inf (the image is named), or no input could be read.
 """
 import argparse
 import glob
@@ -33,6 +33,7 @@ from tqdm import tqdm
 from sed import OpenVocabSegmenter
 from sed.data.image_io import read_error_reason
 from sed.data.vocabulary import VocabularyError, parse_vocabulary
+from sed.modeling.postprocess import NonFiniteOutputError
 from sed.predictor import build_error_message, load_image, segmentation_summary, summary_classes
 from sed.utils.files import check_writable_dir, missing_folders, remove_if_empty, write_label_map, write_png
 from sed.utils.visualization import display_name, draw_segmentation
@@ -137,8 +138,11 @@ def segment_images(segmenter, paths, class_names, args, failures):
                 except (OSError, ValueError) as e:  # missing, unreadable, not an image: skip it, go on
                     failures.append({"input": path, "error": read_error_reason(e)})
                     tqdm.write(f"Skipped {path}: {read_error_reason(e)}", file=sys.stderr)
-            results = segmenter.segment([image for _, image in batch], class_names, args.batch_size,
-                                        args.probabilities)
+            try:
+                results = segmenter.segment([image for _, image in batch], class_names, args.batch_size,
+                                            args.probabilities)
+            except NonFiniteOutputError as e:  # the model, not the image, is broken: the others would fail too
+                raise SetupError(str(NonFiniteOutputError(batch[e.position - 1][0]))) from e
             for (path, image), result in zip(batch, results):
                 try:
                     files = write_outputs(args.output, unique_stem(path, used_stems), image, result,

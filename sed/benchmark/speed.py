@@ -25,10 +25,10 @@ from ..modeling.postprocess import label_outputs
 from ..modeling.protocol import SegmentationModel, capabilities
 from ..utils.class_names import load_class_names
 from ..utils.measure import PeakMemory, environment, synchronize
+from ..utils.precision import PRECISIONS, inference_precision
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_VOCABULARY = "ade150"  # SED's, when --vocabulary is not given
 
 
@@ -217,11 +217,11 @@ def build_model_timed(cfg, class_names, device):
 
 
 def inference_context(device, precision):
-    dtype = PRECISIONS[precision]
+    """no_grad and autocast to `precision` (SED also enters it itself, from TEST.PRECISION, which the benchmark
+    sets: the context covers the parts the FLOP count runs outside the model's forward, and other models)."""
     stack = contextlib.ExitStack()
     stack.enter_context(torch.no_grad())
-    if dtype is not None:
-        stack.enter_context(torch.autocast(device_type=torch.device(device).type, dtype=dtype))
+    stack.enter_context(inference_precision(device, precision))
     return stack
 
 
@@ -362,7 +362,7 @@ def _run_benchmark(args):
         raise ValueError(f"--precision {args.precision!r}: expected one of {', '.join(PRECISIONS)}.")
     vocabulary, class_names = resolve_vocabulary(args.vocabulary or DEFAULT_VOCABULARY)
     fast = bool(args.fast or args.topk is not None or args.keep is not None)
-    opts = list(args.opts)
+    opts = list(args.opts) + ["TEST.PRECISION", args.precision]
     if fast:
         opts += ["TEST.FAST_INFERENCE", "True"] + (["TEST.TOPK", str(args.topk)] if args.topk is not None else [])
     if args.keep is not None and args.keep < 1:

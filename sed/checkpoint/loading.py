@@ -3,8 +3,11 @@
 - `SafeCheckpointer`: detectron2's DetectionCheckpointer whose saves are atomic (a temporary file renamed into
   place, then `last_checkpoint`), so a run killed while saving leaves the previous checkpoint intact; resuming
   falls back to the newest checkpoint that loads when the one `last_checkpoint` names cannot be read.
-- A file that is not a checkpoint (truncated, random bytes) raises `UnreadableCheckpointError`, without torch's
-  unpickling advice (loading untrusted files with `weights_only=False` is not the fix).
+- Files are read as `import sed` made detectron2 read them (`sed.checkpoint.safe_load`): a file holding
+  anything but weights raises `UnsafeCheckpointError` unread, one whose weights hold NaN or Inf
+  `NonFiniteCheckpointError`. A file that is not a checkpoint (truncated, random bytes) raises
+  `UnreadableCheckpointError`, without torch's unpickling advice (loading untrusted files with
+  `weights_only=False` is not the fix).
 - `load_checkpoint`: loads weights into a model that must use every tensor (evaluation, the demo), or raises
   `CheckpointError` naming the tensors that do not fit.
 """
@@ -15,20 +18,14 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from .errors import CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError, UnsafeCheckpointError
 from .fit import describe_mismatch
 from ..utils.files import atomic_write
 
-__all__ = ["CheckpointError", "UnreadableCheckpointError", "SafeCheckpointer", "load_checkpoint"]
+__all__ = ["CheckpointError", "UnreadableCheckpointError", "NonFiniteCheckpointError", "UnsafeCheckpointError",
+           "SafeCheckpointer", "load_checkpoint"]
 
 logger = logging.getLogger(__name__)
-
-
-class CheckpointError(ValueError):
-    """MODEL.WEIGHTS does not load into the model its config builds."""
-
-
-class UnreadableCheckpointError(CheckpointError):
-    """The file cannot be read as a checkpoint at all (truncated, corrupt, not saved by torch)."""
 
 
 class SafeCheckpointer(DetectionCheckpointer):
@@ -53,12 +50,17 @@ class SafeCheckpointer(DetectionCheckpointer):
         atomic_write(os.path.join(self.save_dir, "last_checkpoint"), lambda f: f.write(last_filename_basename.encode()))
 
     def _load_file(self, filename):
+        # `import sed` made DetectionCheckpointer's reading safe (sed.checkpoint.safe_load): no code runs from it.
         try:
-            return super()._load_file(filename)
-        except FileNotFoundError:
+            checkpoint = super()._load_file(filename)
+            if not isinstance(checkpoint.get("model"), dict):
+                raise TypeError(f"its 'model' entry is a {type(checkpoint.get('model')).__name__}, not a dict")
+            return checkpoint
+        except (FileNotFoundError, CheckpointError):  # unsafe or non-finite: said in one line already
+            self._parsed_url_during_load = None  # DetectionCheckpointer.load resets it on success only
             raise
         except Exception as e:  # torch.load fails with many types on bad bytes; every one means "not a checkpoint"
-            self._parsed_url_during_load = None  # DetectionCheckpointer.load resets it on success only
+            self._parsed_url_during_load = None
             raise UnreadableCheckpointError(
                 f"{filename} is not a readable checkpoint ({type(e).__name__} while reading it: the file is "
                 "truncated, corrupt or not saved by torch.save): use another checkpoint or save it again") from e
@@ -103,7 +105,8 @@ def load_checkpoint(model, weights):
     handle = model.register_load_state_dict_post_hook(lambda module, incompatible: loaded.append(incompatible))
     try:
         SafeCheckpointer(model).load(os.path.expanduser(weights))
-    except (UnreadableCheckpointError, FileNotFoundError):  # not readable / not there (a zoo download failed)
+    except (UnreadableCheckpointError, NonFiniteCheckpointError, UnsafeCheckpointError,
+            FileNotFoundError):  # said in one line (FileNotFoundError: not there, or a zoo download failed)
         raise
     except Exception as e:  # a model's own check (SED's: describe_mismatch) may raise: it does not fit
         raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}: {e}") from e

@@ -20,6 +20,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from .image_io import read_image
+from .label_maps import label_map_problem
 
 __all__ = ["EXPECTED_IMAGES", "VerificationReport", "verify_dataset", "format_report"]
 
@@ -64,18 +65,12 @@ def _check_pair(args):
         label = read_image(label_file, None)
     except OSError as e:
         return _PairResult("unreadable label maps", f"{label_file} ({_why(e)})", None, None)
-    image_size = (image_shape[1], image_shape[0])
-    if label.ndim != 2:
-        return _PairResult("label maps that are not one class id per pixel",
-                           f"{label_file} has {label.ndim} dimensions (a colour image?)", None, None)
-    if (label.shape[1], label.shape[0]) != image_size:
-        return _PairResult("size mismatches", f"image {image_file} is {image_size[0]}x{image_size[1]}, "
-                                              f"label map is {label.shape[1]}x{label.shape[0]}", None, None)
-    values, counts = np.unique(label, return_counts=True)
-    bad = [int(v) for v in values if v >= num_classes and v != ignore_label]
-    problem = (f"values {bad[:5]} outside [0, {num_classes}) and ignore {ignore_label} in {label_file}"
-               if bad else "")
-    return _PairResult("label maps with values out of range" if bad else "", problem, values, counts)
+    kind, reason = label_map_problem(label, num_classes, ignore_label, image_shape[:2]) or ("", "")
+    problem = f"{label_file}: {reason}" if kind else ""
+    if label.shape != image_shape[:2]:  # neither one class id per pixel nor its image's: nothing to count
+        return _PairResult(kind, problem, None, None)
+    values, counts = np.unique(label, return_counts=True)  # a map with values out of range counts its valid ones
+    return _PairResult(kind, problem, values, counts)
 
 
 def _folder_files(folder, ext):

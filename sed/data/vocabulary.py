@@ -14,6 +14,7 @@ Classes come out in the given order (label i is class i), each in the text encod
 ", "). An empty class, an empty synonym or a class listed twice (ignoring case and spacing) is rejected, as are
 ";" and "|" in a typed string, which would otherwise silently change what is one class.
 """
+import os
 from pathlib import Path
 
 from detectron2.data import DatasetCatalog
@@ -68,7 +69,7 @@ def _parse_string(text):
         return _check_duplicates([_class_name(entry, i, where) for i, entry in enumerate(text.split(","))], where)
     name = text.strip()
     benchmarks = benchmark_vocabularies()
-    if name.endswith(".json") or Path(name).expanduser().is_file():
+    if name.endswith(".json") or os.path.isfile(os.path.expanduser(name)):  # ("~x" of no user x stays as it is)
         return _check_duplicates(_load_json(name), f"Vocabulary {name!r}")
     if name in benchmarks:
         return _check_duplicates(_load_json(f"datasets/{name}.json"), f"Vocabulary {name!r}")

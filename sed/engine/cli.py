@@ -5,7 +5,9 @@
 Mistakes a user can fix (a missing or empty dataset, an OUTPUT_DIR that cannot be written, a config key that does
 not exist, more processes than GPUs, a batch that does not split over the processes) end the run with exit
 code 2 and ONE line on stderr saying what to do, before any model is built; so do, when they are met, a
-checkpoint that cannot be read or does not fit the model, and an image or label file that cannot be read.
+checkpoint that cannot be read, holds more than weights (refused unread: it could run code), holds NaN/Inf or
+does not fit the model, an image or label file that cannot be read or a label map that is not one of the
+dataset's class ids (or the ignore label) per pixel of its image, and class scores that hold NaN or Inf.
 Set SED_DEBUG=1 to get the traceback instead. A run that fails before writing anything leaves no OUTPUT_DIR
 behind; an --eval-only run first moves an earlier OUTPUT_DIR/results.json to results.previous.json, so that a
 failed evaluation leaves no results that look current.
@@ -25,6 +27,7 @@ from torch.multiprocessing import ProcessExitedException
 from .. import config, model_zoo
 from ..checkpoint.loading import CheckpointError, SafeCheckpointer, load_checkpoint
 from ..data.image_io import ImageFileError
+from ..modeling.postprocess import NonFiniteOutputError
 from ..utils.files import check_writable_dir, missing_folders, remove_if_empty
 from ..utils.messages import one_line
 from .launch import launch
@@ -215,7 +218,7 @@ def guarded_main(args):
     """`main` in a process: user mistakes and bad files print one line and exit with code 2."""
     try:
         return main(args)
-    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError) as e:
+    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError, NonFiniteOutputError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
         sys.exit(_fail(_bad_file_message(e, args) if isinstance(e, ImageFileError) else e))

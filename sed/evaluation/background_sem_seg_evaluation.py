@@ -36,8 +36,8 @@ class BackgroundSemSegEvaluator(CheckedSemSegEvaluator):
             if LABELS_KEY in output:
                 self._check_background_scores(output["num_classes"])
                 # argmax >= 20 is background: the same as the argmax of the merged scores (see the class doc)
-                merged.append({LABELS_KEY: output[LABELS_KEY].clamp(max=self._background_label),
-                               "num_classes": self._num_classes})
+                merged.append(dict(output, **{LABELS_KEY: output[LABELS_KEY].clamp(max=self._background_label),
+                                              "num_classes": self._num_classes}))
             else:
                 merged.append({"sem_seg": self.merge_background(output["sem_seg"])})
         super().process(inputs, merged)

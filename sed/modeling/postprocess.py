@@ -9,8 +9,10 @@ cannot win at any output pixel of that cell. Pixels of cells with a single possi
 classes still in contention elsewhere are resized exactly as `F.interpolate` resizes them (a few at a time) and
 compared at the remaining pixels.
 
-A model with a `labels_only` attribute (SED) returns {"sem_seg_labels", "num_classes"} instead of "sem_seg" while
-it is set (`label_outputs`); sed.evaluation's evaluators and `sed.predictor` read either form.
+A model with a `labels_only` attribute (SED) returns {"sem_seg_labels", "num_classes", "scores_finite"} instead of
+"sem_seg" while it is set (`label_outputs`); sed.evaluation's evaluators and `sed.predictor` read either form.
+"scores_finite" says whether the scores behind the labels held only finite values: the argmax of NaN scores is a
+confident-looking class, so evaluation and the predictor refuse such outputs (`output_is_finite`).
 """
 import contextlib
 import math
@@ -21,9 +23,11 @@ import torch.nn.functional as F
 from .chunks import chunk_slices
 from .protocol import inference_options
 
-__all__ = ["resized_labels", "exact_chunk_classes", "label_outputs", "LABELS_KEY"]
+__all__ = ["resized_labels", "exact_chunk_classes", "label_outputs", "output_is_finite", "NonFiniteOutputError",
+           "LABELS_KEY", "FINITE_KEY"]
 
 LABELS_KEY = "sem_seg_labels"
+FINITE_KEY = "scores_finite"
 # Elements of the resized scores of the classes compared exactly that exist at once (float32: 32 MiB).
 EXACT_CHUNK_ELEMENTS = 2 ** 23
 # Classes whose cell bounds are computed at a time: (this, h, w) scores exist at once, a few times over.
@@ -149,6 +153,29 @@ def resized_labels(scores, size):
         value, index = resized.max(0)  # the first maximum within the chunk, as argmax
         best, best_label = _running_max(best, best_label, value, chunk[index])
     return torch.where(contested[row_of][:, col_of], best_label, labels)
+
+
+class NonFiniteOutputError(ValueError):
+    """A model's class scores for an image hold NaN or Inf: no segmentation of it means anything.
+
+    Attributes: image: how the image was named (its file, or "image N"); position: its 1-based position among the
+    images of the call that segmented it (None if unknown)."""
+
+    def __init__(self, image, position=None):
+        super().__init__(f"{image}: the model's class scores hold NaN or Inf, so no segmentation of it means "
+                         "anything: the weights are broken (a diverged training?); use other weights")
+        self.image, self.position = image, position
+
+    def __reduce__(self):
+        return type(self), (self.image, self.position)
+
+
+def output_is_finite(output):
+    """Whether the class scores of a model's output (one image) are all finite: "sem_seg" is checked; a label map
+    carries the model's answer (FINITE_KEY; a model that does not say is trusted)."""
+    if LABELS_KEY in output:
+        return bool(output.get(FINITE_KEY, True))
+    return bool(torch.isfinite(output["sem_seg"]).all())
 
 
 @contextlib.contextmanager

@@ -12,7 +12,8 @@ Beyond detectron2's contract (a loss dict in training, [{"sem_seg": (K, H, W)}] 
 - `supports_fast_inference`: `inference_options(fast=True)` switches on category early rejection for a block
   (the predictor does for large vocabularies).
 - `supports_label_maps`: inside `inference_options(labels_only=True)`, inference returns label maps instead of
-  class scores (`sed.modeling.postprocess.label_outputs`; evaluation, predictor, speed benchmark).
+  class scores, with whether those scores were finite (`sed.modeling.postprocess.label_outputs`; evaluation,
+  predictor, speed benchmark).
   The two options live in the model's `fast_inference` / `labels_only` attributes; callers use the methods.
 - `lr_multiplier(param_name)`: the lr factor of each of its parameters (e.g. a pre-trained encoder at 0.01).
 - `benchmark_parts()`: the parts of an inference that the speed benchmark times separately.

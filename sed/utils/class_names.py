@@ -4,6 +4,7 @@ A name may list synonyms separated by ", " ("building, edifice"); that is the te
 name is just a non-empty string.
 """
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import List, Union
@@ -27,7 +28,7 @@ def resolve_class_json(path: Union[str, Path]) -> Path:
     Raises:
         FileNotFoundError: naming every place that was tried.
     """
-    path = Path(path).expanduser()
+    path = Path(os.path.expanduser(path))  # unlike Path.expanduser, leaves "~x" of no user x as it is
     candidates = [path] if path.is_absolute() else [Path.cwd() / path, REPO_ROOT / path]
     for candidate in candidates:
         if candidate.is_file():
@@ -50,7 +51,7 @@ def load_class_names(path: Union[str, Path]) -> List[str]:
     file = resolve_class_json(path)
     try:
         names = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"class-name JSON {file} is not valid JSON: {e}") from e
     if not isinstance(names, list) or not names:
         raise ValueError(f"class-name JSON {file} must hold a non-empty list of names, got {type(names).__name__}"

@@ -22,6 +22,7 @@ from PIL import Image
 from ..data.image_io import read_error_reason
 from ..data.synthetic import SPLITS, SYNTHETIC_CLASSES, render_sample
 from ..data.vocabulary import VocabularyError, benchmark_vocabularies, parse_vocabulary
+from ..modeling.postprocess import NonFiniteOutputError
 from ..predictor import OpenVocabSegmenter, load_image, segmentation_summary, summary_classes
 from ..utils.class_names import REPO_ROOT, load_class_names
 from ..utils.files import write_label_map
@@ -228,6 +229,8 @@ class WebDemo:
                 continue
             try:
                 label_map = self.segmenter.segment(image, class_names).label_map
+            except NonFiniteOutputError as e:  # the weights are broken, not this image: every image would be
+                raise RequestError(str(NonFiniteOutputError(name))) from e
             except (ValueError, RuntimeError) as e:  # e.g. a side too thin for the model's resize, out of memory
                 failures.append({"input": name, "error": f"the model cannot take it ({str(e).splitlines()[0]})"})
                 cards.append(render.failure_card(index, len(paths), name, failures[-1]["error"]))

@@ -106,10 +106,27 @@ def test_same_seed_same_output_with_every_augmentation(tmp_path):
 
 def test_16_bit_tiff_labels_keep_their_values(tmp_path):
     label = np.array([[0, 846, 65535, 300]] * 4, dtype=np.uint16)
+    # A-847's label space: 847 classes, ignore 65535
     out = _mapper("INPUT.MIN_SIZE_TRAIN", "(8,)", "INPUT.CROP.ENABLED", "False", "INPUT.RANDOM_FLIP", "none",
-                  "INPUT.SIZE_DIVISIBILITY", "-1")(_record(tmp_path, _image(4, 4), label, "tif"))
+                  "INPUT.SIZE_DIVISIBILITY", "-1", "DATASETS.TRAIN", "('ade20k_full_sem_seg_freq_val_all',)")(
+        _record(tmp_path, _image(4, 4), label, "tif"))
     expected = np.repeat(np.repeat(label.astype(np.int64), 2, axis=0), 2, axis=1)
     np.testing.assert_array_equal(out["sem_seg"].numpy(), expected)
+
+
+@pytest.mark.parametrize("label, message", [
+    (np.array([[0, 171], [255, 3]], np.uint8),
+     r"label value\(s\) 171 are neither a class id \(0\.\.170: 171 classes\)"),
+    (np.zeros((4, 3), np.uint8), "the label map is 3x4 but its image is 4x4"),
+    (np.zeros((4, 4, 3), np.uint8), r"it has 3 dimensions \(4x4x3\), not one class id per pixel"),
+])
+def test_a_bad_label_map_is_refused_naming_it(tmp_path, label, message):
+    """Checked where training first reads it: a wrong loss or a bare AssertionError hours in otherwise."""
+    from sed.data.image_io import ImageFileError
+
+    image = _image(4, 4) if label.shape[:2] != (2, 2) else _image(2, 2)
+    with pytest.raises(ImageFileError, match=r"label\.png: " + message):
+        _mapper()(_record(tmp_path, image, label))
 
 
 def test_color_aug_ssd_transform_is_exact_and_leaves_labels_alone():

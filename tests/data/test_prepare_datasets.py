@@ -88,6 +88,19 @@ def test_ade20k_full_maps_through_the_authors_id_table_and_checks_it():
         module.build_lut(renamed, names)
 
 
+def test_ade20k_full_refuses_an_index_that_would_run_code(tmp_path):
+    from conftest import write_hostile_checkpoint
+
+    make_ade20k_full(tmp_path)
+    index = tmp_path / "ADE20K_2021_17_01" / "index_ade20k.pkl"
+    write_hostile_checkpoint(index, tmp_path / "CODE_RAN")
+    with pytest.raises(SystemExit, match="index_ade20k.pkl is not ADE20K's index .*could run code"):
+        module = load_script("prepare_ade20k_full")
+        module.main_wrapper(module.prepare, module.make_parser(module.__doc__, module.SPLITS),
+                            ["--root", str(tmp_path)])
+    assert not (tmp_path / "CODE_RAN").exists()
+
+
 def test_voc_writes_labels_without_and_with_background(tmp_path):
     make_voc(tmp_path)
     result = load_script("prepare_voc").prepare(tmp_path)

@@ -37,8 +37,9 @@ def test_broken_files_are_each_reported(ade150):
     write_png(labels / "orphan.png", np.zeros((2, 2), np.uint8))  # its image is missing
     report = verify_dataset("ade20k_150_test_sem_seg")
     text = "\n".join(report.problems)
-    assert "1 size mismatches: image" in text and "4x4, label map is 5x4" in text
-    assert "values [150, 200] outside [0, 150)" in text
+    assert "1 size mismatches:" in text and "size.png: the label map is 5x4 but its image is 4x4" in text
+    assert ("range.png: label value(s) 150, 200 are neither a class id (0..149: 150 classes) nor the ignore "
+            "label 255") in text
     assert "1 unreadable label maps:" in text and "broken.png" in text
     assert "1 label maps without an image: orphan" in text
     assert report.num_label_maps == 5 and not report.ok

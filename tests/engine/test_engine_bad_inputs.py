@@ -8,15 +8,20 @@ import json
 import logging
 import os
 
+import numpy as np
 import pytest
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import setup_logger
+from PIL import Image
 
-from engine_helpers import FAST_OPTS, REPO, one_thread, synthetic_root  # noqa: F401 (fixtures)
+from conftest import write_hostile_checkpoint
+from engine_helpers import FAST_OPTS, REPO, one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine.cli import run
+from sed.engine.trainer import Trainer
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+CODE_RAN = "CODE_RAN"  # the file a hostile checkpoint would create while read
 PREVIOUS_RESULTS = {"synthetic_test_sem_seg": {"sem_seg": {"mIoU": 12.5}}}
 
 
@@ -51,6 +56,35 @@ def other_models_checkpoint(tmp_path, out):
     return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "ecenet.pth")
 
 
+def code_in_pkl_checkpoint(tmp_path, out):
+    _with_previous_results(out)
+    write_hostile_checkpoint(tmp_path / "model_final.pkl", tmp_path / CODE_RAN)
+    return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "model_final.pkl")
+
+
+def code_in_pth_checkpoint(tmp_path, out):
+    _with_previous_results(out)
+    write_hostile_checkpoint(tmp_path / "model_final.pth", tmp_path / CODE_RAN)
+    return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "model_final.pth")
+
+
+def code_in_last_checkpoint_on_resume(tmp_path, out):
+    # --resume reads the checkpoint that OUTPUT_DIR/last_checkpoint names: a file anyone who can write there planted
+    out.mkdir(parents=True)
+    write_hostile_checkpoint(out / "model_0000001.pth", tmp_path / CODE_RAN)
+    (out / "last_checkpoint").write_text("model_0000001.pth")
+    return ["--config-file", QUICKSTART, "--resume", *FAST_OPTS, "SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()",
+            "OUTPUT_DIR", out]
+
+
+def non_finite_checkpoint(tmp_path, out):
+    _with_previous_results(out)
+    weights = {"w": torch.zeros(3), "sem_seg_head.a": torch.tensor([1.0, float("nan")]),
+               "sem_seg_head.b": torch.tensor([float("inf")])}
+    torch.save({"model": weights}, tmp_path / "diverged.pth")
+    return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "diverged.pth")
+
+
 def corrupt_test_label(tmp_path, out):
     _with_previous_results(out)
     label = sorted((tmp_path / "datasets" / "synthetic" / "annotations_detectron2" / "val2017").iterdir())[2]
@@ -58,12 +92,53 @@ def corrupt_test_label(tmp_path, out):
     return _eval_only(out)
 
 
-def corrupt_training_image(tmp_path, out):
-    image = sorted((tmp_path / "datasets" / "synthetic" / "images" / "train2017").iterdir())[0]
-    image.write_bytes(image.read_bytes()[:200])
+def _synthetic_label(tmp_path, split, index):
+    return sorted((tmp_path / "datasets" / "synthetic" / "annotations_detectron2" / split).iterdir())[index]
+
+
+def out_of_range_test_label(tmp_path, out):
+    _with_previous_results(out)
+    label = _synthetic_label(tmp_path, "val2017", 1)
+    values = np.array(Image.open(label))
+    values[0, :3] = 200  # neither one of the synthetic classes nor the ignore label 255
+    Image.fromarray(values).save(label)
+    return _eval_only(out)
+
+
+def non_finite_outputs(tmp_path, out):
+    """Finite weights so large that the model's scores overflow to NaN: a confident-looking segmentation."""
+    _with_previous_results(out)
+    model = Trainer.build_model(quickstart_cfg())
+    weights = {name: value * 1e30 if value.is_floating_point() else value
+               for name, value in model.state_dict().items()}
+    torch.save({"model": weights}, tmp_path / "overflowing.pth")
+    return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "overflowing.pth")
+
+
+def _training(out):
     # Every image is read in the first iteration (batch 16 of 16 images).
     return ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.IMS_PER_BATCH", "16", "SOLVER.MAX_ITER", "2",
             "DATASETS.TEST", "()", "OUTPUT_DIR", out]
+
+
+def out_of_range_training_label(tmp_path, out):
+    label = _synthetic_label(tmp_path, "train2017", 3)
+    values = np.array(Image.open(label))
+    values[-1, -1] = 31
+    Image.fromarray(values).save(label)
+    return _training(out)
+
+
+def training_label_of_another_size(tmp_path, out):
+    label = _synthetic_label(tmp_path, "train2017", 5)
+    Image.fromarray(np.array(Image.open(label))[:, :50]).save(label)
+    return _training(out)
+
+
+def corrupt_training_image(tmp_path, out):
+    image = sorted((tmp_path / "datasets" / "synthetic" / "images" / "train2017").iterdir())[0]
+    image.write_bytes(image.read_bytes()[:200])
+    return _training(out)
 
 
 def empty_dataset_folders(tmp_path, out):
@@ -82,7 +157,19 @@ CASES = {  # case: (what the one line says, and no other line may say)
     random_bytes_checkpoint: (["noise.pth is not a readable checkpoint"], ["weights_only", "does not match",
                                                                             "does not fit"]),
     other_models_checkpoint: (["ecenet.pth", "does not fit", "backbone.patch_embed.proj.weight"], ["weights_only"]),
+    code_in_pkl_checkpoint: (["model_final.pkl names io.open", "could run code", "convert"], ["weights_only"]),
+    code_in_pth_checkpoint: (["model_final.pth names", "could run code", "convert"], ["weights_only"]),
+    code_in_last_checkpoint_on_resume: (["model_0000001.pth names", "could run code"], ["weights_only"]),
+    non_finite_checkpoint: (["diverged.pth: 2 weight tensor(s) hold NaN or Inf (sem_seg_head.a, sem_seg_head.b)"],
+                            ["does not fit"]),
     corrupt_test_label: (["annotations_detectron2", "truncated or corrupt", "replace the file"], []),
+    out_of_range_test_label: (["val2017/", ".png: label value(s) 200 are neither a class id",
+                               "nor the ignore label 255"], []),
+    non_finite_outputs: ([".jpg: the model's class scores hold NaN or Inf"], []),
+    out_of_range_training_label: (["train2017/", ".png: label value(s) 31 are neither a class id",
+                                   "python tools/verify_dataset.py synthetic_train_sem_seg"], ["AssertionError"]),
+    training_label_of_another_size: (["train2017/", ".png: the label map is 50x64 but its image is 64x64"],
+                                     ["AssertionError"]),
     corrupt_training_image: (["train2017", ".jpg: truncated or corrupt",
                               "python tools/verify_dataset.py synthetic_train_sem_seg"], []),
     empty_dataset_folders: (["'ade20k_150_test_sem_seg'", "hold no *.jpg image", "prepare_ade20k_150.py"], []),
@@ -122,6 +209,7 @@ def test_bad_input_gives_one_line_and_keeps_everything(case, capfd, tmp_path, sy
         assert text in errors[0]
     for text in forbidden:
         assert text not in stderr
+    assert not list(tmp_path.rglob(CODE_RAN)), "a checkpoint ran code while it was read"
     if (tmp_path / "out" / "run").exists():
         previous = out / "results.previous.json"
         if previous.exists() or (out / "results.json").exists():  # earlier results: kept, not looking current

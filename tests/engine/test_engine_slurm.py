@@ -21,8 +21,8 @@ def test_local_submitit_job_trains_as_train_net_does(tmp_path, synthetic_root): 
                       "OUTPUT_DIR", str(tmp_path / "train_net"), *OPTS]) == 0
     assert slurm_train(["--cluster", "local", "--wait", "--job-dir", str(tmp_path / "jobs"), CONFIG, "2",
                         str(tmp_path / "slurm"), *OPTS]) == 0
-    expected = torch.load(tmp_path / "train_net" / "model_final.pth", weights_only=False)
-    trained = torch.load(tmp_path / "slurm" / "model_final.pth", weights_only=False)
+    expected = torch.load(tmp_path / "train_net" / "model_final.pth", weights_only=True)
+    trained = torch.load(tmp_path / "slurm" / "model_final.pth", weights_only=True)
     assert trained["iteration"] == expected["iteration"] == 2
     assert trained["model"].keys() == expected["model"].keys()
     different = [k for k in expected["model"] if not torch.equal(trained["model"][k], expected["model"][k])]

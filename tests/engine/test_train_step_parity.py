@@ -14,7 +14,7 @@ def training_step(parity, device="cpu"):
     {name: gradient before the step}, {name: (lr, weight decay)})."""
     from sed.engine import Trainer
 
-    reference = torch.load(FIXTURES / "sed_train_step_tiny.pt", weights_only=False)
+    reference = torch.load(FIXTURES / "sed_train_step_tiny.pt", weights_only=True)
     assert reference["source_fixture"] == "sed_parity_tiny.pt"
     torch.manual_seed(0)
     model = parity.build(extra=["MODEL.DEVICE", device]).train()

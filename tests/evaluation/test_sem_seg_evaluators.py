@@ -140,3 +140,38 @@ def test_label_maps_evaluate_as_their_scores(datasets_root, name, num_scores, gt
     np.testing.assert_array_equal([from_labels[k] for k in from_scores], list(from_scores.values()))  # NaN == NaN
     with pytest.raises(ValueError, match="the model scores 7 classes|at least 21 classes"):
         _evaluate_labels(build_sem_seg_evaluator(None, name, None), name, {"a": pred}, 7)
+
+
+@pytest.mark.parametrize("value", [21, 254])
+def test_ground_truth_outside_the_classes_is_refused_naming_the_file(datasets_root, value):
+    """detectron2 would count such a value in a wrong cell of the confusion matrix: a wrong mIoU, no error."""
+    name = "voc_2012_test_sem_seg"
+    _write_dataset(datasets_root, name, {"a": np.array([[0, 1], [value, 255]])})
+    with pytest.raises(OSError, match=rf"a\.png: label value\(s\) {value} are neither a class id \(0\.\.19: 20 "
+                                      r"classes\) nor the ignore label 255"):
+        _evaluate(build_sem_seg_evaluator(None, name, None), name, {"a": [[0, 1], [1, 1]]}, 20)
+
+
+def test_ground_truth_of_another_size_than_the_prediction_is_refused(datasets_root):
+    name = "voc_2012_test_sem_seg"
+    _write_dataset(datasets_root, name, {"a": np.zeros((2, 3))})
+    with pytest.raises(OSError, match=r"a\.png: the label map is 3x2 but its image is 2x2"):
+        _evaluate(build_sem_seg_evaluator(None, name, None), name, {"a": [[0, 1], [1, 1]]}, 20)
+
+
+@pytest.mark.parametrize("name, num_scores", [("voc_2012_test_sem_seg", 20),
+                                              ("voc_2012_test_background_sem_seg", 25)])
+@pytest.mark.parametrize("labels", [False, True])
+def test_non_finite_scores_are_refused_naming_the_image(datasets_root, name, num_scores, labels):
+    from sed.modeling.postprocess import FINITE_KEY, LABELS_KEY, NonFiniteOutputError
+
+    _write_dataset(datasets_root, name, {"a": np.zeros((2, 2))})
+    [record] = DatasetCatalog.get(name)
+    scores = _scores(np.zeros((2, 2), int), num_scores)
+    scores[3, 1, 1] = float("nan")  # argmax would make it class 3, a confident answer
+    output = ({LABELS_KEY: scores.argmax(0), "num_classes": num_scores, FINITE_KEY: False} if labels
+              else {"sem_seg": scores})
+    evaluator = build_sem_seg_evaluator(None, name, None)
+    evaluator.reset()
+    with pytest.raises(NonFiniteOutputError, match=r"a\.jpg: the model's class scores hold NaN or Inf"):
+        evaluator.process([{"file_name": record["file_name"]}], [output])

@@ -91,3 +91,16 @@ def test_trained_weights_long_and_non_ascii_names(images, trained_weights, tmp_p
     assert summary["class_names"] == ["кошка", "café", long_name]  # whole, whatever the picture shows
     overlay = cv2.imread(str(out / "a_overlay.png"))
     assert overlay.shape[1] < 64 + 1000  # the name is cut in the legend, not a 95,000-px-wide picture
+
+
+def test_weights_whose_scores_overflow_stop_the_demo_naming_the_image(images, trained_weights, tmp_path, capfd):
+    """Finite weights (so the checkpoint loads) that make every score NaN: no label map may look like a result."""
+    checkpoint = torch.load(trained_weights, weights_only=True)
+    overflowing = {k: v * 1e30 if v.is_floating_point() else v for k, v in checkpoint["model"].items()}
+    torch.save({"model": overflowing}, tmp_path / "overflowing.pth")
+    status, _, stderr = run_main([*MODEL, "--input", images / "a.png", "--vocabulary", "cat, dog",
+                                  "--output", tmp_path / "out", *OPTS, "MODEL.WEIGHTS", tmp_path / "overflowing.pth"],
+                                 capfd)
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]  # the others: tqdm's bar
+    assert status == 2 and len(errors) == 1 and "Traceback" not in stderr
+    assert errors[0].startswith(f"error: {images / 'a.png'}: the model's class scores hold NaN or Inf")

@@ -59,3 +59,13 @@ def test_demo_writes_label_maps_within_the_classes(checkpoint, image, tmp_path, 
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["class_names"] == SYNTHETIC_CLASSES and not summary["fast_inference"]
     assert {c["name"] for c in summary["images"][0]["classes"]} <= set(SYNTHETIC_CLASSES)
+
+
+def test_non_finite_scores_are_refused(checkpoint, image):
+    from sed.modeling.postprocess import NonFiniteOutputError
+
+    segmenter = OpenVocabSegmenter(CONFIG, weights=str(checkpoint), device="cpu")
+    with torch.no_grad():
+        segmenter.model.sem_seg_head.conv_seg.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteOutputError, match="image 1: the model's class scores hold NaN or Inf"):
+        segmenter.segment(image)

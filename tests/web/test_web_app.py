@@ -113,3 +113,13 @@ def test_quickstart_examples_are_its_textures_with_its_classes(demo):
 def test_pages_of_open_and_closed_vocabulary_models_build(demo, closed_demo):
     for page_demo in (demo, closed_demo):
         build_app(page_demo)
+
+
+def test_non_finite_scores_are_an_error_naming_the_image(closed_demo, field, monkeypatch):
+    """Broken (NaN) weights: no segmentation is shown as if it were one."""
+    import torch
+
+    head = closed_demo.segmenter.model.sem_seg_head.conv_seg
+    monkeypatch.setattr(head, "weight", torch.nn.Parameter(torch.full_like(head.weight, float("nan"))))
+    with pytest.raises(RequestError, match="field.png: the model's class scores hold NaN or Inf"):
+        closed_demo.segment([field])

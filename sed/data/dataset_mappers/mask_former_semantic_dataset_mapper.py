@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from ..augmentations import build_semantic_train_augmentations
 from ..image_io import read_image
+from ..label_maps import read_label_map
 
 __all__ = ["MaskFormerSemanticDatasetMapper"]
 
@@ -40,6 +41,7 @@ class MaskFormerSemanticDatasetMapper:
         image_format: str,
         ignore_label: int,
         size_divisibility: int,
+        num_classes: int,
     ):
         """
         Args:
@@ -48,6 +50,8 @@ class MaskFormerSemanticDatasetMapper:
             image_format: detectron2 image format to read images in ("RGB" or "BGR").
             ignore_label: label of unlabelled pixels, used for padding and by the crop's area constraint.
             size_divisibility: pad to a multiple of this; <= 0 for no padding.
+            num_classes: label values are 0..num_classes - 1 or `ignore_label`; a label map with any other value,
+                or of another size than its image, raises `ImageFileError` naming it (`sed.data.label_maps`).
         """
         if not is_train:
             raise ValueError("MaskFormerSemanticDatasetMapper is a training mapper; for testing use "
@@ -57,17 +61,20 @@ class MaskFormerSemanticDatasetMapper:
         self.image_format = image_format
         self.ignore_label = ignore_label
         self.size_divisibility = size_divisibility
+        self.num_classes = num_classes
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
         # All training sets share the label space of the first one (ignore value included).
-        ignore_label = MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).ignore_label
+        metadata = MetadataCatalog.get(cfg.DATASETS.TRAIN[0])
+        ignore_label = metadata.ignore_label
         return {
             "is_train": is_train,
             "augmentations": build_semantic_train_augmentations(cfg, ignore_label),
             "image_format": cfg.INPUT.FORMAT,
             "ignore_label": ignore_label,
             "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
+            "num_classes": len(metadata.stuff_classes),
         }
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -79,7 +86,8 @@ class MaskFormerSemanticDatasetMapper:
         # Float labels make detectron2 resize them with torch's nearest interpolation, as the authors' mapper
         # does (uint8 ones would go through PIL, which samples pixel centres differently); 16-bit labels
         # could not go through PIL anyway. Nearest interpolation keeps the values exact.
-        sem_seg = read_image(dataset_dict.pop("sem_seg_file_name"), format=None).astype(np.float64)
+        sem_seg = read_label_map(dataset_dict.pop("sem_seg_file_name"), self.num_classes, self.ignore_label,
+                                 image.shape[:2]).astype(np.float64)
 
         aug_input = T.AugInput(image, sem_seg=sem_seg)
         self.augmentations(aug_input)

@@ -57,9 +57,9 @@ def _read_spec(spec_file):
         raise FileNotFoundError(f"dataset spec {spec_file!r} not found: give the path of a .yaml or .json file "
                                 "(DATASETS.CUSTOM lists them)")
     try:
-        with open(spec_file) as f:
+        with open(spec_file, encoding="utf-8") as f:
             spec = yaml.safe_load(f)
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         _fail(spec_file, f"not valid YAML/JSON ({' '.join(str(e).split())})")
     if not isinstance(spec, dict):
         _fail(spec_file, "must hold a mapping of fields (name, classes, splits, ...)")

@@ -7,6 +7,8 @@ from typing import Dict
 
 import torch
 
+from ...checkpoint.safe_load import torch_load
+
 __all__ = ["load_swin_state_dict", "swin_to_backbone_state_dict", "convert_swin_to_d2"]
 
 logger = logging.getLogger(__name__)
@@ -15,13 +17,14 @@ logger = logging.getLogger(__name__)
 def load_swin_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """Tensors of a local .safetensors or .pth/.pt/.bin file, unwrapped from a "model" or "state_dict" entry.
 
-    .pth files are read with torch.load(weights_only=True): plain tensors only, no pickled code.
+    .pth files are read with `sed.checkpoint.safe_load.torch_load`: plain tensors only, no pickled code (a file
+    naming anything else raises `UnsafeCheckpointError`).
     """
     if Path(path).suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(path)
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    state_dict = torch_load(path)
     for key in ("model", "state_dict"):
         state_dict = state_dict.get(key, state_dict)
     return state_dict

@@ -6,11 +6,13 @@ pooled vector (the trunk head's LayerNorm, then the projection): the CLIP embedd
 """
 import logging
 import os
+import pickle
 
 import open_clip
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from ...checkpoint.safe_load import refusal
 from ...model_zoo import WeightsUnavailableError, clip_unavailable_message
 
 logger = logging.getLogger(__name__)
@@ -79,8 +81,13 @@ def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, hea
     if not pretrained_weights:
         model = open_clip.create_model(model_name, pretrained=None, vision_cfg=vision_cfg)
     elif os.path.isfile(os.path.expanduser(pretrained_weights)):
-        model = open_clip.create_model(model_name, pretrained=os.path.expanduser(pretrained_weights),
-                                       vision_cfg=vision_cfg)
+        path = os.path.expanduser(pretrained_weights)
+        try:  # open_clip reads it with torch.load(weights_only=True): no code runs, but torch's error is a page
+            model = open_clip.create_model(model_name, pretrained=path, vision_cfg=vision_cfg)
+        except pickle.UnpicklingError as e:
+            raise refusal(e, path) or ValueError(
+                f"MODEL.ENC.CLIP_PRETRAINED_WEIGHTS={pretrained_weights!r} is not a readable checkpoint "
+                f"({' '.join(str(e).split())[:200]}): download open_clip_pytorch_model.bin again") from e
     else:
         tags = open_clip.list_pretrained_tags_by_model(model_name)
         if pretrained_weights not in tags:

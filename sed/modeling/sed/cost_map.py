@@ -14,13 +14,16 @@ def compute_cost_map(dense_embedding, text_embeddings):
     Args:
         dense_embedding: (B, C, h, w) CLIP embedding per pixel.
         text_embeddings: (T, P, C) embeddings of T classes in P prompt templates.
+    Both are normalised in float32 whatever their dtype (under autocast the dense embedding is bf16/fp16); the
+    product then runs in autocast's dtype if one is active.
     Returns:
         (B, P, T, h, w) cosine similarities (no logit scale), stored class-major: a (B, T, P, h, w) tensor
         transposed, so that the decoder's (B*T, P, h, w) maps, one per class, are a view rather than a copy.
     """
     b, c, h, w = dense_embedding.shape
     t, p = text_embeddings.shape[:2]
-    image = F.normalize(dense_embedding, dim=1).flatten(2)  # (B, C, h*w)
+    image = F.normalize(dense_embedding.float(), dim=1).flatten(2)  # (B, C, h*w)
+    text_embeddings = text_embeddings.float()
     # One (T*P, C) x (C, h*w) product per image: the same sums as an einsum to (B, P, T, h, w), without its copy.
     if torch.is_grad_enabled() or t <= TEXT_CHUNK_CLASSES:
         cost = torch.matmul(F.normalize(text_embeddings, dim=-1).reshape(t * p, c), image)

@@ -8,6 +8,7 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
+from ...utils.precision import full_precision
 from ..chunks import chunk_slices
 from .class_attention import ClassAttentionLayer
 from .decoder_blocks import ConvNeXtBlock, DoubleConv
@@ -98,6 +99,13 @@ class FusionStage(nn.Module):
 def _score(head, x):
     """(N, C, H, W) -> (N, H, W) one-channel head output."""
     return head(x).squeeze(1)
+
+
+def _full_precision_score(head, x):
+    """`_score` in float32 even under autocast (TEST.PRECISION bf16/fp16): category early rejection ranks these
+    scores, and bf16's 8-bit mantissa would tie classes that differ in the third digit. A small convolution."""
+    with full_precision(x.device):
+        return _score(head, x.float())
 
 
 # Inference runs the per-class work in chunks of rows (row = one image's map of one class). Automatic chunks
@@ -341,7 +349,7 @@ class GradualFusionDecoder(nn.Module):
 
             def embed(rows):
                 x = self.conv1(cost[rows])
-                return x, _score(self.head0, x) if with_aux else None
+                return x, _full_precision_score(self.head0, x) if with_aux else None
 
             x, scores = _map_rows(embed, b * t, chunk, lambda y: memory.allocate(0, y))
             if with_aux:
@@ -358,7 +366,7 @@ class GradualFusionDecoder(nn.Module):
                 if composed is not None:
                     return None, self._embedding_scores(cost[rows], *composed)
                 x = self.conv1(cost[rows])
-                return x if hold else None, _score(self.head0, x)
+                return x if hold else None, _full_precision_score(self.head0, x)
 
             x, scores = _map_rows(score_rows, b * t, chunk if composed is None else
                                   chunk * EMBEDDING_SCORE_ROWS_PER_CLASS_MAP)
@@ -382,9 +390,10 @@ class GradualFusionDecoder(nn.Module):
     def _embedding_score_kernels(self):
         """head0 composed with the cost embedding `conv1` (both linear): (9, P, k, k) weight and (9,) bias, one
         output channel per tap (dy, dx) of head0's 3x3 kernel, summed over the embedding's channels."""
-        head_weight = self.head0.weight[0].flatten(1)  # (C, 9)
-        weight = torch.einsum("cd,cpkl->dpkl", head_weight, self.conv1.weight)
-        return weight, head_weight.t() @ self.conv1.bias
+        with full_precision(self.conv1.weight.device):  # the weights as they are, not autocast's bf16/fp16
+            head_weight = self.head0.weight[0].flatten(1)  # (C, 9)
+            weight = torch.einsum("cd,cpkl->dpkl", head_weight, self.conv1.weight)
+            return weight, head_weight.t() @ self.conv1.bias
 
     def _embedding_scores(self, cost, weight, bias):
         """(N, P, h, w) cost maps -> (N, h, w) = head0(conv1(cost)), without the (N, C, h, w) cost embedding.
@@ -393,7 +402,9 @@ class GradualFusionDecoder(nn.Module):
         zero-padded by one and shifted: 9 channels instead of C = 128, about 14x fewer multiply-adds.
         """
         h, w = cost.shape[-2:]
-        taps = nn.functional.pad(nn.functional.conv2d(cost, weight, bias, padding=self.conv1.padding), (1, 1, 1, 1))
+        with full_precision(cost.device):  # rejection ranks these scores (see `_full_precision_score`)
+            taps = nn.functional.conv2d(cost.float(), weight, bias, padding=self.conv1.padding)
+        taps = nn.functional.pad(taps, (1, 1, 1, 1))
         scores = self.head0.bias.expand(cost.shape[0], h, w)
         for tap in range(9):
             dy, dx = divmod(tap, 3)
@@ -454,6 +465,6 @@ class GradualFusionDecoder(nn.Module):
                                appearance[image:image + 1], guidance[part][None])[0]
                     for image, classes, part in _image_segments(rows, t)]
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
-            return None if last else out, None if head is None else _score(head, out)
+            return None if last else out, None if head is None else _full_precision_score(head, out)
 
         return _map_rows(fuse, n, chunk, allocate)

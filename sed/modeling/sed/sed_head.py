@@ -72,7 +72,7 @@ class SEDPredictor(nn.Module):
         clip_images = clip_images.contiguous(memory_format=torch.channels_last)
         features, dense = encode_image(self.clip_model.visual, clip_images, self.gradient_checkpointing)
         text = self.text_embeddings.get(self.clip_model, class_names, self.prompt_templates)
-        return compute_cost_map(dense, text.to(dense.dtype)), [features[k].detach() for k in GUIDANCE_FEATURES]
+        return compute_cost_map(dense, text), [features[k].detach() for k in GUIDANCE_FEATURES]
 
     def forward(self, clip_images, class_names, with_aux=True):
         """
@@ -117,12 +117,13 @@ class SEDHead(nn.Module):
         return sem_seg_bce_losses(logits, targets, self.ignore_value, self.loss_exclude_ignored)
 
     def probabilities(self, clip_images, class_names, topk=None):
-        """(B, T, S/4, S/4) class probabilities; with `topk`, rejected classes get exactly 0."""
+        """(B, T, S/4, S/4) float32 class probabilities (also under autocast); with `topk`, rejected classes get
+        exactly 0."""
         if topk is None:
-            return self.predictor(clip_images, class_names, with_aux=False)[0].sigmoid()
+            return self.predictor(clip_images, class_names, with_aux=False)[0].float().sigmoid()
         results = self.predictor.forward_with_rejection(clip_images, class_names, topk)
         logits = results[0][0]
         probs = logits.new_zeros(len(results), len(class_names), *logits.shape[-2:])
         for i, (logits, kept) in enumerate(results):
-            probs[i, kept] = logits.sigmoid()
+            probs[i, kept] = logits.float().sigmoid()
         return probs

@@ -8,8 +8,9 @@ from torch import nn
 
 from ...checkpoint.fit import describe_mismatch
 from ...utils.class_names import load_class_names, test_vocabulary
+from ...utils.precision import check_precision, inference_precision
 from ..inference import sliding_window_from_config, sliding_window_inference
-from ..postprocess import LABELS_KEY, resized_labels
+from ..postprocess import FINITE_KEY, LABELS_KEY, resized_labels
 from ..protocol import SegmentationModel
 
 
@@ -59,7 +60,8 @@ class SED(SegmentationModel, nn.Module):
     @configurable
     def __init__(self, *, sem_seg_head, train_class_names, test_class_names, clip_pixel_mean, clip_pixel_std,
                  clip_resolution=(768, 768), size_divisibility=-1, input_format="RGB", fast_inference=False,
-                 topk=8, sliding_window=None, aligned_postprocess=False, clip_lr_multiplier=1.0):
+                 topk=8, sliding_window=None, aligned_postprocess=False, clip_lr_multiplier=1.0,
+                 precision="fp32"):
         """
         Args:
             sem_seg_head: an `SEDHead`.
@@ -77,6 +79,8 @@ class SED(SegmentationModel, nn.Module):
                 size, as detectron2's `sem_seg_postprocess` does, then resized; an image under S/4 px on a side
                 is thereby stretched. True: the whole map, which covers the whole image, is resized.
             clip_lr_multiplier: lr factor of the CLIP image tower in training (`lr_multiplier`).
+            precision: inference precision, "fp32", "bf16" or "fp16" (see `sed.utils.precision`); the outputs
+                are float32 whatever it is. Training ignores it (SOLVER.AMP.ENABLED sets its precision).
         """
         super().__init__()
         self.sem_seg_head = sem_seg_head
@@ -94,6 +98,7 @@ class SED(SegmentationModel, nn.Module):
         self.aligned_postprocess = aligned_postprocess
         self.labels_only = False
         self.clip_lr_multiplier = clip_lr_multiplier
+        self.precision = check_precision(precision)
         self.register_load_state_dict_post_hook(self._check_checkpoint_fits)
 
     @classmethod
@@ -112,6 +117,7 @@ class SED(SegmentationModel, nn.Module):
             "sliding_window": sliding_window_from_config(cfg),
             "aligned_postprocess": cfg.TEST.ALIGNED_POSTPROCESS,
             "clip_lr_multiplier": cfg.SOLVER.CLIP_MULTIPLIER,
+            "precision": cfg.TEST.PRECISION,
         }
 
     def lr_multiplier(self, param_name):
@@ -176,11 +182,12 @@ class SED(SegmentationModel, nn.Module):
     def inference(self, batched_inputs):
         """Each image is resized to the CLIP resolution on its own, so a batch equals its images one by one."""
         images = [self._normalize(x["image"]) for x in batched_inputs]
-        if self.sliding_window is None:
-            probs = self._probabilities(torch.cat([self._resize_for_clip(image[None]) for image in images]))
-        else:
-            probs = [sliding_window_inference(self._window_probabilities, image, *self.sliding_window)
-                     for image in images]
+        with inference_precision(self.device, self.precision):
+            if self.sliding_window is None:
+                probs = self._probabilities(torch.cat([self._resize_for_clip(image[None]) for image in images]))
+            else:
+                probs = [sliding_window_inference(self._window_probabilities, image, *self.sliding_window)
+                         for image in images]
         results = []
         for prob, x in zip(probs, batched_inputs):
             image_size = x["image"].shape[-2:]
@@ -189,7 +196,8 @@ class SED(SegmentationModel, nn.Module):
                 prob = prob[:, :image_size[0], :image_size[1]]
             size = (x.get("height", image_size[0]), x.get("width", image_size[1]))
             if self.labels_only:
-                results.append({LABELS_KEY: resized_labels(prob, size), "num_classes": prob.shape[0]})
+                results.append({LABELS_KEY: resized_labels(prob, size), "num_classes": prob.shape[0],
+                                FINITE_KEY: bool(torch.isfinite(prob).all())})
             else:
                 results.append({"sem_seg": resize_probabilities(prob, size)})
         return results

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ...checkpoint.safe_load import torch_load
 from ...utils.files import atomic_write
 from .clip_encoder import text_tower_parameters
 
@@ -127,6 +128,22 @@ class TextEmbeddingCache:
             self._weights_digest = h.hexdigest()
         return self._weights_digest
 
+    @staticmethod
+    def _read_cached(path, num_classes, num_templates):
+        """The (T, P, C) embeddings cached in `path`, or None (with a warning) when the file is not such a tensor:
+        truncated by a full disk, corrupt, or written by something else. It is then recomputed and rewritten."""
+        try:
+            embeddings = torch_load(path)
+            if not (isinstance(embeddings, torch.Tensor) and embeddings.is_floating_point()
+                    and embeddings.shape[:2] == (num_classes, num_templates) and embeddings.dim() == 3
+                    and bool(torch.isfinite(embeddings).all())):
+                raise ValueError("not a finite (classes, templates, channels) tensor of this vocabulary")
+            return embeddings
+        except Exception as e:  # any failure to read a cache file means the same: recompute it
+            logger.warning("Text-embedding cache file %s cannot be used (%s: %s); recomputing it.", path,
+                           type(e).__name__, " ".join(str(e).split())[:200])
+            return None
+
     def get(self, clip_model, class_names, templates):
         """(T, P, C) embeddings of `class_names` on `clip_model`'s device."""
         key = (tuple(class_names), tuple(templates))
@@ -138,8 +155,8 @@ class TextEmbeddingCache:
             h = hashlib.sha1(self._digest_weights(clip_model).encode())
             h.update(repr(key).encode())
             path = os.path.join(self.cache_dir, f"{self.model_name}-{h.hexdigest()[:20]}.pt")
-            if os.path.isfile(path):
-                embeddings = torch.load(path, map_location="cpu")
+            embeddings = self._read_cached(path, len(class_names), len(templates)) if os.path.isfile(path) else None
+            if embeddings is not None:
                 self._memory[key] = embeddings
                 return embeddings.to(device)
         logger.info(f"Encoding {len(class_names)} class names x {len(templates)} templates with CLIP "

@@ -1,3 +1,4 @@
+import numpy as np
 import open_clip
 import pytest
 import torch
@@ -49,6 +50,27 @@ def test_disk_cache_is_keyed_by_the_weights(clip_model, tmp_path):
     other = open_clip.create_model("sed_tiny_convnext", pretrained=None)
     TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(other, ["cat"], TEMPLATES)
     assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty", "another tensor", "nan"])
+def test_a_damaged_cache_file_is_recomputed_with_a_warning(clip_model, tmp_path, caplog, damage):
+    expected = TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(clip_model, ["cat", "dog"], TEMPLATES)
+    [cached] = tmp_path.glob("*.pt")
+    good = cached.read_bytes()
+    if damage == "truncated":
+        cached.write_bytes(good[: len(good) // 2])
+    elif damage == "random bytes":
+        cached.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, len(good), dtype=np.uint8)))
+    elif damage == "empty":
+        cached.write_bytes(b"")
+    elif damage == "another tensor":
+        torch.save(torch.zeros(3, 64), cached)
+    else:
+        torch.save(torch.full_like(expected, float("nan")), cached)
+    again = TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(clip_model, ["cat", "dog"], TEMPLATES)
+    torch.testing.assert_close(again, expected)
+    assert f"Text-embedding cache file {cached} cannot be used" in caplog.text and "recomputing it" in caplog.text
+    torch.testing.assert_close(torch.load(cached, weights_only=True), expected)  # rewritten whole
 
 
 def test_embeddings_are_full_precision_under_autocast(clip_model):
