@@ -14,6 +14,7 @@ from .model_zoo import weights_uri
 from .modeling.ecenet.config import add_ecenet_config
 from .modeling.sed.config import add_sed_model_config
 from .utils.class_names import REPO_ROOT
+from .utils.config_bases import ConfigLoopError, config_chain
 from .utils.messages import one_line
 
 
@@ -23,9 +24,9 @@ def load_config(config_file, opts=()):
     overrides; the datasets of DATASETS.CUSTOM are registered.
 
     Raises:
-        FileNotFoundError: no such config file (or dataset spec file).
+        FileNotFoundError: no such config file (or base config, or dataset spec file).
         ValueError: one line saying what is wrong and how to fix it (unknown key, odd overrides, bad YAML or value,
-            a YAML tag that would build Python objects, a _BASE_ that cannot be read).
+            a YAML tag that would build Python objects, a _BASE_ that cannot be read, a `_BASE_` chain that loops).
     """
     candidates = [config_file] if os.path.isabs(config_file) else [config_file, os.path.join(REPO_ROOT, config_file)]
     path = next((c for c in candidates if os.path.isfile(c)), None)
@@ -35,6 +36,7 @@ def load_config(config_file, opts=()):
     cfg = get_cfg()
     add_sed_config(cfg)
     try:
+        config_chain(path)  # a _BASE_ loop or a missing base: one line, not detectron2's recursion
         # detectron2 allows unsafe YAML by default, whose tags (!!python/object/apply:...) run code when read
         cfg.merge_from_file(path, allow_unsafe=False)
         cfg.merge_from_list(list(opts or []))
@@ -44,6 +46,8 @@ def load_config(config_file, opts=()):
                          "values (numbers, strings, lists)") from e
     except yaml.YAMLError as e:
         raise ValueError(f"config file {config_file} is not valid YAML ({one_line(e)})") from e
+    except (ConfigLoopError, FileNotFoundError):  # one line already, naming the files
+        raise
     except OSError as e:  # the file itself exists: a _BASE_ of it is missing, a folder, or unreadable
         raise ValueError(f"config file {config_file}: its _BASE_ {e.filename} cannot be read ({e.strerror}): fix "
                          "the path (relative paths are relative to the file that names them)") from e

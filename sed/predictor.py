@@ -22,7 +22,6 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 from detectron2.data import MetadataCatalog
-from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 from detectron2.utils.env import seed_all_rng
 from PIL import Image, ImageOps
@@ -30,7 +29,8 @@ from PIL import Image, ImageOps
 from . import config
 from .checkpoint.loading import (CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError,
                                  UnsafeCheckpointError, load_checkpoint)
-from .data.image_io import pil_to_rgb, read_image
+from .data.augmentations import build_test_resize
+from .data.image_io import pil_to_rgb, read_error_reason, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
 from .model_zoo import weights_uri
 from .modeling.postprocess import LABELS_KEY, NonFiniteOutputError, output_is_finite
@@ -71,6 +71,19 @@ class SegmentationResult:
     def present_classes(self) -> List[str]:
         """The classes given at least one pixel, largest first."""
         return list(self.class_areas)
+
+
+@dataclass(eq=False)
+class SegmentationFailure:
+    """An image that `segment(..., errors="report")` could not segment, in that image's place among the results.
+
+    Attributes:
+        input: the image's file path, or "image N" (its 1-based position) for an array or PIL image.
+        error: why, in one line (e.g. "not an image file (or of a format Pillow cannot read)").
+    """
+
+    input: str
+    error: str
 
 
 def summary_classes(label_map: np.ndarray, class_names: List[str]) -> List[Dict]:
@@ -139,6 +152,11 @@ def load_config(config_file, opts=(), weights=None, device=None):
     cfg.MODEL.DEVICE = _resolve_device(device, cfg.MODEL.DEVICE)
     cfg.freeze()
     return cfg
+
+
+def _model_failure(error):
+    """The one-line reason of an image the model could not segment (e.g. out of memory)."""
+    return " ".join(f"the model failed on it ({type(error).__name__}: {error})".split())
 
 
 class _HideLines(logging.Filter):
@@ -227,10 +245,8 @@ class OpenVocabSegmenter:
         self.open_vocabulary = capabilities(self.model).open_vocabulary
         self.class_names = list(self.model.test_class_names) if self.open_vocabulary else _dataset_class_names(cfg)
         self.fast_inference = fast_inference
-        # The test-time resize of detectron2's DefaultPredictor and test data loader (0 = none).
-        self.resize = None
-        if cfg.INPUT.MIN_SIZE_TEST > 0:
-            self.resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+        # The test-time resize of detectron2's DefaultPredictor and test data loader (None = none).
+        self.resize = build_test_resize(cfg)
 
     @property
     def device(self):
@@ -259,45 +275,81 @@ class OpenVocabSegmenter:
             return self.fast_inference
         return self.cfg.TEST.FAST_INFERENCE or num_classes > FAST_INFERENCE_ABOVE
 
-    def segment(self, images, vocabulary=None, batch_size=2, return_probabilities=False):
+    def segment(self, images, vocabulary=None, batch_size=2, return_probabilities=False, errors="raise"):
         """Segments one image or a list of images.
 
         Args:
             images: an image (file path, PIL image or (H, W, 3) uint8 RGB array; see `load_image`) or a list.
+                Any size from 1 x 1 px and any aspect ratio is taken (the test resize keeps each side >= 1 px).
             vocabulary: class names: a list, a comma-separated string ("cat, dog, grass/lawn"), a benchmark
                 name ("ade150") or a JSON file; see `sed.data.vocabulary`. None = `class_names`.
             batch_size: images per forward pass. Results do not depend on it.
             return_probabilities: also return the (T, H, W) class probabilities.
+            errors: "raise": an image that cannot be read or segmented raises (the others are lost);
+                "report": it gives a `SegmentationFailure` (input, one-line reason) in its place and the
+                others are segmented as if it were not there.
         Returns:
             a `SegmentationResult` for one image, a list of them (in order) for a list.
         Raises:
             NonFiniteOutputError: the model's scores for an image hold NaN or Inf (it names the image).
         """
         if _is_one_image(images):
-            return next(self.iter_segment([images], vocabulary, batch_size, return_probabilities))
-        return list(self.iter_segment(images, vocabulary, batch_size, return_probabilities))
+            return next(self.iter_segment([images], vocabulary, batch_size, return_probabilities, errors))
+        return list(self.iter_segment(images, vocabulary, batch_size, return_probabilities, errors))
 
-    def iter_segment(self, images, vocabulary=None, batch_size=2, return_probabilities=False):
+    def iter_segment(self, images, vocabulary=None, batch_size=2, return_probabilities=False, errors="raise"):
         """Like `segment` for an iterable of images, yielding results as batches finish (bounded memory).
 
         The vocabulary is checked at once; images are read one batch at a time.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        if errors not in ("raise", "report"):
+            raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}.")
         class_names = self.resolve_vocabulary(vocabulary)
-        return self._iterate(images, class_names, batch_size, return_probabilities)
+        return self._iterate(images, class_names, batch_size, return_probabilities, errors == "report")
 
-    def _iterate(self, images, class_names, batch_size, return_probabilities):
-        batch, positions = [], []  # positions: (name, 1-based position in `images`) of each image of the batch
+    def _iterate(self, images, class_names, batch_size, return_probabilities, report):
+        """Reads `images` a batch at a time; with `report`, a failure stands in for each image that fails."""
+        batch = []  # (input name, 1-based position in `images`, image array or SegmentationFailure)
         for position, image in enumerate(images, 1):
-            batch.append(load_image(image))
-            positions.append((os.fspath(image) if isinstance(image, (str, os.PathLike)) else f"image {position}",
-                              position))
+            name = os.fspath(image) if isinstance(image, (str, os.PathLike)) else f"image {position}"
+            try:
+                batch.append((name, position, load_image(image)))
+            except (OSError, ValueError, TypeError) as e:
+                if not report:
+                    raise
+                batch.append((name, position, SegmentationFailure(name, read_error_reason(e))))
             if len(batch) == batch_size:
-                yield from self._segment_batch(batch, class_names, return_probabilities, positions)
-                batch, positions = [], []
+                yield from self._segment_reported(batch, class_names, return_probabilities, report)
+                batch = []
         if batch:
-            yield from self._segment_batch(batch, class_names, return_probabilities, positions)
+            yield from self._segment_reported(batch, class_names, return_probabilities, report)
+
+    def _segment_reported(self, batch, class_names, return_probabilities, report):
+        """The results of a batch [(input name, position, image or SegmentationFailure)], in order. With `report`,
+        a batch the model fails on is segmented image by image, so that only the images that fail alone give
+        failures. Scores that are not finite raise in either case: they say the weights are broken."""
+        readable = [(name, position, image) for name, position, image in batch
+                    if not isinstance(image, SegmentationFailure)]
+        images = [image for _, _, image in readable]
+        positions = [(name, position) for name, position, _ in readable]
+        if not report:
+            return self._segment_batch(images, class_names, return_probabilities, positions)
+        error = None
+        try:
+            results = iter(self._segment_batch(images, class_names, return_probabilities, positions)
+                           if images else [])
+        except NonFiniteOutputError:  # broken weights, not this image: every image would fail alike
+            raise
+        except (RuntimeError, ValueError) as e:  # e.g. out of memory on one large image
+            if len(images) > 1:
+                return [result for item in batch
+                        for result in self._segment_reported([item], class_names, return_probabilities, True)]
+            error = e
+        return [image if isinstance(image, SegmentationFailure) else
+                SegmentationFailure(name, _model_failure(error)) if error is not None else next(results)
+                for name, _, image in batch]
 
     def _model_input(self, image):
         """detectron2's input dict of a (H, W, 3) RGB uint8 image, resized as at test time, output at (H, W)."""

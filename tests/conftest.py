@@ -155,3 +155,25 @@ class ParityFixture:
 @pytest.fixture(scope="session")
 def parity(tmp_path_factory):
     return ParityFixture(tmp_path_factory.mktemp("parity"))
+
+
+def fill_disk(monkeypatch, limit=0, paths=""):
+    """Makes the files of `sed.utils.files.atomic_write` whose path contains `paths` fail as on a disk with `limit`
+    bytes left: ENOSPC once they are used (no mount needed: runs in CI as any user)."""
+    import errno
+    import io
+
+    from sed.utils import files
+
+    class FillingFile(io.FileIO):
+        def write(self, data):
+            if self.tell() + len(data) > limit:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and paths in str(path):
+            return io.BufferedWriter(FillingFile(path, "w"), buffer_size=64)
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(files, "open", fake_open, raising=False)

@@ -1,7 +1,9 @@
+import os
+
 import pytest
 import torch
 
-from conftest import REPO, load_cfg
+from conftest import REPO, load_cfg, load_tool
 from sed.config import load_config
 
 
@@ -112,3 +114,96 @@ def test_tiny_open_clip_config_builds():
         text = model.encode_text(tokens)
         image = model.encode_image(torch.zeros(1, 3, 64, 64))
     assert text.shape == (1, 64) and image.shape == (1, 64)
+
+
+def test_a_base_chain_that_loops_is_one_line_naming_its_files(tmp_path):
+    (tmp_path / "a.yaml").write_text("_BASE_: b.yaml\nSEED: 1\n")
+    (tmp_path / "b.yaml").write_text("_BASE_: [other.yaml, c.yaml]\n")  # a list of bases, as fvcore allows
+    (tmp_path / "other.yaml").write_text("SEED: 2\n")
+    (tmp_path / "c.yaml").write_text("_BASE_: a.yaml\n")
+    with pytest.raises(ValueError) as error:
+        load_config(str(tmp_path / "a.yaml"))
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("the _BASE_ chain of the config loops: ")
+    files = [f.rsplit("/", 1)[-1] for f in message.split(": ")[1].split(" -> ")]
+    assert files == ["a.yaml", "b.yaml", "c.yaml", "a.yaml"]
+    (tmp_path / "self.yaml").write_text("_BASE_: ./self.yaml\n")
+    with pytest.raises(ValueError, match="loops: .*self.yaml -> .*self.yaml: remove or change"):
+        load_config(str(tmp_path / "self.yaml"))
+
+
+def test_a_missing_base_names_the_config_that_names_it(tmp_path):
+    (tmp_path / "child.yaml").write_text("_BASE_: parent.yaml\n")
+    with pytest.raises(FileNotFoundError, match=r"parent.yaml' not found \(the _BASE_ of .*child.yaml\)"):
+        load_config(str(tmp_path / "child.yaml"))
+
+
+def test_a_base_named_twice_without_a_loop_loads(tmp_path, repo_root):
+    (tmp_path / "left.yaml").write_text(f"_BASE_: {repo_root / 'configs' / 'tiny_cpu.yaml'}\n")
+    (tmp_path / "right.yaml").write_text(f"_BASE_: {repo_root / 'configs' / 'tiny_cpu.yaml'}\nSEED: 7\n")
+    (tmp_path / "both.yaml").write_text("_BASE_: [left.yaml, right.yaml]\n")
+    assert load_config(str(tmp_path / "both.yaml")).SEED == 7
+
+
+def _loop(tmp_path):
+    (tmp_path / "a.yaml").write_text("_BASE_: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("_BASE_: a.yaml\n")
+    return str(tmp_path / "a.yaml")
+
+
+def _train_net(config, tmp_path):
+    from sed.engine.cli import run
+
+    return run(["--config-file", config, "OUTPUT_DIR", str(tmp_path / "out")])
+
+
+def _eval_sh(config, tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    proc = subprocess.run(["sh", str(REPO / "eval.sh"), config, "1", str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True)
+    print(proc.stdout, end="")
+    print(proc.stderr, end="", file=sys.stderr)
+    return proc.returncode
+
+
+def _demo(config, tmp_path):
+    (tmp_path / "x.png").write_bytes(b"")
+    return load_tool("demo").main(["--config-file", config, "--input", str(tmp_path / "x.png"),
+                                   "--output", str(tmp_path / "out")])
+
+
+def _web_demo(config, tmp_path):
+    pytest.importorskip("gradio", reason="the browser demo needs the web extra: pip install -e .[web]")
+    from sed.web.launch import main
+
+    return main(["--config-file", config])
+
+
+def _predictor(config, tmp_path):
+    import sys
+
+    from sed import OpenVocabSegmenter
+
+    try:
+        OpenVocabSegmenter(config)
+    except ValueError as e:  # the API raises; its message is the line
+        print(e, file=sys.stderr)
+        return 2
+    return 0
+
+
+@pytest.mark.parametrize("entry_point", [_train_net, _eval_sh, _demo, _web_demo, _predictor],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_every_entry_point_names_a_base_loop_in_one_line(entry_point, tmp_path, capfd):
+    config = _loop(tmp_path)
+    code = entry_point(config, tmp_path)
+    err = capfd.readouterr().err
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err[-2000:]
+    assert "_BASE_ chain of the config loops" in lines[0] and "a.yaml -> " in lines[0]
+    assert not (tmp_path / "out").exists()

@@ -221,3 +221,54 @@ def test_non_finite_scores_of_a_closed_vocabulary_model_are_refused(images):
         segmenter.model.head.weight[0, 0] = float("inf")
     with pytest.raises(NonFiniteOutputError, match="image 1: the model's class scores hold NaN or Inf"):
         segmenter.segment(images[0])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5000), (5000, 1)])
+def test_degenerate_sizes_segment_at_their_size(segmenter, images, one_by_one, shape):
+    """Any size from 1 x 1 px and any aspect ratio: a side the test resize would round to 0 px stays 1 px; in a
+    batch such an image changes nothing of the others, nor they of it."""
+    image = make_image(max(shape[0], 16), max(shape[1], 16), 3)[:shape[0], :shape[1]]
+    alone = segmenter.segment(image, VOCABULARY, return_probabilities=True)
+    assert alone.label_map.shape == shape and set(np.unique(alone.label_map)) <= set(range(4))
+    assert alone.probabilities.shape == (4, *shape) and np.isfinite(alone.probabilities).all()
+    batch = segmenter.segment([images[0], image], VOCABULARY, batch_size=2, return_probabilities=True)
+    for result, expected in zip(batch, [one_by_one[0], alone]):  # as test_a_batch_equals_its_images_one_by_one
+        np.testing.assert_allclose(result.probabilities, expected.probabilities, atol=1e-5)
+        assert (result.label_map == expected.label_map).mean() > 0.999
+
+
+def test_the_resize_keeps_one_pixel_where_detectron2_rounds_to_zero(segmenter):
+    from detectron2.data import transforms as T
+
+    image = np.zeros((1, 5000, 3), np.uint8)
+    assert T.ResizeShortestEdge([384] * 2, 1333).get_transform(image).new_h == 0  # detectron2's: fails later
+    transform = segmenter.resize.get_transform(image)
+    assert (transform.new_h, transform.new_w) == (1, 1333)
+    assert transform.apply_image(image).shape == (1, 1333, 3)
+
+
+def test_report_mode_gives_a_failure_in_place_of_each_bad_image(segmenter, images, one_by_one, tmp_path,
+                                                                monkeypatch):
+    (tmp_path / "notes.jpg").write_text("not an image")
+    bad_size = make_image(40, 50, 2)
+    forward = segmenter.model.forward
+
+    def fails_on_40_rows(batched_inputs):  # a model error (e.g. out of memory) on one image of the batch
+        if any(x["height"] == 40 for x in batched_inputs):
+            raise RuntimeError("CPU out of memory\nwhile allocating")
+        return forward(batched_inputs)
+
+    monkeypatch.setattr(segmenter.model, "forward", fails_on_40_rows)
+    inputs = [images[0], str(tmp_path / "notes.jpg"), bad_size, np.zeros((0, 5, 3), np.uint8), images[1]]
+    results = segmenter.segment(inputs, VOCABULARY, batch_size=2, return_probabilities=True, errors="report")
+    assert [type(r).__name__ for r in results] == ["SegmentationResult", "SegmentationFailure",
+                                                   "SegmentationFailure", "SegmentationFailure", "SegmentationResult"]
+    assert results[1].input == str(tmp_path / "notes.jpg") and "not an image file" in results[1].error
+    assert results[2].input == "image 3"
+    assert results[2].error == "the model failed on it (RuntimeError: CPU out of memory while allocating)"
+    assert results[3].input == "image 4" and "empty" in results[3].error
+    for result, alone in zip([results[0], results[4]], one_by_one):
+        np.testing.assert_allclose(result.probabilities, alone.probabilities, atol=1e-5)
+        assert (result.label_map == alone.label_map).mean() > 0.999
+    with pytest.raises(RuntimeError, match="out of memory"):  # the default: raise
+        segmenter.segment([images[0], bad_size], VOCABULARY)
+    with pytest.raises(ValueError, match="errors must be 'raise' or 'report'"):
+        segmenter.segment(images, VOCABULARY, errors="skip")

@@ -16,9 +16,10 @@ NAME_probabilities.npz ("probabilities": (T, H, W) float32, "class_names": (T,))
 vocabulary and, per image, its outputs and the classes found with their area; the same is printed. Two inputs
 with the same file name get NAME, NAME_1, ... With --video-input, NAME_overlay.mp4 has every frame's overlay.
 
-Exit status: 0 every input segmented; 1 some inputs missing or unreadable (each named on stderr, the others
-segmented); 2 nothing segmented: bad arguments, vocabulary, config or checkpoint (all checked before any
-image is read), a model whose class scores hold NaN or Inf (the image is named), or no input could be read.
+Any image size from 1 x 1 px and any aspect ratio is segmented. Exit status: 0 every input segmented; 1 some
+inputs missing, unreadable or failing in the model (each named on stderr with why, the others segmented); 2
+nothing segmented: bad arguments, vocabulary, config or checkpoint (all checked before any image is read), a
+model whose class scores hold NaN or Inf (the image is named), or no input could be read.
 """
 import argparse
 import glob
@@ -34,7 +35,8 @@ from sed import OpenVocabSegmenter
 from sed.data.image_io import read_error_reason
 from sed.data.vocabulary import VocabularyError, parse_vocabulary
 from sed.modeling.postprocess import NonFiniteOutputError
-from sed.predictor import build_error_message, load_image, segmentation_summary, summary_classes
+from sed.predictor import (SegmentationFailure, build_error_message, load_image, segmentation_summary,
+                           summary_classes)
 from sed.utils.files import check_writable_dir, missing_folders, remove_if_empty, write_label_map, write_png
 from sed.utils.visualization import display_name, draw_segmentation
 
@@ -140,10 +142,14 @@ def segment_images(segmenter, paths, class_names, args, failures):
                     tqdm.write(f"Skipped {path}: {read_error_reason(e)}", file=sys.stderr)
             try:
                 results = segmenter.segment([image for _, image in batch], class_names, args.batch_size,
-                                            args.probabilities)
+                                            args.probabilities, errors="report")
             except NonFiniteOutputError as e:  # the model, not the image, is broken: the others would fail too
                 raise SetupError(str(NonFiniteOutputError(batch[e.position - 1][0]))) from e
             for (path, image), result in zip(batch, results):
+                if isinstance(result, SegmentationFailure):  # e.g. out of memory: this image only
+                    failures.append({"input": path, "error": result.error})
+                    tqdm.write(f"Failed {path}: {result.error}", file=sys.stderr)
+                    continue
                 try:
                     files = write_outputs(args.output, unique_stem(path, used_stems), image, result,
                                           args.probabilities)

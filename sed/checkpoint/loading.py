@@ -1,7 +1,8 @@
 """Checkpoints that survive a crash and say in one line what is wrong with them.
 
 - `SafeCheckpointer`: detectron2's DetectionCheckpointer whose saves are atomic (a temporary file renamed into
-  place, then `last_checkpoint`), so a run killed while saving leaves the previous checkpoint intact; resuming
+  place, then `last_checkpoint`), so a run killed while saving, or out of disk space (`DiskFullError`: one line
+  with the file and the space it needs), leaves the previous checkpoint intact and named; resuming
   falls back to the newest checkpoint that loads when the one `last_checkpoint` names cannot be read.
 - Files are read as `import sed` made detectron2 read them (`sed.checkpoint.safe_load`): a file holding
   anything but weights raises `UnsafeCheckpointError` unread, one whose weights hold NaN or Inf
@@ -28,6 +29,17 @@ __all__ = ["CheckpointError", "UnreadableCheckpointError", "NonFiniteCheckpointE
 logger = logging.getLogger(__name__)
 
 
+def _tensor_bytes(obj):
+    """The bytes of the tensors in a nest of dicts and lists: about the size of its checkpoint file."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
 class SafeCheckpointer(DetectionCheckpointer):
     """DetectionCheckpointer with atomic saves, one-line errors for unreadable files and a resume that falls back
     to the newest readable checkpoint of `save_dir` (same constructor and methods)."""
@@ -43,11 +55,12 @@ class SafeCheckpointer(DetectionCheckpointer):
         basename = f"{name}.pth"
         path = os.path.join(self.save_dir, basename)
         self.logger.info("Saving checkpoint to %s", path)
-        atomic_write(path, lambda f: torch.save(data, f))
+        atomic_write(path, lambda f: torch.save(data, f), "checkpoint", _tensor_bytes(data))
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename):
-        atomic_write(os.path.join(self.save_dir, "last_checkpoint"), lambda f: f.write(last_filename_basename.encode()))
+        atomic_write(os.path.join(self.save_dir, "last_checkpoint"), lambda f: f.write(last_filename_basename.encode()),
+                     "checkpoint tag")
 
     def _load_file(self, filename):
         # `import sed` made DetectionCheckpointer's reading safe (sed.checkpoint.safe_load): no code runs from it.

@@ -12,7 +12,8 @@ from detectron2.data import transforms as T
 from fvcore.transforms.transform import Transform
 from PIL import Image
 
-__all__ = ["ColorAugSSDTransform", "ColorAugSSD", "RandomResizeByRatio", "build_semantic_train_augmentations"]
+__all__ = ["ColorAugSSDTransform", "ColorAugSSD", "RandomResizeByRatio", "ResizeShortestEdge", "build_test_resize",
+           "build_semantic_train_augmentations"]
 
 
 def _affine_uint8(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -122,7 +123,29 @@ class RandomResizeByRatio(T.Augmentation):
         ratio = np.random.uniform(*self.ratio_range)
         long_side, short_side = int(max(self.base_scale) * ratio), int(min(self.base_scale) * ratio)
         scale = min(long_side / max(h, w), short_side / min(h, w))
-        return T.ResizeTransform(h, w, int(h * scale + 0.5), int(w * scale + 0.5), self.interp)
+        # at least 1 px a side: a 1 x 5000 image would round to 0 rows
+        return T.ResizeTransform(h, w, max(int(h * scale + 0.5), 1), max(int(w * scale + 0.5), 1), self.interp)
+
+
+class ResizeShortestEdge(T.ResizeShortestEdge):
+    """detectron2's ResizeShortestEdge whose output has at least 1 px a side. detectron2 rounds a side to 0 px when
+    the long side's limit (max_size) shrinks the image below half a pixel across (e.g. 1 x 5000 px at
+    MIN_SIZE 384, MAX_SIZE 1333), which then fails inside the resize; here that side stays 1 px."""
+
+    def get_transform(self, image):
+        transform = super().get_transform(image)
+        if isinstance(transform, T.ResizeTransform) and min(transform.new_h, transform.new_w) < 1:
+            return T.ResizeTransform(transform.h, transform.w, max(transform.new_h, 1), max(transform.new_w, 1),
+                                     transform.interp)
+        return transform
+
+
+def build_test_resize(cfg) -> Optional[T.Augmentation]:
+    """The test-time resize of detectron2's test data loader and DefaultPredictor (INPUT.MIN_SIZE_TEST,
+    INPUT.MAX_SIZE_TEST), at least 1 px a side; None when INPUT.MIN_SIZE_TEST is 0 (no resize)."""
+    if cfg.INPUT.MIN_SIZE_TEST <= 0:
+        return None
+    return ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST, "choice")
 
 
 def build_semantic_train_augmentations(cfg, ignore_label: int) -> List[T.Augmentation]:
@@ -141,8 +164,8 @@ def build_semantic_train_augmentations(cfg, ignore_label: int) -> List[T.Augment
     if cfg.INPUT.RESIZE_RATIO_RANGE:
         augs = [RandomResizeByRatio(cfg.INPUT.RESIZE_BASE_SCALE, cfg.INPUT.RESIZE_RATIO_RANGE)]
     else:
-        augs = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN,
-                                     cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
+        augs = [ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN,
+                                   cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
     if cfg.INPUT.CROP.ENABLED:
         augs.append(T.RandomCrop_CategoryAreaConstraint(
             cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE, cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA, ignore_label))

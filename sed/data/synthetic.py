@@ -156,7 +156,7 @@ def config_uses_synthetic(config_file, opts=()):
             for key in values:
                 if key in (data.get("DATASETS") or {}):
                     values[key] = str(data["DATASETS"][key])
-    except (OSError, yaml.YAMLError, AttributeError):
+    except (OSError, yaml.YAMLError, AttributeError, RecursionError):  # a _BASE_ loop: train_net.py names it
         return False
     opts = list(opts)
     for key, value in zip(opts[::2], opts[1::2]):

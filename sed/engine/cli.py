@@ -7,7 +7,10 @@ not exist, more processes than GPUs, a batch that does not split over the proces
 code 2 and ONE line on stderr saying what to do, before any model is built; so do, when they are met, a
 checkpoint that cannot be read, holds more than weights (refused unread: it could run code), holds NaN/Inf or
 does not fit the model, an image or label file that cannot be read or a label map that is not one of the
-dataset's class ids (or the ignore label) per pixel of its image, and class scores that hold NaN or Inf.
+dataset's class ids (or the ignore label) per pixel of its image, class scores that hold NaN or Inf, and a
+disk too full for a checkpoint or results (the previous checkpoint stays usable: --resume continues from it).
+SIGTERM or SIGINT during training saves a checkpoint of the current iteration, says so in one line and exits
+with 128 + the signal's number; --resume then continues exactly (see sed/engine/stop_signals.py).
 Set SED_DEBUG=1 to get the traceback instead. A run that fails before writing anything leaves no OUTPUT_DIR
 behind; an --eval-only run first moves an earlier OUTPUT_DIR/results.json to results.previous.json, so that a
 failed evaluation leaves no results that look current.
@@ -16,6 +19,7 @@ import difflib
 import logging
 import os
 import sys
+from datetime import timedelta
 
 import torch
 from detectron2.data import DatasetCatalog
@@ -28,9 +32,10 @@ from .. import config, model_zoo
 from ..checkpoint.loading import CheckpointError, SafeCheckpointer, load_checkpoint
 from ..data.image_io import ImageFileError
 from ..modeling.postprocess import NonFiniteOutputError
-from ..utils.files import check_writable_dir, missing_folders, remove_if_empty
+from ..utils.files import DiskFullError, check_writable_dir, missing_folders, remove_if_empty
 from ..utils.messages import one_line
-from .launch import launch
+from .launch import DEFAULT_TIMEOUT, launch
+from .stop_signals import TrainingStopped
 from .train_step import micro_batch_size
 from .results import write_results
 from .trainer import Trainer
@@ -51,6 +56,10 @@ def build_parser():
     parser.add_argument("--skip-missing-datasets", action="store_true",
                         help="with --eval-only: record a test dataset whose files are missing as skipped "
                              "(in OUTPUT_DIR/results.json) instead of failing")
+    parser.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT.total_seconds(), metavar="SECONDS",
+                        help="several processes: how long every process waits for the others to start (rank 0 "
+                             "says who is missing meanwhile), and for any collective operation; default "
+                             f"{DEFAULT_TIMEOUT.total_seconds():g} (detectron2's)")
     return parser
 
 
@@ -126,6 +135,9 @@ def preflight(cfg, args):
     _check_output_dir(cfg.OUTPUT_DIR)
     _check_devices(cfg, args)
     world_size = args.num_gpus * args.num_machines
+    if args.dist_timeout <= 0:
+        raise UsageError(f"--dist-timeout {args.dist_timeout:g}: give a number of seconds above 0 (default "
+                         f"{DEFAULT_TIMEOUT.total_seconds():g})")
     if args.num_machines > 1 and args.dist_url == "auto":
         raise UsageError("--dist-url auto works on one machine only: give tcp://<address of machine 0>:<port>")
     resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
@@ -198,8 +210,12 @@ def main(args):
     return trainer.train()
 
 
+def _program():
+    return os.path.basename(sys.argv[0]) or "train_net.py"
+
+
 def _fail(message):
-    print(f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: error: {one_line(message)}", file=sys.stderr)
+    print(f"{_program()}: error: {one_line(message)}", file=sys.stderr)
     sys.stderr.flush()
     return USAGE_EXIT_CODE
 
@@ -218,7 +234,13 @@ def guarded_main(args):
     """`main` in a process: user mistakes and bad files print one line and exit with code 2."""
     try:
         return main(args)
-    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError, NonFiniteOutputError) as e:
+    except TrainingStopped as e:  # SIGTERM / SIGINT: a checkpoint of the current iteration was saved
+        if comm.is_main_process():
+            print(f"{_program()}: {e}", file=sys.stderr)
+            sys.stderr.flush()
+        sys.exit(e.exit_code)
+    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError, NonFiniteOutputError,
+            DiskFullError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
         sys.exit(_fail(_bad_file_message(e, args) if isinstance(e, ImageFileError) else e))
@@ -243,21 +265,22 @@ def run(argv=None):
 def _run(cfg, args):
     try:
         skipped = preflight(cfg, args)
-    except (UsageError, FileNotFoundError) as e:
+        if skipped and len(skipped) == len(cfg.DATASETS.TEST):
+            # Nothing to evaluate: record why, without building the model.
+            write_results({name: {"skipped": reason} for name, reason in skipped.items()},
+                          os.path.join(cfg.OUTPUT_DIR, "results.json"))
+    except (UsageError, FileNotFoundError, DiskFullError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
         return _fail(e)
     if skipped and len(skipped) == len(cfg.DATASETS.TEST):
-        # Nothing to evaluate: record why, without building the model.
-        write_results({name: {"skipped": reason} for name, reason in skipped.items()},
-                      os.path.join(cfg.OUTPUT_DIR, "results.json"))
         for name, reason in skipped.items():
             print(f"skipped {name}: {reason}", file=sys.stderr)
         return 0
     use_gpu = cfg.MODEL.DEVICE.startswith("cuda")
     try:
         launch(guarded_main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-               dist_url=args.dist_url, args=(args,), use_gpu=use_gpu)
+               dist_url=args.dist_url, args=(args,), timeout=timedelta(seconds=args.dist_timeout), use_gpu=use_gpu)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
     except ProcessExitedException as e:  # a worker exited after printing its one-line error

@@ -30,7 +30,8 @@ def write_results(results, path):
         return x
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write(path, lambda f: f.write(json.dumps(clean(results), indent=1).encode()))
+    data = json.dumps(clean(results), indent=1).encode()
+    atomic_write(path, lambda f: f.write(data), "results", len(data))
 
 
 def _sem_seg_metrics(result):

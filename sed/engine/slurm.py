@@ -13,9 +13,10 @@ import argparse
 import copy
 import logging
 import os
+from datetime import timedelta
 
 from .cli import UsageError, build_parser, guarded_main, load_config, preflight
-from .launch import DEFAULT_TIMEOUT, _distributed_worker
+from .launch import _distributed_worker
 
 __all__ = ["TrainJob", "get_parser", "submit", "main"]
 
@@ -36,8 +37,8 @@ class TrainJob:
         # takes the one of its local rank, as in tools/train_net.py.
         env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         _distributed_worker(env.local_rank, guarded_main, env.world_size, env.local_world_size,
-                            env.rank // env.local_world_size, "env://", (self.train_args,), DEFAULT_TIMEOUT,
-                            self.use_gpu)
+                            env.rank // env.local_world_size, "env://", (self.train_args,),
+                            timedelta(seconds=self.train_args.dist_timeout), self.use_gpu)
 
     def checkpoint(self, *args, **kwargs):
         """Called by submitit on preemption or timeout: the same job again, which resumes (--resume)."""

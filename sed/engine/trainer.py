@@ -10,11 +10,13 @@ What this adds to DefaultTrainer:
 - CPU processes under DistributedDataParallel (gloo) as well as GPUs;
 - the iteration of `sed.engine.train_step.StepTrainer`: gradient accumulation (SOLVER.ACCUMULATE_STEPS), AMP
   (float16 + gradient scaling on GPUs, bfloat16 autocast on CPU), non-finite steps skipped;
-- crash-safe checkpoints (`sed.checkpoint.loading.SafeCheckpointer`);
+- crash-safe checkpoints (`sed.checkpoint.loading.SafeCheckpointer`), and one at the current iteration on SIGTERM
+  or SIGINT before the run stops (`sed.engine.stop_signals`);
 - exact resume: the checkpoint holds the model, optimizer, scheduler, iteration, the data order's seed and the run
   seed; on resume the sampler skips the images already seen and every random generator is re-seeded as it was
   at that iteration (generators are re-seeded at every checkpoint iteration from (run seed, iteration, rank)),
-  so N iterations equal N/2 + resume + N/2 exactly when DATALOADER.NUM_WORKERS is 0 (with workers, data
+  so N iterations equal N/2 + resume + N/2 exactly when DATALOADER.NUM_WORKERS is 0 (also after a stop on a
+  signal at any iteration: that checkpoint holds the generators' states) (with workers, data
   augmentation draws from the workers' own generators, which restart);
 - evaluation: skipping missing test datasets on request, `OUTPUT_DIR/results.json`, a results table.
 """
@@ -42,6 +44,7 @@ from ..modeling.protocol import capabilities, unwrap_model
 from ..utils.class_names import test_vocabulary
 from .optimizer import build_lr_scheduler, build_optimizer
 from .results import format_results, result_rows, write_results
+from .stop_signals import StopOnSignalHook, set_rng_state
 from .train_step import StepTrainer, micro_batch_size
 
 __all__ = ["Trainer", "set_test_vocabulary", "derived_seed"]
@@ -190,8 +193,11 @@ class Trainer(DefaultTrainer):
             return build_detection_train_loader(cfg, mapper=mapper, total_batch_size=batch), None
         dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
         sampler = ResumableTrainingSampler(len(dataset), seed=seed)
+        # The loader's own generator: starting its iterator (at the first step, also of a resumed run) then draws
+        # from it, not from torch's global generator, whose state a resumed run restores.
+        loader_seed = None if seed is None else derived_seed(seed, 0, comm.get_rank())
         return build_detection_train_loader(cfg, mapper=mapper, dataset=dataset, sampler=sampler,
-                                            total_batch_size=batch), sampler
+                                            total_batch_size=batch, seed=loader_seed), sampler
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -216,6 +222,7 @@ class Trainer(DefaultTrainer):
                hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self.evaluate_as_eval_sh) if type(h) is hooks.EvalHook else h
                for h in super().build_hooks()]
         ret.append(ReseedHook(self.cfg.SOLVER.CHECKPOINT_PERIOD, self.run_seed))
+        ret.append(StopOnSignalHook())  # last: its checkpoint holds the state after every other hook's after_step
         return ret
 
     # ------------------------------------------------------------------ checkpoint state and resume
@@ -236,12 +243,22 @@ class Trainer(DefaultTrainer):
                 h.run_seed = self.run_seed
 
     def resume_or_load(self, resume=True):
-        super().resume_or_load(resume)
+        # DefaultTrainer.resume_or_load, keeping the checkpoint's extra data (the generators of a stopped run)
+        checkpoint = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
+        if resume and self.checkpointer.has_checkpoint():
+            self.start_iter = self.iter + 1  # the checkpoint holds the iteration that just finished
         if self.start_iter > 0:
             per_rank_batch = self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
             if self._train_sampler is not None:
                 self._train_sampler.skip = self.start_iter * per_rank_batch
             seed_all_rng(derived_seed(self.run_seed, self.start_iter, comm.get_rank()))
+            states = checkpoint.get("rng_state")  # per rank; saved on a signal, between two re-seeding iterations
+            if states is not None and len(states) == comm.get_world_size():
+                set_rng_state(states[comm.get_rank()])
+            elif states is not None:
+                logger.warning("The checkpoint was saved by %d processes, this run has %d: random generators "
+                               "re-seeded, so the run will not repeat the stopped one exactly.", len(states),
+                               comm.get_world_size())
             logger.info("Resuming at iteration %d (data order continues after %d images per process).",
                         self.start_iter, self.start_iter * per_rank_batch)
 

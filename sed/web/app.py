@@ -231,7 +231,7 @@ class WebDemo:
                 label_map = self.segmenter.segment(image, class_names).label_map
             except NonFiniteOutputError as e:  # the weights are broken, not this image: every image would be
                 raise RequestError(str(NonFiniteOutputError(name))) from e
-            except (ValueError, RuntimeError) as e:  # e.g. a side too thin for the model's resize, out of memory
+            except (ValueError, RuntimeError) as e:  # e.g. out of memory
                 failures.append({"input": name, "error": f"the model cannot take it ({str(e).splitlines()[0]})"})
                 cards.append(render.failure_card(index, len(paths), name, failures[-1]["error"]))
                 continue

@@ -253,3 +253,17 @@ def test_mapper_selection():
         build_train_mapper(load_cfg("tiny_cpu.yaml", ["INPUT.DATASET_MAPPER_NAME", "nope"]))
     with pytest.raises(ValueError, match="training mapper"):
         MaskFormerSemanticDatasetMapper(cfg, False)
+
+
+@pytest.mark.parametrize("shape", [(1, 5000), (5000, 1)])
+def test_degenerate_sizes_keep_one_pixel_in_training_and_testing(tmp_path, shape):
+    """detectron2's ResizeShortestEdge rounds the short side of a 1 x 5000 image to 0 px (384 / 1 then capped by
+    1333 / 5000) and fails inside the resize; the project's keeps it at 1 px, in both mappers."""
+    label = np.zeros(shape, np.uint8)
+    record = _record(tmp_path, _image(*shape), label)
+    out = build_test_mapper(load_cfg("tiny_cpu.yaml"))(dict(record))
+    expected = (1, 1333) if shape[0] == 1 else (1333, 1)
+    assert tuple(out["image"].shape[1:]) == expected and (out["height"], out["width"]) == shape
+    out = _mapper("INPUT.COLOR_AUG_SSD", "False")(dict(record))
+    assert out["image"].shape == (3, 384, 384)  # 1 px x the crop, padded to SIZE_DIVISIBILITY 384
+    assert (out["sem_seg"] != 255).sum() == 384  # one row (or column) of labelled pixels

@@ -65,3 +65,5 @@ def test_config_uses_synthetic_reads_the_yaml_chain_and_overrides(tmp_path):
     child.write_text(f"_BASE_: {configs / 'quickstart.yaml'}\nSOLVER:\n  MAX_ITER: 1\n")
     assert config_uses_synthetic(str(child))
     assert not config_uses_synthetic(str(tmp_path / "missing.yaml"))
+    (tmp_path / "loop.yaml").write_text("_BASE_: loop.yaml\n")  # train_net.py names the loop; this only says no
+    assert not config_uses_synthetic(str(tmp_path / "loop.yaml"))

@@ -7,6 +7,8 @@ runs in-process (`sed.engine.cli.run`, all of train_net.py but the interpreter s
 import json
 import logging
 import os
+import signal
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import setup_logger
 from PIL import Image
 
-from conftest import write_hostile_checkpoint
+from conftest import fill_disk, write_hostile_checkpoint
 from engine_helpers import FAST_OPTS, REPO, one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine.cli import run
 from sed.engine.trainer import Trainer
@@ -152,6 +154,12 @@ def misspelt_dataset(tmp_path, out):
     return _eval_only(out, "DATASETS.TEST", '("synthetic_tset_sem_seg",)')
 
 
+def looping_config(tmp_path, out):
+    (tmp_path / "a.yaml").write_text(f"_BASE_: [{QUICKSTART}, b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("_BASE_: a.yaml\n")
+    return ["--config-file", tmp_path / "a.yaml", "OUTPUT_DIR", out]
+
+
 CASES = {  # case: (what the one line says, and no other line may say)
     truncated_checkpoint: (["cut.pth is not a readable checkpoint", "truncated"], ["weights_only", "match"]),
     random_bytes_checkpoint: (["noise.pth is not a readable checkpoint"], ["weights_only", "does not match",
@@ -173,6 +181,8 @@ CASES = {  # case: (what the one line says, and no other line may say)
     corrupt_training_image: (["train2017", ".jpg: truncated or corrupt",
                               "python tools/verify_dataset.py synthetic_train_sem_seg"], []),
     empty_dataset_folders: (["'ade20k_150_test_sem_seg'", "hold no *.jpg image", "prepare_ade20k_150.py"], []),
+    looping_config: (["the _BASE_ chain of the config loops", "a.yaml -> ", "b.yaml -> ", "remove or change"],
+                     ["RecursionError"]),
     misspelt_dataset: (["'synthetic_tset_sem_seg' (DATASETS.TEST) is not registered",
                         "did you mean synthetic_test_sem_seg, synthetic_train_sem_seg?"], []),
 }
@@ -219,3 +229,66 @@ def test_bad_input_gives_one_line_and_keeps_everything(case, capfd, tmp_path, sy
             assert os.listdir(out), "an empty OUTPUT_DIR was left behind"
     else:
         assert not (tmp_path / "out").exists(), "a failed run left the empty parent of OUTPUT_DIR"
+
+
+def _one_error_line(capfd):
+    stderr = capfd.readouterr().err
+    errors = [line for line in stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return errors[0]
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
+        tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
+    out = tmp_path / "run"
+    train = ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2",
+             "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
+    with monkeypatch.context() as patch:
+        fill_disk(patch, paths="model_0000003.pth")
+        assert run(train) == 2
+    error = _one_error_line(capfd)
+    assert f"no space left on the disk to write the checkpoint {out / 'model_0000003.pth'}" in error
+    assert "it needs about " in error and " free there" in error
+    assert (out / "last_checkpoint").read_text() == "model_0000001.pth"
+    assert run([*train[:2], "--resume", *train[2:]]) == 0  # continues from the previous checkpoint
+    assert "Resuming at iteration 2" in capfd.readouterr().out
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
+
+
+def test_a_full_disk_while_writing_results_is_one_line(
+        tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
+    out = tmp_path / "run"
+    fill_disk(monkeypatch, paths="results.json")
+    assert run([str(a) for a in _eval_only(out)]) == 2
+    error = _one_error_line(capfd)
+    assert f"no space left on the disk to write the results {out / 'results.json'}" in error
+    assert not (out / "results.json").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_training_saves_the_iteration_says_so_and_resume_finishes(
+        signum, tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
+    from detectron2.engine import HookBase
+
+    from sed.engine.trainer import Trainer
+
+    class SignalInIteration1(HookBase):
+        def before_step(self):
+            if self.trainer.iter == 1:
+                os.kill(os.getpid(), signum)
+
+    build_hooks = Trainer.build_hooks
+    out = tmp_path / "run"
+    train = ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "3",
+             "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "build_hooks", lambda self: [SignalInIteration1(), *build_hooks(self)])
+        assert run(train) == 128 + signum
+    lines = [line for line in capfd.readouterr().err.splitlines() if "train" in line or "Traceback" in line]
+    name = signal.Signals(signum).name
+    assert lines == [f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: stopped by {name} after iteration 1: "
+                     f"saved {out}/model_0000001.pth; run the same command with --resume to continue"]
+    assert (out / "last_checkpoint").read_text() == "model_0000001.pth"
+    assert run([*train[:2], "--resume", *train[2:]]) == 0
+    assert "Resuming at iteration 2" in capfd.readouterr().out
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"

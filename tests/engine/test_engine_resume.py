@@ -1,5 +1,9 @@
 """--resume continues exactly: N iterations straight equal N/2, an interruption, then a resume for the rest
-(same weights, optimizer state and learning rate), on CPU with a fixed seed."""
+(same weights, optimizer state and learning rate), on CPU with a fixed seed; also after SIGTERM / SIGINT at any
+iteration."""
+import os
+import signal
+
 import pytest
 import torch
 from detectron2.engine import HookBase
@@ -8,6 +12,7 @@ from detectron2.utils.env import seed_all_rng
 from engine_helpers import one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine import Trainer
 from sed.checkpoint.loading import SafeCheckpointer
+from sed.engine.stop_signals import TrainingStopped
 
 
 class _Interrupted(Exception):
@@ -97,3 +102,55 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert (tmp_path / "model_0000001.pth").read_bytes() == before
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last_checkpoint", "model_0000001.pth"]
+
+
+class _SignalAt(HookBase):
+    """Sends `signum` to this process during iteration `iteration` (as a cluster's SIGTERM would arrive)."""
+
+    def __init__(self, iteration, signum):
+        self.iteration, self.signum = iteration, signum
+
+    def before_step(self):
+        if self.trainer.iter == self.iteration:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_the_iteration_and_resume_ends_bit_identical(signum, tmp_path,
+                                                                   synthetic_root, one_thread):  # noqa: F811
+    """Stopped in iteration 2 of 5 (checkpoints every 2: between two re-seedings), --resume ends exactly as the
+    uninterrupted run: weights, optimizer state and learning rate."""
+    def trainer(output_dir):
+        cfg = quickstart_cfg("SOLVER.MAX_ITER", "5", "SOLVER.CHECKPOINT_PERIOD", "2", "DATASETS.TEST", "()",
+                             "SEED", "3", "OUTPUT_DIR", str(output_dir), "DATALOADER.NUM_WORKERS", "0",
+                             "MODEL.ENC.DROP_PATH_RATE", "0.2")  # drop path: the torch generator matters too
+        seed_all_rng(cfg.SEED)
+        return Trainer(cfg)
+
+    straight = trainer(tmp_path / "straight")
+    straight.resume_or_load(resume=False)
+    straight.train()
+
+    stopped = trainer(tmp_path / "stopped")
+    stopped.resume_or_load(resume=False)
+    stopped.register_hooks([_SignalAt(2, signum)])
+    stopped._hooks.insert(0, stopped._hooks.pop())  # before the stop hook, which acts at the end of the step
+    with pytest.raises(TrainingStopped) as stop:
+        stopped.train()
+    assert stop.value.iteration == 2 and stop.value.exit_code == 128 + signum
+    assert (tmp_path / "stopped" / "last_checkpoint").read_text() == "model_0000002.pth"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handlers are restored
+    assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
+    del stopped
+    seed_all_rng(12345)  # a different process state: the resume must not depend on it
+    resumed = trainer(tmp_path / "stopped")
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 3
+    resumed.train()
+
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"weights differ after a stop and resume: {different[:5]}"
+    assert straight.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"]
+    sa, sb = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)

@@ -104,3 +104,33 @@ def test_weights_whose_scores_overflow_stop_the_demo_naming_the_image(images, tr
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]  # the others: tqdm's bar
     assert status == 2 and len(errors) == 1 and "Traceback" not in stderr
     assert errors[0].startswith(f"error: {images / 'a.png'}: the model's class scores hold NaN or Inf")
+def test_a_folder_with_degenerate_sizes_and_a_failing_image_loses_only_that_image(tmp_path, capfd, monkeypatch):
+    """1 x 5000 and 5000 x 1 px images are segmented at their size; an image the model fails on (here: made to
+    fail, as an out-of-memory would) is named with its reason, and the images of its batch are still written."""
+    from sed import predictor
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, shape in [("a_wide", (1, 5000)), ("b_tall", (5000, 1)), ("c_fails", (33, 20)), ("d_ok", (48, 64))]:
+        Image.fromarray(rng.integers(0, 255, (*shape, 3), dtype=np.uint8)).save(folder / f"{name}.png")
+    segment_batch = predictor.OpenVocabSegmenter._segment_batch
+
+    def fails_on_33_rows(self, images, *args):
+        if any(image.shape[0] == 33 for image in images):
+            raise RuntimeError("not enough memory: you tried to allocate 9 GB")
+        return segment_batch(self, images, *args)
+
+    monkeypatch.setattr(predictor.OpenVocabSegmenter, "_segment_batch", fails_on_33_rows)
+    out = tmp_path / "out"
+    status, stdout, stderr = run_main([*MODEL, "--input", folder, "--vocabulary", "cat, dog", "--output", out,
+                                       "--batch-size", "2", *OPTS], capfd)
+    assert status == 1
+    assert f"Failed {folder / 'c_fails.png'}: the model failed on it (RuntimeError: not enough memory" in stderr
+    assert "3 segmented, 1 failed" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert [Path(e["input"]).name for e in summary["images"]] == ["a_wide.png", "b_tall.png", "d_ok.png"]
+    assert [Path(e["input"]).name for e in summary["failed"]] == ["c_fails.png"]
+    assert cv2.imread(str(out / "a_wide_labels.png"), cv2.IMREAD_UNCHANGED).shape == (1, 5000)
+    assert cv2.imread(str(out / "b_tall_labels.png"), cv2.IMREAD_UNCHANGED).shape == (5000, 1)
+    assert (out / "d_ok_overlay.png").is_file()

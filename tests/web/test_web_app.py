@@ -76,13 +76,24 @@ def test_benchmark_choices_are_readable_names_with_class_counts():
     assert "" not in choices.values()
 
 
-def test_one_bad_image_costs_only_itself(demo, field, tmp_path):
-    Image.new("RGB", (1, 3000)).save(tmp_path / "thread.png")  # too thin for the model's resize
+def test_one_bad_image_costs_only_itself(demo, field, tmp_path, monkeypatch):
+    Image.new("RGB", (1, 3000)).save(tmp_path / "thread.png")  # 1 px wide: segmented at its size
+    Image.new("RGB", (20, 33)).save(tmp_path / "heavy.png")  # made to fail in the model, as out of memory would
     (tmp_path / "empty.jpg").write_bytes(b"")
-    response = demo.segment([str(tmp_path / "thread.png"), field, str(tmp_path / "empty.jpg")], "sky, grass")
-    assert [f["input"] for f in response.failures] == ["thread.png", "empty.jpg"]
-    assert response.status.startswith("Segmented 1 image") and "skipped thread.png" in response.status
-    assert response.cards.count('class="sed-card sed-failed"') == 2 and response.cards.count("sed-mask") == 1
+    segment = demo.segmenter.segment
+
+    def fails_on_33_rows(image, *args, **kwargs):
+        if image.shape[0] == 33:
+            raise RuntimeError("not enough memory: you tried to allocate 9 GB")
+        return segment(image, *args, **kwargs)
+
+    monkeypatch.setattr(demo.segmenter, "segment", fails_on_33_rows)
+    paths = [str(tmp_path / name) for name in ("thread.png", "heavy.png", "empty.jpg")]
+    response = demo.segment([paths[0], paths[1], field, paths[2]], "sky, grass")
+    assert [f["input"] for f in response.failures] == ["heavy.png", "empty.jpg"]
+    assert response.status.startswith("Segmented 2 images") and "skipped heavy.png: the model cannot take it " \
+        "(not enough memory" in response.status
+    assert response.cards.count('class="sed-card sed-failed"') == 2 and response.cards.count("sed-mask") == 2
 
 
 def test_image_wider_than_browsers_allow_gets_a_small_preview_and_full_size_files(demo, tmp_path):

@@ -8,6 +8,7 @@ from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
+from ..augmentations import build_test_resize
 from ..image_io import read_image
 
 __all__ = ["SemSegTestDatasetMapper"]
@@ -17,6 +18,13 @@ class SemSegTestDatasetMapper(DatasetMapper):
     """Maps a record {"file_name", ...} to {"image": uint8 (3, H', W') resized by the test augmentations (channels in
     the config's INPUT.FORMAT), "height", "width": the file's size, the record's other fields}. Built as
     detectron2's `DatasetMapper(cfg, is_train=False)`; the label map is not read (the evaluator reads it)."""
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = False):
+        ret = super().from_config(cfg, is_train)
+        resize = build_test_resize(cfg)  # detectron2's test resize, at least 1 px a side
+        ret["augmentations"] = [resize] if resize is not None else []
+        return ret
 
     def __call__(self, dataset_dict: dict) -> dict:
         dataset_dict = copy.deepcopy(dataset_dict)

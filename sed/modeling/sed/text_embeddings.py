@@ -164,6 +164,10 @@ class TextEmbeddingCache:
         embeddings = encode_vocabulary(clip_model, self.tokenizer, class_names, templates)
         self._memory[key] = embeddings
         if path is not None:
-            os.makedirs(self.cache_dir, exist_ok=True)
-            atomic_write(path, lambda f: torch.save(embeddings.cpu(), f))  # workers never read half a file
+            try:
+                os.makedirs(self.cache_dir, exist_ok=True)
+                # atomic: workers never read half a file
+                atomic_write(path, lambda f: torch.save(embeddings.cpu(), f), "text-embedding cache")
+            except OSError as e:  # a full disk or a read-only cache costs the cache only, not the run
+                logger.warning("Text embeddings not cached (%s); they are recomputed next time.", e)
         return embeddings

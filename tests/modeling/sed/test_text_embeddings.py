@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import sed  # noqa: F401  (registers the tiny CLIP config)
+from conftest import fill_disk
 from sed.modeling.sed import text_embeddings
 from sed.modeling.sed.text_embeddings import TextEmbeddingCache, encode_vocabulary
 
@@ -42,6 +43,14 @@ def test_disk_cache_serves_a_second_process(clip_model, tmp_path, monkeypatch):
     monkeypatch.setattr(text_embeddings, "encode_vocabulary", fail)
     second = TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(clip_model, ["cat", "dog"], TEMPLATES)
     torch.testing.assert_close(first, second)
+
+
+def test_a_full_disk_costs_the_cache_only(clip_model, tmp_path, monkeypatch, caplog):
+    fill_disk(monkeypatch, paths=str(tmp_path))
+    embeddings = TextEmbeddingCache("sed_tiny_convnext", str(tmp_path)).get(clip_model, ["cat", "dog"], TEMPLATES)
+    assert embeddings.shape == (2, 2, 64)
+    assert "Text embeddings not cached (no space left on the disk to write the text-embedding cache" in caplog.text
+    assert not list(tmp_path.iterdir())
 
 
 def test_disk_cache_is_keyed_by_the_weights(clip_model, tmp_path):
