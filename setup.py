@@ -38,6 +38,8 @@ setup(
         "web": ["gradio>=6", "selenium>=4.10"],
         # tools/slurm_train.py: SLURM jobs (and local test jobs) through submitit.
         "slurm": ["submitit>=1.5"],
+        # Model-zoo downloads from Google Drive, where the authors host the SED checkpoints (MODEL_ZOO.md).
+        "zoo": ["gdown>=5"],
         # tools/convert_ecenet_mindspore.py reads MindSpore .ckpt files without MindSpore.
         "mindspore": ["protobuf>=4.21"],
     },

@@ -10,6 +10,7 @@ with warnings.catch_warnings():
 
     from .checkpoint.safe_load import make_detectron2_checkpoints_safe
     from . import data  # noqa: F401  registers datasets
+    from . import model_zoo  # noqa: F401  (registers sed:// in detectron2's PathManager)
     from . import modeling  # noqa: F401  (registers the models)
     from .config import add_sed_config
     from .predictor import OpenVocabSegmenter

@@ -10,6 +10,7 @@ from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
 from .data.datasets import register_custom_datasets
+from .model_zoo import weights_uri
 from .modeling.ecenet.config import add_ecenet_config
 from .modeling.sed.config import add_sed_model_config
 from .utils.class_names import REPO_ROOT
@@ -64,6 +65,7 @@ def load_config(config_file, opts=()):
                              "MODEL.WEIGHTS model.pth") from e
         raise ValueError(f"invalid config ({message}): fix the value in {config_file} or in the overrides") from e
     register_custom_datasets(cfg)
+    cfg.MODEL.WEIGHTS = weights_uri(cfg.MODEL.WEIGHTS)  # a zoo name (sed-b) -> sed://sed-b, downloaded on load
     return cfg
 
 

@@ -31,6 +31,7 @@ from .checkpoint.loading import (CheckpointError, NonFiniteCheckpointError, Unre
 from .data.augmentations import build_test_resize
 from .data.image_io import pil_to_rgb, read_error_reason, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
+from .model_zoo import weights_uri
 from .modeling.postprocess import LABELS_KEY, NonFiniteOutputError, output_is_finite
 from .modeling.protocol import capabilities, inference_options
 from .utils.visualization import class_areas
@@ -143,7 +144,7 @@ def load_config(config_file, opts=(), weights=None, device=None):
     """The frozen config of `config_file` + `opts` (`sed.config.load_config`), with weights and device applied."""
     cfg = config.load_config(config_file, opts)
     if weights is not None:
-        cfg.MODEL.WEIGHTS = weights
+        cfg.MODEL.WEIGHTS = weights_uri(weights)
     cfg.MODEL.DEVICE = _resolve_device(device, cfg.MODEL.DEVICE)
     cfg.freeze()
     return cfg
@@ -192,8 +193,9 @@ class OpenVocabSegmenter:
         """
         Args:
             config_file: a yaml config (relative paths are also looked up in the repository root).
-            weights: checkpoint path; None = the config's MODEL.WEIGHTS (which `opts` may set). Without any the
-                model keeps its initialisation (a warning says so).
+            weights: checkpoint path, URL or model-zoo name ("sed-b", downloaded once: MODEL_ZOO.md); None = the
+                config's MODEL.WEIGHTS (which `opts` may set). Without any the model keeps its initialisation (a
+                warning says so).
             opts: config overrides, ["KEY", "VALUE", ...].
             device: "cpu", "cuda", "cuda:1"...; None = the config's MODEL.DEVICE, or the CPU when that is CUDA
                 and there is none.
@@ -201,7 +203,8 @@ class OpenVocabSegmenter:
                 as TEST.FAST_INFERENCE, and on for vocabularies above FAST_INFERENCE_ABOVE (50) classes.
         Raises:
             CheckpointError: the checkpoint does not fit the model the config builds.
-            ValueError, FileNotFoundError: a bad config, opts, device or dataset.
+            ValueError, FileNotFoundError: a bad config, opts, device or dataset; weights that are not there (a
+                zoo download that failed: `sed.model_zoo.WeightsUnavailableError`, one line).
         """
         self.cfg = cfg = load_config(config_file, opts, weights, device)
         if cfg.INPUT.FORMAT not in ("RGB", "BGR"):

@@ -12,6 +12,36 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+# The device the tests marked `gpu` check against the CPU. SED_GPU_TEST_DEVICE=cpu runs them on the CPU instead: a
+# dry run of the tests themselves on a machine without GPU (CPU against CPU proves nothing about CUDA).
+GPU_TEST_DEVICE = os.environ.get("SED_GPU_TEST_DEVICE", "cuda")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not GPU_TEST_DEVICE.startswith("cuda") or torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (torch.cuda.is_available() is False): run tools/gpu_check.sh on a "
+                                   "GPU machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def gpu_device():
+    """The device of the `gpu` tests: cuda (or SED_GPU_TEST_DEVICE)."""
+    return GPU_TEST_DEVICE
+
+
+@pytest.fixture
+def strict_fp32():
+    """Full float32 matrix products and convolutions on CUDA (no TF32) for the test, restored afterwards."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 # Property-based fuzzing (tests/test_fuzz_readers.py): a few examples per reader in the default run (seconds);
 # `--hypothesis-profile long` runs thousands. No deadline: a first example pays for imports and caches.
 _FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -9,11 +9,12 @@ import pytest
 
 from conftest import REPO
 
-ALLOWED = {"modeling": {"modeling", "checkpoint", "utils"}, "data": {"data", "utils"},
+ALLOWED = {"modeling": {"modeling", "checkpoint", "model_zoo", "utils"}, "data": {"data", "utils"},
            "evaluation": {"evaluation", "modeling", "data", "utils"}, "checkpoint": {"checkpoint", "utils"},
-           "utils": {"utils"}, "config": {"config", "modeling", "data", "utils"},
-           "engine": {"engine", "config", "evaluation", "modeling", "data", "checkpoint", "utils"},
-           "predictor": {"predictor", "config", "modeling", "data", "checkpoint", "utils"},
+           "utils": {"utils"}, "model_zoo": {"model_zoo"},
+           "config": {"config", "modeling", "data", "model_zoo", "utils"},
+           "engine": {"engine", "config", "evaluation", "modeling", "data", "checkpoint", "model_zoo", "utils"},
+           "predictor": {"predictor", "config", "modeling", "data", "checkpoint", "model_zoo", "utils"},
            "benchmark": {"benchmark", "engine", "config", "evaluation", "modeling", "data", "checkpoint", "utils"}}
 ENTRY_POINTS = {"__init__", "web", "export"}  # may import anything
 MODELS = sorted(p.parent.name for p in (REPO / "sed" / "modeling").glob("*/__init__.py"))

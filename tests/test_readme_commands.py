@@ -1,4 +1,4 @@
-"""The commands of README.md, INSTALL.md, docs/ and datasets/README.md, and the examples each script's `--help`
+"""The commands of README.md, INSTALL.md, MODEL_ZOO.md, docs/ and datasets/README.md, and the examples each script's `--help`
 prints, work as written after the set-up block (which activates .venv, so `python` is the interpreter running this
 test): each script they name exists, its `--help` exits 0, and every documented command line parses with the
 script's own argument parser (the parser its entry point builds), so that a flag that no longer exists or an
@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO
 
-DOCS = [REPO / "README.md", REPO / "INSTALL.md", REPO / "datasets" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCS = [REPO / "README.md", REPO / "INSTALL.md", REPO / "MODEL_ZOO.md", REPO / "datasets" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SCRIPTS = sorted([*REPO.glob("tools/*.py"), *REPO.glob("datasets/*.py")])
 PYTHON = r"(?:\.venv/bin/)?python3?"
 SCRIPT = r"((?:tools|datasets)/[\w/.-]+\.py)"
@@ -185,9 +185,17 @@ def test_the_commands_are_found():
             "tools/web_demo.py", "tools/convert_ecenet_mindspore.py", "tools/slurm_train.py", "tools/benchmark.py",
             "tools/export_model.py", "datasets/prepare_synthetic.py", "datasets/prepare_voc.py"} <= scripts
     assert any(w.startswith("tools/benchmark.py --help") for w, _ in where)  # the examples --help prints
-    loop = [argv for w, s, argv, _ in COMMANDS if "precision='bf16'" in w]  # docs/PERFORMANCE.md's loop, expanded
-    assert loop and all("bf16" in argv and "$precision" not in argv for argv in loop)
     assert all("#" not in word for _, _, argv, _ in COMMANDS for word in argv)  # shell comments dropped
+
+
+def test_shell_loops_are_expanded():
+    """A documented `for NAME in VALUES; do ... done` gives one command per value, with $NAME replaced."""
+    block = ["for precision in fp32 bf16; do", "  python tools/benchmark.py --precision $precision \\",
+             "      --opts SEED 1", "done"]
+    [(_, script, args, loops, _)] = _block_commands("doc.md", block)
+    assert script == "tools/benchmark.py"
+    assert [bash_words(args, variables) for variables in loops] == [
+        ["--precision", value, "--opts", "SEED", "1"] for value in ("fp32", "bf16")]
 
 
 def test_every_documented_script_exists_and_runs_its_help():

@@ -425,12 +425,22 @@ def _run_benchmark(args):
                                    "kept_per_stage_mean": [statistics.mean(k[s] for k in per_image)
                                                            for s in range(stages)],
                                    "forced_by_keep": args.keep is not None}
-        # Throughput at each batch size (batch 1: the latency run's figures).
+        # Throughput at each batch size (batch 1: the latency run's figures). A batch the GPU has no memory for is
+        # recorded as such and ends the list: the one before is the largest that fits.
         result["throughput"] = []
         for batch_size in args.batch_sizes:
             if batch_size != 1:
                 inputs = synthetic_images(batch_size, args.image_size)
-                totals, _, memory = time_model(model, inputs, device, args.precision, args.iters, args.warmup)
+                try:
+                    totals, _, memory = time_model(model, inputs, device, args.precision, args.iters, args.warmup)
+                except torch.cuda.OutOfMemoryError:
+                    totals = None
+                if totals is None:  # outside `except`, whose traceback holds the batch's tensors
+                    del inputs
+                    gc.collect()
+                    torch.cuda.empty_cache()
+                    result["throughput"].append({"batch_size": batch_size, "out_of_memory": True})
+                    break
             result["throughput"].append({"batch_size": batch_size, "median_s": statistics.median(totals),
                                          "images_per_s": batch_size / statistics.median(totals),
                                          "peak_memory_mib": memory.peak_mib})
@@ -481,6 +491,9 @@ def format_report(result):
                      + (" (forced by --keep)" if r["forced_by_keep"] else ""))
     lines += ["throughput", "  {:<10} {:>12} {:>12} {:>14}".format("batch", "images/s", "s/batch", "peak MiB")]
     for t in result["throughput"]:
+        if t.get("out_of_memory"):
+            lines.append("  {:<10} {:>12}".format(t["batch_size"], "out of memory"))
+            continue
         lines.append("  {:<10} {:>12.3f} {:>12.3f} {:>14.0f}".format(
             t["batch_size"], t["images_per_s"], t["median_s"], t["peak_memory_mib"]))
     if result.get("flops"):

@@ -4,6 +4,7 @@ optimizer step) on random images of INPUT.CROP.SIZE with random labels, so that 
 SOLVER.ACCUMULATE_STEPS / checkpointing / AMP for their GPU. Memory: `sed.utils.measure.PeakMemory` (CUDA:
 max_memory_allocated, CPU: peak resident set), above what the model and optimizer held before the first step.
 """
+import gc
 import itertools
 import statistics
 import tempfile
@@ -71,8 +72,14 @@ def run_train_benchmark(args):
                 opts = list(args.opts) + ["SOLVER.CLIP_GRADIENT_CHECKPOINTING", str(checkpointing)]
                 cfg = build_cfg(args.config_file, opts, device, cache_dir)
                 for batch_size in args.batch_sizes:
-                    rows.append({"batch_size": batch_size, "clip_gradient_checkpointing": checkpointing,
-                                 **_measure(cfg, batch_size, device, args.precision, args.iters, args.warmup)})
+                    try:
+                        measured = _measure(cfg, batch_size, device, args.precision, args.iters, args.warmup)
+                    except torch.cuda.OutOfMemoryError:  # recorded: the batch does not fit this GPU
+                        measured = {"out_of_memory": True}
+                    if measured.get("out_of_memory"):  # outside `except`, whose traceback holds the model
+                        gc.collect()
+                        torch.cuda.empty_cache()
+                    rows.append({"batch_size": batch_size, "clip_gradient_checkpointing": checkpointing, **measured})
     finally:
         torch.set_num_threads(threads)
     return {"environment": environment(device, args.threads),
@@ -83,8 +90,9 @@ def run_train_benchmark(args):
 
 def format_train_report(result):
     """A table: batch size, checkpointing, peak memory above the model and optimizer, s/iteration."""
-    rows = [[r["batch_size"], "yes" if r["clip_gradient_checkpointing"] else "no", r["peak_mib"], r["total_mib"],
-             r["s_per_iter"]] for r in result["train"]]
+    rows = [[r["batch_size"], "yes" if r["clip_gradient_checkpointing"] else "no",
+             *(["out of memory", "", ""] if r.get("out_of_memory") else [r["peak_mib"], r["total_mib"], r["s_per_iter"]])]
+            for r in result["train"]]
     config = result["config"]
     head = (f"training steps: {config['config_file']} {' '.join(config['opts'])}, {config['precision']}, crop "
             f"{config['crop_size'][0]}x{config['crop_size'][1]}, device {result['environment']['device']}")

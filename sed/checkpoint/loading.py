@@ -118,7 +118,8 @@ def load_checkpoint(model, weights):
     handle = model.register_load_state_dict_post_hook(lambda module, incompatible: loaded.append(incompatible))
     try:
         SafeCheckpointer(model).load(os.path.expanduser(weights))
-    except (UnreadableCheckpointError, NonFiniteCheckpointError, UnsafeCheckpointError):  # said in one line
+    except (UnreadableCheckpointError, NonFiniteCheckpointError, UnsafeCheckpointError,
+            FileNotFoundError):  # said in one line (FileNotFoundError: not there, or a zoo download failed)
         raise
     except Exception as e:  # a model's own check (SED's: describe_mismatch) may raise: it does not fit
         raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}: {e}") from e

@@ -28,7 +28,7 @@ from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
 from torch.multiprocessing import ProcessExitedException
 
-from .. import config
+from .. import config, model_zoo
 from ..checkpoint.loading import CheckpointError, SafeCheckpointer, load_checkpoint
 from ..data.image_io import ImageFileError
 from ..modeling.postprocess import NonFiniteOutputError
@@ -143,8 +143,12 @@ def preflight(cfg, args):
         raise UsageError("--dist-url auto works on one machine only: give tcp://<address of machine 0>:<port>")
     resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
     if not resuming and not _weights_available(cfg.MODEL.WEIGHTS):
-        raise UsageError(f"MODEL.WEIGHTS {cfg.MODEL.WEIGHTS!r}: no such file: give the path of a checkpoint (.pth), "
+        raise UsageError(f"MODEL.WEIGHTS {cfg.MODEL.WEIGHTS!r}: no such file: give the path of a checkpoint (.pth), a "
+                         f"model-zoo name ({', '.join(model_zoo.zoo_names(model_zoo.Checkpoint))}; MODEL_ZOO.md), "
                          "or MODEL.WEIGHTS \"\" to start from the config's initialisation")
+    if not resuming and cfg.MODEL.WEIGHTS.startswith(model_zoo.PREFIX):
+        # Downloaded here, once, before the processes start: they then all find it in the cache.
+        model_zoo.fetch_checkpoint(cfg.MODEL.WEIGHTS[len(model_zoo.PREFIX):])
     if not args.eval_only:
         _check_batch(cfg, world_size)
         if not cfg.DATASETS.TRAIN:

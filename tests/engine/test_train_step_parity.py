@@ -22,15 +22,15 @@ def gradient_mismatches(grads, reference):
             if (grads[name] - ref).abs().max().item() > 2e-3 * ref.abs().max().item() + 1e-6 * largest]
 
 
-@pytest.fixture(scope="module")
-def one_step(parity):
-    """(reference, {name: parameter}, losses, {name: gradient before the step}, {name: (lr, weight decay)})."""
+def training_step(parity, device="cpu"):
+    """One training step of the fixture's model on `device`: (reference, {name: parameter}, losses,
+    {name: gradient before the step}, {name: (lr, weight decay)})."""
     from sed.engine import Trainer
 
     reference = torch.load(FIXTURES / "sed_train_step_tiny.pt", weights_only=True)
     assert reference["source_fixture"] == "sed_parity_tiny.pt"
     torch.manual_seed(0)
-    model = parity.build().train()
+    model = parity.build(extra=["MODEL.DEVICE", device]).train()
     losses = model([{"image": reference["train_image"].clone(), "sem_seg": reference["train_target"].long(),
                      "height": 768, "width": 768}])
     optimizer = Trainer.build_optimizer(load_cfg("convnextB_768.yaml", parity.opts()), model)
@@ -42,6 +42,11 @@ def one_step(parity):
     groups = {names[id(p)]: (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
     optimizer.step()
     return reference, params, {k: v.item() for k, v in losses.items()}, grads, groups
+
+
+@pytest.fixture(scope="module")
+def one_step(parity):
+    return training_step(parity)
 
 
 def test_losses_match(one_step):

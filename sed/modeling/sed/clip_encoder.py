@@ -13,6 +13,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ...checkpoint.safe_load import refusal
+from ...model_zoo import WeightsUnavailableError, clip_unavailable_message
 from ...utils.logs import hidden_log_lines
 
 logger = logging.getLogger(__name__)
@@ -104,12 +105,7 @@ def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, hea
         try:
             model = open_clip.create_model(model_name, pretrained=pretrained_weights, vision_cfg=vision_cfg)
         except Exception as e:  # network or hub failures surface as many exception types
-            raise RuntimeError(
-                f"Could not get the CLIP weights {model_name}/{pretrained_weights} through open_clip ({e}). "
-                "Without network access, download open_clip_pytorch_model.bin elsewhere and set "
-                "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS to its path, or use \"\" when MODEL.WEIGHTS carries the "
-                "CLIP weights (as the released SED checkpoints do). See INSTALL.md, 'CLIP weights'."
-            ) from e
+            raise WeightsUnavailableError(clip_unavailable_message(model_name, pretrained_weights, e)) from e
     trunk = getattr(model.visual, "trunk", None)
     if trunk is None or not all(hasattr(trunk, a) for a in ("stem", "stages", "norm_pre", "head")):
         raise ValueError(f"open_clip model {model_name!r} has no timm ConvNeXt visual tower; SED needs one.")
