@@ -2,6 +2,7 @@
 
 detectron2 itself is not on PyPI under its own name; `tools/setup_env.sh` installs it first (see INSTALL.md).
 """
+
 from setuptools import find_packages, setup
 
 setup(
@@ -32,6 +33,9 @@ setup(
     extras_require={
         # hypothesis: property-based fuzzing of the readers of outside files (tests/test_fuzz_readers.py).
         "test": ["pytest>=7", "hypothesis>=6.100"],
+        # The linter and formatter .ci/run checks (pinned: another ruff version formats differently), and the
+        # pre-commit hooks that run the same checks on each commit (.pre-commit-config.yaml).
+        "lint": ["ruff==0.17.6", "pre-commit>=3"],
         # tools/export_model.py: ONNX export and its onnxruntime check.
         "export": ["onnx>=1.16", "onnxruntime>=1.18"],
         # tools/web_demo.py (Gradio page) and its browser test (selenium drives Debian's chromium-driver).

@@ -9,21 +9,23 @@ Each .mat holds `LabelMap`, an (H, W) map of 1-based ids into labels.txt ("1: ac
 0 where a pixel has no label. PASCAL Context's train / val images (4,998 / 5,105) are VOC 2010's
 ImageSets/Main train / val lists.
 """
+
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from scipy.io import loadmat
-
 from prepare_common import read_split_list, require
+from scipy.io import loadmat
 
 SPLITS = ("train", "val")
 NUM_CLASSES = 459
 # The 5,104 validation images of the authors' PC-459 evaluation (VOC2010's val.txt lists one more).
 AUTHORS_PC459_VAL_LIST = Path(__file__).resolve().parent / "authors_ids" / "pascal_context_val_5104.txt"
-_HINT = ("Download VOCtrainval_03-May-2010.tar (http://host.robots.ox.ac.uk/pascal/VOC/voc2010/) into the root, "
-         "then trainval.tar.gz and labels.txt (https://cs.stanford.edu/~roozbeh/pascal-context/) into "
-         "VOCdevkit/VOC2010/.")
+_HINT = (
+    "Download VOCtrainval_03-May-2010.tar (http://host.robots.ox.ac.uk/pascal/VOC/voc2010/) into the root, "
+    "then trainval.tar.gz and labels.txt (https://cs.stanford.edu/~roozbeh/pascal-context/) into "
+    "VOCdevkit/VOC2010/."
+)
 
 
 def context_dir(root) -> Path:

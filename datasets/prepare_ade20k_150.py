@@ -10,11 +10,11 @@ Output:
 Label mapping: raw 0 ("other objects", not a benchmark class) -> 255; raw k in 1..150 -> k - 1, the index of
 the class in datasets/ade150.json ("wall" = 1 -> 0, ..., "flag" = 150 -> 149); anything above 150 -> 255.
 """
+
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from prepare_common import main_wrapper, make_parser, remap, require, run_jobs, save_label
 
 SPLITS = ("training", "validation")
@@ -22,7 +22,7 @@ IGNORE = 255
 NUM_CLASSES = 150
 
 LUT = np.full(256, IGNORE, dtype=np.uint8)
-LUT[1:NUM_CLASSES + 1] = np.arange(NUM_CLASSES)
+LUT[1 : NUM_CLASSES + 1] = np.arange(NUM_CLASSES)
 
 
 def convert(src, dst):
@@ -33,8 +33,10 @@ def convert(src, dst):
 def prepare(root, splits=SPLITS, workers=1):
     """Writes ADEChallengeData2016/annotations_detectron2/<split>/*.png; returns {split: (written, skipped)}."""
     base = Path(root) / "ADEChallengeData2016"
-    hint = ("Download ADEChallengeData2016.zip (http://sceneparsing.csail.mit.edu, "
-            "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip) and unzip it into the root.")
+    hint = (
+        "Download ADEChallengeData2016.zip (http://sceneparsing.csail.mit.edu, "
+        "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip) and unzip it into the root."
+    )
     result = {}
     for split in splits:
         src_dir = require(base / "annotations" / split, hint)

@@ -8,17 +8,18 @@ Output:
     ADE20K_2021_17_01/images_detectron2/{training,validation}/ADE_*.jpg
     ADE20K_2021_17_01/annotations_detectron2/{training,validation}/ADE_*.tif   uint16, 847 classes, 65535 = ignore
 
-Label mapping. In a `*_seg.png`, the object class of a pixel is R // 10 * 256 + G (R, G its red and green
-values; 0 is unlabelled). The authors' id table datasets/authors_ids/ade20k_full_847_raw_ids.json gives, for each of the 847
-benchmark classes, that raw id ("id") and its label ("trainId", the order of datasets/ade847.json); every other
-pixel (unlabelled, or one of the rare classes left out of the benchmark) gets 65535. This table, not a match of
-names against `index_ade20k["objectnames"]` (where names repeat), is how the published numbers were computed.
+Label mapping. In a `*_seg.png`, the object class of a pixel is R // 10 * 256 + G (R, G its red and green values; 0 is
+unlabelled). The authors' id table datasets/authors_ids/ade20k_full_847_raw_ids.json gives, for each of the 847
+benchmark classes, that raw id ("id") and its label ("trainId", the order of datasets/ade847.json); every other pixel
+(unlabelled, or one of the rare classes left out of the benchmark) gets 65535. This table, not a match of names
+against `index_ade20k["objectnames"]` (where names repeat), is how the published numbers were computed.
 
 Resolution. As in the preparation the published A-847 numbers were measured on, an image whose shorter side
 exceeds 512 pixels is downscaled so that it is 512 (image bilinear, labels nearest, OpenCV); every image is
 re-encoded with Pillow's default JPEG settings into images_detectron2, which is what the dataset registers.
 The split of an image is the `training` / `validation` folder it sits in.
 """
+
 import functools
 import json
 import pickle
@@ -27,9 +28,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-
-from prepare_common import (main_wrapper, make_parser, read_class_names, remap, require, run_jobs, save_atomic,
-                            save_label)
+from prepare_common import (
+    main_wrapper,
+    make_parser,
+    read_class_names,
+    remap,
+    require,
+    run_jobs,
+    save_atomic,
+    save_label,
+)
 
 SPLITS = ("training", "validation")
 IGNORE = 65535
@@ -38,9 +46,12 @@ MAX_SHORT_SIDE = 512
 _MAX_RAW_CLASS = 255 // 10 * 256 + 255
 TOP = "ADE20K_2021_17_01"
 # What index_ade20k.pkl holds besides dicts, lists and strings: numpy arrays and scalars (numpy 1 and 2 names).
-_INDEX_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-                  *((f"numpy.{core}.multiarray", name) for core in ("core", "_core") for name in ("_reconstruct",
-                                                                                                  "scalar"))}
+_INDEX_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+    *((f"numpy.{core}.multiarray", name) for core in ("core", "_core") for name in ("_reconstruct", "scalar")),
+}
 RAW_ID_TABLE = Path(__file__).resolve().parent / "authors_ids" / "ade20k_full_847_raw_ids.json"
 
 
@@ -56,13 +67,16 @@ def build_lut(id_table, class_names) -> np.ndarray:
     """
     labels = sorted(entry["trainId"] for entry in id_table)
     if labels != list(range(len(class_names))):
-        raise ValueError(f"the id table should give labels 0..{len(class_names) - 1} once each "
-                         f"({len(labels)} entries found)")
+        raise ValueError(
+            f"the id table should give labels 0..{len(class_names) - 1} once each ({len(labels)} entries found)"
+        )
     by_label = {entry["trainId"]: entry for entry in id_table}
     renamed = [label for label, name in enumerate(class_names) if by_label[label]["name"] != name]
     if renamed:
-        raise ValueError(f"the id table names {len(renamed)} labels differently from ade847.json, e.g. label "
-                         f"{renamed[0]}: {by_label[renamed[0]]['name']!r} vs {class_names[renamed[0]]!r}")
+        raise ValueError(
+            f"the id table names {len(renamed)} labels differently from ade847.json, e.g. label "
+            f"{renamed[0]}: {by_label[renamed[0]]['name']!r} vs {class_names[renamed[0]]!r}"
+        )
     lut = np.full(_MAX_RAW_CLASS + 1, IGNORE, dtype=np.uint16)
     for entry in id_table:
         lut[entry["id"]] = entry["trainId"]
@@ -98,8 +112,10 @@ class _IndexUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in _INDEX_GLOBALS:
-            raise pickle.UnpicklingError(f"it names {module}.{name}, which the ADE20K index never holds (reading "
-                                         "it could run code): download index_ade20k.pkl again")
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which the ADE20K index never holds (reading "
+                "it could run code): download index_ade20k.pkl again"
+            )
         return super().find_class(module, name)
 
 
@@ -118,8 +134,7 @@ def read_index(path):
 def prepare(root, splits=SPLITS, workers=1):
     """Writes images_detectron2/ and annotations_detectron2/ for each split; returns {split: (written, skipped)}."""
     root = Path(root)
-    hint = (f"Download {TOP}.zip from https://ade20k.csail.mit.edu (free registration) "
-            "and unzip it into the root.")
+    hint = f"Download {TOP}.zip from https://ade20k.csail.mit.edu (free registration) and unzip it into the root."
     base = require(root / TOP, hint)
     index = read_index(require(base / "index_ade20k.pkl", hint))
     require(base / "images", hint)
@@ -135,11 +150,15 @@ def prepare(root, splits=SPLITS, workers=1):
             continue
         src_dir = root.joinpath(*parts) if parts[0] == TOP else base.joinpath(*parts)
         stem = Path(filename).stem
-        jobs[split].append((
-            (src_dir / filename, src_dir / f"{stem}_seg.png"),
-            (base / "images_detectron2" / split / f"{stem}.jpg",
-             base / "annotations_detectron2" / split / f"{stem}.tif"),
-        ))
+        jobs[split].append(
+            (
+                (src_dir / filename, src_dir / f"{stem}_seg.png"),
+                (
+                    base / "images_detectron2" / split / f"{stem}.jpg",
+                    base / "annotations_detectron2" / split / f"{stem}.tif",
+                ),
+            )
+        )
     return {split: run_jobs(convert_fn, jobs[split], workers, f"ADE20K-847 {split}") for split in splits}
 
 

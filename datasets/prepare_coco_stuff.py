@@ -12,11 +12,11 @@ were dropped from COCO), and 92..182 are the 91 stuff classes (91 is unused; 183
 these maps). The 80 + 91 = 171 used ids, in increasing order, become 0..170 -- the order of
 datasets/coco.json ("person" = id 1 -> 0, ..., "wood" = id 182 -> 170). Everything else becomes 255.
 """
+
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from prepare_common import main_wrapper, make_parser, remap, require, run_jobs, save_label
 
 SPLITS = ("train2017", "val2017")
@@ -47,11 +47,15 @@ def prepare(root, splits=SPLITS, workers=1):
     base = Path(root) / "coco-stuff"
     result = {}
     for split in splits:
-        src_dir = require(base / "annotations" / split,
-                          "Download stuffthingmaps_trainval2017.zip (github.com/nightrome/cocostuff) and unzip it "
-                          "into coco-stuff/annotations/.")
-        require(base / "images" / split,
-                f"Download {split}.zip from https://cocodataset.org and unzip it into coco-stuff/images/.")
+        src_dir = require(
+            base / "annotations" / split,
+            "Download stuffthingmaps_trainval2017.zip (github.com/nightrome/cocostuff) and unzip it "
+            "into coco-stuff/annotations/.",
+        )
+        require(
+            base / "images" / split,
+            f"Download {split}.zip from https://cocodataset.org and unzip it into coco-stuff/images/.",
+        )
         out_dir = base / "annotations_detectron2" / split
         jobs = [(src, out_dir / src.name) for src in sorted(src_dir.glob("*.png"))]
         result[split] = run_jobs(convert, jobs, workers, f"COCO-Stuff {split}")

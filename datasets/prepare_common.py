@@ -4,6 +4,7 @@ atomic writes of label maps.
 The scripts depend on numpy, Pillow, scipy, opencv and tqdm only (not on the `sed` package, whose import
 pulls in torch and open_clip), so they run from any environment that has those.
 """
+
 import argparse
 import json
 import os
@@ -32,12 +33,21 @@ def default_root() -> Path:
 def make_parser(description: str, splits: Sequence[str]) -> argparse.ArgumentParser:
     """The arguments every script takes: --root, --workers, --splits (one of `splits` or more)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=default_root(),
-                        help="datasets root (default: $DETECTRON2_DATASETS, else ./datasets)")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
-                        help="parallel worker processes (1: convert in this process)")
-    parser.add_argument("--splits", nargs="+", choices=list(splits), default=list(splits),
-                        help="splits to write (default: all)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=default_root(),
+        help="datasets root (default: $DETECTRON2_DATASETS, else ./datasets)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="parallel worker processes (1: convert in this process)",
+    )
+    parser.add_argument(
+        "--splits", nargs="+", choices=list(splits), default=list(splits), help="splits to write (default: all)"
+    )
     return parser
 
 
@@ -103,8 +113,9 @@ def _run_one(job):
     _worker_fn(*job)
 
 
-def run_jobs(fn: Callable[[object, Outputs], None], jobs: Iterable[Tuple[object, Outputs]], workers: int,
-             desc: str) -> Tuple[int, int]:
+def run_jobs(
+    fn: Callable[[object, Outputs], None], jobs: Iterable[Tuple[object, Outputs]], workers: int, desc: str
+) -> Tuple[int, int]:
     """
     Runs `fn(source, outputs)` for every job whose outputs do not all exist yet (so a run can be resumed),
     in `workers` processes, with a progress bar.
@@ -143,4 +154,4 @@ def main_wrapper(prepare: Callable[..., object], parser: argparse.ArgumentParser
     try:
         prepare(args.root, splits=args.splits, workers=args.workers)
     except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+        raise SystemExit(f"error: {e}") from None

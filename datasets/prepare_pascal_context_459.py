@@ -9,13 +9,20 @@ order: "accordion" = 1 -> 0, ..., "wool" = 459 -> 458); 0 (unlabelled) and anyth
 is 459, one past the last class, as the benchmark is registered (detectron2's SemSegEvaluator counts ignored
 pixels in its extra row 459 = num_classes); 16-bit TIFF because 459 labels do not fit in a byte.
 
-Validation images: the 5,104 of the authors' evaluation (datasets/authors_ids/pascal_context_val_5104.txt), with which the
-published PC-459 numbers were computed; VOC2010's ImageSets/Main/val.txt lists one image more.
+Validation images: the 5,104 of the authors' evaluation (datasets/authors_ids/pascal_context_val_5104.txt), with
+which the published PC-459 numbers were computed; VOC2010's ImageSets/Main/val.txt lists one image more.
 """
-import numpy as np
 
-from pascal_context_raw import (AUTHORS_PC459_VAL_LIST, NUM_CLASSES, SPLITS, context_dir, read_label_map, read_labels_txt,
-                                split_sources)
+import numpy as np
+from pascal_context_raw import (
+    AUTHORS_PC459_VAL_LIST,
+    NUM_CLASSES,
+    SPLITS,
+    context_dir,
+    read_label_map,
+    read_labels_txt,
+    split_sources,
+)
 from prepare_common import main_wrapper, make_parser, remap, run_jobs, save_label
 
 IGNORE = NUM_CLASSES

@@ -11,10 +11,10 @@ Label mapping: the i-th name of datasets/pc59.json is looked up by name in label
 (aeroplane .. wood: pc59.json lists the classes by increasing id). Every other id -- 0 (unlabelled) and the
 400 classes outside the benchmark ("background" of the 60-class variant) -- becomes 255.
 """
+
 import functools
 
 import numpy as np
-
 from pascal_context_raw import NUM_CLASSES, SPLITS, context_dir, read_label_map, read_labels_txt, split_sources
 from prepare_common import main_wrapper, make_parser, read_class_names, remap, run_jobs, save_label
 

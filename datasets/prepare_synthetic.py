@@ -7,6 +7,7 @@
 With --for-config CONFIG [KEY VALUE ...] (last), only when that config trains or tests on a synthetic dataset.
 The generator is sed/data/synthetic.py, loaded here by path: it needs numpy and Pillow, not torch.
 """
+
 import argparse
 import importlib.util
 from pathlib import Path
@@ -14,7 +15,8 @@ from pathlib import Path
 from prepare_common import default_root
 
 _spec = importlib.util.spec_from_file_location(
-    "sed_data_synthetic", Path(__file__).resolve().parents[1] / "sed" / "data" / "synthetic.py")
+    "sed_data_synthetic", Path(__file__).resolve().parents[1] / "sed" / "data" / "synthetic.py"
+)
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)
 
@@ -27,11 +29,16 @@ def main(argv=None):
     parser.add_argument("--size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--if-missing", action="store_true", help="do nothing when a complete dataset exists")
-    parser.add_argument("--for-config", nargs=argparse.REMAINDER, metavar="CONFIG [KEY VALUE ...]",
-                        help="only if this config (with overrides) trains or tests on a synthetic dataset")
+    parser.add_argument(
+        "--for-config",
+        nargs=argparse.REMAINDER,
+        metavar="CONFIG [KEY VALUE ...]",
+        help="only if this config (with overrides) trains or tests on a synthetic dataset",
+    )
     args = parser.parse_args(argv)
-    if args.for_config is not None and not (args.for_config and synthetic.config_uses_synthetic(
-            args.for_config[0], args.for_config[1:])):
+    if args.for_config is not None and not (
+        args.for_config and synthetic.config_uses_synthetic(args.for_config[0], args.for_config[1:])
+    ):
         return None
     root = args.root or str(default_root() / synthetic.DEFAULT_DIRNAME)
     if args.if_missing and synthetic.synthetic_dataset_exists(root):

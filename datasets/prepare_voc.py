@@ -18,11 +18,11 @@ Splits: val = ImageSets/Segmentation/val.txt (1,449 images) from SegmentationCla
 "train_aug" set when SegmentationClassAug exists (every image it labels that is not in val) and
 ImageSets/Segmentation/train.txt (1,464 images) from SegmentationClass otherwise.
 """
+
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from prepare_common import main_wrapper, make_parser, read_split_list, remap, require, run_jobs, save_label
 
 SPLITS = ("train", "val")
@@ -47,8 +47,10 @@ def convert(src, outputs):
 def prepare(root, splits=SPLITS, workers=1):
     """Writes annotations_detectron2{,_bg}/<split>/*.png; returns {split: (written, skipped)}."""
     base = Path(root) / "VOCdevkit" / "VOC2012"
-    hint = ("Download VOCtrainval_11-May-2012.tar (http://host.robots.ox.ac.uk/pascal/VOC/voc2012/) "
-            "and untar it into the root.")
+    hint = (
+        "Download VOCtrainval_11-May-2012.tar (http://host.robots.ox.ac.uk/pascal/VOC/voc2012/) "
+        "and untar it into the root."
+    )
     require(base / "JPEGImages", hint)
     labels_dir = require(base / "SegmentationClass", hint)
     val_ids = read_split_list(require(base / "ImageSets" / "Segmentation" / "val.txt", hint))
@@ -64,8 +66,16 @@ def prepare(root, splits=SPLITS, workers=1):
         else:
             train_ids = read_split_list(require(base / "ImageSets" / "Segmentation" / "train.txt", hint))
             sources = [labels_dir / f"{i}.png" for i in train_ids]
-        jobs = [(src, (base / "annotations_detectron2" / split / src.name,
-                       base / "annotations_detectron2_bg" / split / src.name)) for src in sources]
+        jobs = [
+            (
+                src,
+                (
+                    base / "annotations_detectron2" / split / src.name,
+                    base / "annotations_detectron2_bg" / split / src.name,
+                ),
+            )
+            for src in sources
+        ]
         result[split] = run_jobs(convert, jobs, workers, f"VOC 2012 {split}")
     return result
 

@@ -1,4 +1,5 @@
 """SED (CVPR 2024) on detectron2. Importing the package registers its models, datasets and CLIP configs."""
+
 import warnings
 from pathlib import Path
 
@@ -8,10 +9,12 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
     import open_clip
 
+    from . import (
+        data,  # noqa: F401  registers datasets
+        model_zoo,  # noqa: F401  (registers sed:// in detectron2's PathManager)
+        modeling,  # noqa: F401  (registers the models)
+    )
     from .checkpoint.safe_load import make_detectron2_checkpoints_safe
-    from . import data  # noqa: F401  registers datasets
-    from . import model_zoo  # noqa: F401  (registers sed:// in detectron2's PathManager)
-    from . import modeling  # noqa: F401  (registers the models)
     from .config import add_sed_config
     from .predictor import OpenVocabSegmenter
 

@@ -2,11 +2,11 @@
 here, `add_common_config`; SED's, `sed.modeling.sed.config`; ECENet's, `sed.modeling.ecenet.config`); no model
 reads another model's keys. `load_config` is the one way to read a config file (tools/train_net.py, eval.sh,
 the predictor, the demo, the benchmarks)."""
+
 import os
 import re
 
 import yaml
-from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
 from .data.datasets import register_custom_datasets
@@ -31,8 +31,10 @@ def load_config(config_file, opts=()):
     candidates = [config_file] if os.path.isabs(config_file) else [config_file, os.path.join(REPO_ROOT, config_file)]
     path = next((c for c in candidates if os.path.isfile(c)), None)
     if path is None:
-        raise FileNotFoundError(f"config file {config_file!r} not found (also looked in {REPO_ROOT}): pass the path "
-                                "of a yaml file, e.g. configs/convnextB_768.yaml")
+        raise FileNotFoundError(
+            f"config file {config_file!r} not found (also looked in {REPO_ROOT}): pass the path "
+            "of a yaml file, e.g. configs/convnextB_768.yaml"
+        )
     cfg = get_cfg()
     add_sed_config(cfg)
     try:
@@ -41,28 +43,37 @@ def load_config(config_file, opts=()):
         cfg.merge_from_file(path, allow_unsafe=False)
         cfg.merge_from_list(list(opts or []))
     except yaml.constructor.ConstructorError as e:
-        raise ValueError(f"config file {config_file} holds a YAML tag that builds Python objects "
-                         f"({one_line(e.problem)}): refusing it, since reading it could run code; write plain "
-                         "values (numbers, strings, lists)") from e
+        raise ValueError(
+            f"config file {config_file} holds a YAML tag that builds Python objects "
+            f"({one_line(e.problem)}): refusing it, since reading it could run code; write plain "
+            "values (numbers, strings, lists)"
+        ) from e
     except yaml.YAMLError as e:
         raise ValueError(f"config file {config_file} is not valid YAML ({one_line(e)})") from e
     except (ConfigLoopError, FileNotFoundError):  # one line already, naming the files
         raise
     except OSError as e:  # the file itself exists: a _BASE_ of it is missing, a folder, or unreadable
-        raise ValueError(f"config file {config_file}: its _BASE_ {e.filename} cannot be read ({e.strerror}): fix "
-                         "the path (relative paths are relative to the file that names them)") from e
+        raise ValueError(
+            f"config file {config_file}: its _BASE_ {e.filename} cannot be read ({e.strerror}): fix "
+            "the path (relative paths are relative to the file that names them)"
+        ) from e
     except AttributeError as e:  # yacs merging a YAML scalar or list as if it were a mapping
-        raise ValueError(f"config file {config_file} (or a _BASE_ of it) does not hold a mapping of config keys: "
-                         "write KEY: value lines, as in configs/quickstart.yaml") from e
+        raise ValueError(
+            f"config file {config_file} (or a _BASE_ of it) does not hold a mapping of config keys: "
+            "write KEY: value lines, as in configs/quickstart.yaml"
+        ) from e
     except (KeyError, AssertionError, ValueError, TypeError) as e:  # how yacs reports unknown keys and bad values
         message = one_line(e.args[0] if e.args else e)
         key = re.search(r"Non-existent (?:config )?key: (\S+)", message)
         if key:
-            raise ValueError(f"config key {key.group(1)} does not exist: check its spelling (the project's keys "
-                             "are in sed/config.py, the others are detectron2's defaults)") from e
+            raise ValueError(
+                f"config key {key.group(1)} does not exist: check its spelling (the project's keys "
+                "are in sed/config.py, the others are detectron2's defaults)"
+            ) from e
         if "odd length" in message:
-            raise ValueError("config overrides must come in KEY VALUE pairs, e.g. SOLVER.MAX_ITER 1000 "
-                             "MODEL.WEIGHTS model.pth") from e
+            raise ValueError(
+                "config overrides must come in KEY VALUE pairs, e.g. SOLVER.MAX_ITER 1000 MODEL.WEIGHTS model.pth"
+            ) from e
         raise ValueError(f"invalid config ({message}): fix the value in {config_file} or in the overrides") from e
     register_custom_datasets(cfg)
     cfg.MODEL.WEIGHTS = weights_uri(cfg.MODEL.WEIGHTS)  # a zoo name (sed-b) -> sed://sed-b, downloaded on load

@@ -13,6 +13,7 @@ Open-vocabulary models (SED; `capabilities(model).open_vocabulary`, see sed/mode
 vocabulary; closed-vocabulary ones (ECENet) segment the classes of their config's DATASETS.TEST[0] and take no
 other vocabulary.
 """
+
 import logging
 import os
 from dataclasses import dataclass
@@ -26,8 +27,13 @@ from detectron2.utils.env import seed_all_rng
 from PIL import Image, ImageOps
 
 from . import config
-from .checkpoint.loading import (CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError,
-                                 UnsafeCheckpointError, load_checkpoint)
+from .checkpoint.loading import (
+    CheckpointError,
+    NonFiniteCheckpointError,
+    UnreadableCheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint,
+)
 from .data.augmentations import build_test_resize
 from .data.image_io import pil_to_rgb, read_error_reason, read_image
 from .data.vocabulary import VocabularyError, parse_vocabulary
@@ -85,17 +91,19 @@ class SegmentationFailure:
 def summary_classes(label_map: np.ndarray, class_names: List[str]) -> List[Dict]:
     """The classes present in an (H, W) label map, largest first, as summary.json lists them for each image:
     [{"name", "label" (index into `class_names`), "area" (share of the pixels, 6 decimals)}, ...]."""
-    return [{"name": class_names[label], "label": label, "area": round(share, 6)}
-            for label, share in class_areas(label_map, len(class_names))]
+    return [
+        {"name": class_names[label], "label": label, "area": round(share, 6)}
+        for label, share in class_areas(label_map, len(class_names))
+    ]
 
 
-def segmentation_summary(class_names: List[str], fast_inference: bool, images: List[Dict], failed: List[Dict],
-                         **context) -> Dict:
+def segmentation_summary(
+    class_names: List[str], fast_inference: bool, images: List[Dict], failed: List[Dict], **context
+) -> Dict:
     """The content of summary.json (the demo and the web page write the same schema): `context` (e.g. the
     config file) first, then the vocabulary, whether category early rejection ran, one entry per segmented image
     (each with its `summary_classes`) and {"input", "error"} per input that failed."""
-    return {**context, "class_names": class_names, "fast_inference": fast_inference, "images": images,
-            "failed": failed}
+    return {**context, "class_names": class_names, "fast_inference": fast_inference, "images": images, "failed": failed}
 
 
 def load_image(image):
@@ -161,8 +169,10 @@ def _dataset_class_names(cfg):
         raise ValueError("This closed-vocabulary model's config names no DATASETS.TEST, whose classes it segments.")
     names = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get("stuff_classes", None)
     if not names:
-        raise ValueError(f"Dataset {cfg.DATASETS.TEST[0]!r} has no stuff_classes metadata (is it registered?); "
-                         "a closed-vocabulary model takes its class names from there.")
+        raise ValueError(
+            f"Dataset {cfg.DATASETS.TEST[0]!r} has no stuff_classes metadata (is it registered?); "
+            "a closed-vocabulary model takes its class names from there."
+        )
     return list(names)
 
 
@@ -215,8 +225,10 @@ class OpenVocabSegmenter:
         if cfg.MODEL.WEIGHTS:
             load_checkpoint(self.model, cfg.MODEL.WEIGHTS)
         else:
-            logger.warning("No MODEL.WEIGHTS: the model keeps its initial (partly random) weights, so its "
-                           "segmentations mean nothing.")
+            logger.warning(
+                "No MODEL.WEIGHTS: the model keeps its initial (partly random) weights, so its "
+                "segmentations mean nothing."
+            )
         self.open_vocabulary = capabilities(self.model).open_vocabulary
         self.class_names = list(self.model.test_class_names) if self.open_vocabulary else _dataset_class_names(cfg)
         self.fast_inference = fast_inference
@@ -239,7 +251,8 @@ class OpenVocabSegmenter:
         if not self.open_vocabulary and names != self.class_names:
             raise VocabularyError(
                 f"{type(self.model).__name__} is a closed-vocabulary model: it segments the "
-                f"{len(self.class_names)} classes of {self.cfg.DATASETS.TEST[0]} only; leave the vocabulary out.")
+                f"{len(self.class_names)} classes of {self.cfg.DATASETS.TEST[0]} only; leave the vocabulary out."
+            )
         return names
 
     def uses_fast_inference(self, num_classes):
@@ -305,26 +318,34 @@ class OpenVocabSegmenter:
         """The results of a batch [(input name, position, image or SegmentationFailure)], in order. With `report`,
         a batch the model fails on is segmented image by image, so that only the images that fail alone give
         failures. Scores that are not finite raise in either case: they say the weights are broken."""
-        readable = [(name, position, image) for name, position, image in batch
-                    if not isinstance(image, SegmentationFailure)]
+        readable = [
+            (name, position, image) for name, position, image in batch if not isinstance(image, SegmentationFailure)
+        ]
         images = [image for _, _, image in readable]
         positions = [(name, position) for name, position, _ in readable]
         if not report:
             return self._segment_batch(images, class_names, return_probabilities, positions)
         error = None
         try:
-            results = iter(self._segment_batch(images, class_names, return_probabilities, positions)
-                           if images else [])
+            results = iter(self._segment_batch(images, class_names, return_probabilities, positions) if images else [])
         except NonFiniteOutputError:  # broken weights, not this image: every image would fail alike
             raise
         except (RuntimeError, ValueError) as e:  # e.g. out of memory on one large image
             if len(images) > 1:
-                return [result for item in batch
-                        for result in self._segment_reported([item], class_names, return_probabilities, True)]
+                return [
+                    result
+                    for item in batch
+                    for result in self._segment_reported([item], class_names, return_probabilities, True)
+                ]
             error = e
-        return [image if isinstance(image, SegmentationFailure) else
-                SegmentationFailure(name, _model_failure(error)) if error is not None else next(results)
-                for name, _, image in batch]
+        return [
+            image
+            if isinstance(image, SegmentationFailure)
+            else SegmentationFailure(name, _model_failure(error))
+            if error is not None
+            else next(results)
+            for name, _, image in batch
+        ]
 
     def _model_input(self, image):
         """detectron2's input dict of a (H, W, 3) RGB uint8 image, resized as at test time, output at (H, W)."""
@@ -333,8 +354,7 @@ class OpenVocabSegmenter:
             image = self.resize.get_transform(image).apply_image(image)
         if self.cfg.INPUT.FORMAT == "BGR":
             image = image[:, :, ::-1]
-        return {"image": torch.as_tensor(image.astype("float32").transpose(2, 0, 1)), "height": height,
-                "width": width}
+        return {"image": torch.as_tensor(image.astype("float32").transpose(2, 0, 1)), "height": height, "width": width}
 
     @torch.no_grad()
     def _segment_batch(self, images, class_names, return_probabilities, positions):
@@ -342,8 +362,9 @@ class OpenVocabSegmenter:
             self.model.set_vocabulary(class_names)  # the model caches the text embeddings per vocabulary
         results = []
         # Without probabilities, a model that can (SED) gives label maps directly, never the (T, H, W) scores.
-        with inference_options(self.model, fast=self.uses_fast_inference(len(class_names)),
-                               labels_only=not return_probabilities):
+        with inference_options(
+            self.model, fast=self.uses_fast_inference(len(class_names)), labels_only=not return_probabilities
+        ):
             outputs = self.model([self._model_input(image) for image in images])
         for (name, position), output in zip(positions, outputs):
             if not output_is_finite(output):
@@ -351,13 +372,16 @@ class OpenVocabSegmenter:
             probabilities = output.get("sem_seg")
             num_classes = output["num_classes"] if LABELS_KEY in output else probabilities.shape[0]
             if num_classes != len(class_names):
-                raise RuntimeError(f"{type(self.model).__name__} returned {num_classes} class maps for "
-                                   f"a vocabulary of {len(class_names)} classes.")
+                raise RuntimeError(
+                    f"{type(self.model).__name__} returned {num_classes} class maps for "
+                    f"a vocabulary of {len(class_names)} classes."
+                )
             labels = output[LABELS_KEY] if LABELS_KEY in output else probabilities.argmax(0)
-            results.append(SegmentationResult(
-                label_map=labels.to(torch.int32).cpu().numpy(),
-                class_names=list(class_names),
-                probabilities=probabilities.float().cpu().numpy() if return_probabilities else None,
-            ))
+            results.append(
+                SegmentationResult(
+                    label_map=labels.to(torch.int32).cpu().numpy(),
+                    class_names=list(class_names),
+                    probabilities=probabilities.float().cpu().numpy() if return_probabilities else None,
+                )
+            )
         return results
-

@@ -20,8 +20,9 @@ GPU_TEST_DEVICE = os.environ.get("SED_GPU_TEST_DEVICE", "cuda")
 def pytest_collection_modifyitems(config, items):
     if not GPU_TEST_DEVICE.startswith("cuda") or torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs CUDA (torch.cuda.is_available() is False): run tools/gpu_check.sh on a "
-                                   "GPU machine")
+    skip = pytest.mark.skip(
+        reason="needs CUDA (torch.cuda.is_available() is False): run tools/gpu_check.sh on a GPU machine"
+    )
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
@@ -132,9 +133,19 @@ class ParityFixture:
         opts = []
         for k, v in self.data["config_overrides"].items():
             opts += [k, v if isinstance(v, str) else str(v)]
-        return opts + ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", str(self.vocabulary),
-                       "MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON", str(self.vocabulary), "MODEL.DEVICE", "cpu",
-                       "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR", "", "TEST.FAST_INFERENCE", str(fast), *extra]
+        return opts + [
+            "MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON",
+            str(self.vocabulary),
+            "MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON",
+            str(self.vocabulary),
+            "MODEL.DEVICE",
+            "cpu",
+            "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR",
+            "",
+            "TEST.FAST_INFERENCE",
+            str(fast),
+            *extra,
+        ]
 
     def build(self, fast=False, extra=(), load=True):
         from detectron2.checkpoint import DetectionCheckpointer
@@ -146,8 +157,12 @@ class ParityFixture:
         return model.eval()
 
     def input(self, **kwargs):
-        return {"image": self.data["image"].clone(), "height": self.data["height"], "width": self.data["width"],
-                **kwargs}
+        return {
+            "image": self.data["image"].clone(),
+            "height": self.data["height"],
+            "width": self.data["width"],
+            **kwargs,
+        }
 
 
 @pytest.fixture(scope="session")

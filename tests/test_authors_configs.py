@@ -1,13 +1,13 @@
 """The authors' own config files (their configs/config.yaml, convnextB_768.yaml, convnextL_768.yaml) load
 unchanged and build SED as their code did. Copies of them are carried in tests/fixtures/authors_configs."""
+
 import functools
 
 import open_clip
 import pytest
 import torch
-from torch import nn
-
 from conftest import FIXTURES
+from torch import nn
 
 AUTHORS_CONFIGS = FIXTURES / "authors_configs"
 
@@ -40,10 +40,13 @@ def _released_layout(keys):
     return layout
 
 
-@pytest.mark.parametrize("name,keys,drop_path,head_dropout", [
-    ("convnextB_768.yaml", "B", 0.0, 0.0),
-    ("convnextL_768.yaml", "L", 0.1, 0.1),
-])
+@pytest.mark.parametrize(
+    "name,keys,drop_path,head_dropout",
+    [
+        ("convnextB_768.yaml", "B", 0.0, 0.0),
+        ("convnextL_768.yaml", "L", 0.1, 0.1),
+    ],
+)
 def test_authors_configs_build_the_released_model(name, keys, drop_path, head_dropout, monkeypatch):
     """The released checkpoint layout, with the stochastic layers of the authors' open_clip model configs (built
     on the meta device; only the CLIP weights tag is replaced, as nothing can be downloaded here)."""
@@ -60,4 +63,3 @@ def test_authors_configs_build_the_released_model(name, keys, drop_path, head_dr
     assert max(drop_paths, default=0.0) == pytest.approx(drop_path)
     dropouts = [m.p for m in visual.head.modules() if isinstance(m, nn.Dropout)]
     assert max(dropouts, default=0.0) == pytest.approx(head_dropout)
-

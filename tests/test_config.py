@@ -2,8 +2,8 @@ import os
 
 import pytest
 import torch
-
 from conftest import REPO, load_cfg, load_tool
+
 from sed.config import load_config
 
 
@@ -14,10 +14,13 @@ def test_package_exports_add_sed_config():
     assert callable(add_sed_config) and sed.add_sed_config is add_sed_config
 
 
-@pytest.mark.parametrize("name,clip,weights,guidance,drop_path", [
-    ("convnextB_768.yaml", "convnext_base_w_320", "laion_aesthetic_s13b_b82k", [512, 256, 128], 0.0),
-    ("convnextL_768.yaml", "convnext_large_d_320", "laion2b_s29b_b131k_ft_soup", [768, 384, 192], 0.1),
-])
+@pytest.mark.parametrize(
+    "name,clip,weights,guidance,drop_path",
+    [
+        ("convnextB_768.yaml", "convnext_base_w_320", "laion_aesthetic_s13b_b82k", [512, 256, 128], 0.0),
+        ("convnextL_768.yaml", "convnext_large_d_320", "laion2b_s29b_b131k_ft_soup", [768, 384, 192], 0.1),
+    ],
+)
 def test_paper_configs_load_with_paper_settings(name, clip, weights, guidance, drop_path):
     """The paper's recipe, as the authors' config files give it (their files: tests/test_authors_configs.py)."""
     cfg = load_cfg(name)
@@ -59,8 +62,11 @@ def test_every_key_has_a_comment(repo_root, owner):
     lines = (repo_root / "sed" / owner).read_text().splitlines()
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if "=" in stripped and stripped.split("=")[0].strip().startswith(("cfg.", "head.", "ece.")) \
-                and "CN()" not in stripped:
+        if (
+            "=" in stripped
+            and stripped.split("=")[0].strip().startswith(("cfg.", "head.", "ece."))
+            and "CN()" not in stripped
+        ):
             assert "#" in stripped or lines[i - 1].strip().startswith("#"), f"no comment: {stripped}"
 
 
@@ -69,8 +75,11 @@ def _declared_keys(add_config):
     from detectron2.config import CfgNode, get_cfg
 
     def flatten(node, prefix=""):
-        return {k for name, v in node.items()
-                for k in (flatten(v, f"{prefix}{name}.") if isinstance(v, CfgNode) else {f"{prefix}{name}"})}
+        return {
+            k
+            for name, v in node.items()
+            for k in (flatten(v, f"{prefix}{name}.") if isinstance(v, CfgNode) else {f"{prefix}{name}"})
+        }
 
     cfg = get_cfg()
     before = flatten(cfg)
@@ -83,8 +92,7 @@ def test_the_three_owners_declare_disjoint_keys_and_no_model_reads_another_model
     from sed.modeling.ecenet.config import add_ecenet_config
     from sed.modeling.sed.config import add_sed_model_config
 
-    common, sed_keys, ecenet = (_declared_keys(f) for f in (add_common_config, add_sed_model_config,
-                                                            add_ecenet_config))
+    common, sed_keys, ecenet = (_declared_keys(f) for f in (add_common_config, add_sed_model_config, add_ecenet_config))
     assert not (common & sed_keys) and not (common & ecenet) and not (sed_keys & ecenet)
     assert _declared_keys(add_sed_config) == common | sed_keys | ecenet
     assert "SOLVER.BACKBONE_MULTIPLIER" in ecenet and "TEST.SLIDING_WINDOW_SIZE_HW" in common
@@ -163,8 +171,9 @@ def _eval_sh(config, tmp_path):
     import sys
 
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
-    proc = subprocess.run(["sh", str(REPO / "eval.sh"), config, "1", str(tmp_path / "out")], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["sh", str(REPO / "eval.sh"), config, "1", str(tmp_path / "out")], env=env, capture_output=True, text=True
+    )
     print(proc.stdout, end="")
     print(proc.stderr, end="", file=sys.stderr)
     return proc.returncode
@@ -172,8 +181,9 @@ def _eval_sh(config, tmp_path):
 
 def _demo(config, tmp_path):
     (tmp_path / "x.png").write_bytes(b"")
-    return load_tool("demo").main(["--config-file", config, "--input", str(tmp_path / "x.png"),
-                                   "--output", str(tmp_path / "out")])
+    return load_tool("demo").main(
+        ["--config-file", config, "--input", str(tmp_path / "x.png"), "--output", str(tmp_path / "out")]
+    )
 
 
 def _web_demo(config, tmp_path):
@@ -196,8 +206,9 @@ def _predictor(config, tmp_path):
     return 0
 
 
-@pytest.mark.parametrize("entry_point", [_train_net, _eval_sh, _demo, _web_demo, _predictor],
-                         ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "entry_point", [_train_net, _eval_sh, _demo, _web_demo, _predictor], ids=lambda f: f.__name__.strip("_")
+)
 def test_every_entry_point_names_a_base_loop_in_one_line(entry_point, tmp_path, capfd):
     config = _loop(tmp_path)
     code = entry_point(config, tmp_path)

@@ -6,22 +6,23 @@ The default run tries a few examples per reader (seconds); a longer run (minutes
 
     python -m pytest -q tests/test_fuzz_readers.py --hypothesis-profile long
 """
+
 import io
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 from torch import nn
 
-from conftest import REPO
-
 
 def damaged(valid):
     """Bytes derived from the file `valid`: random bytes, a truncation, or up to 8 flipped bits."""
+
     def flip(bits):
         data = bytearray(valid)
         for bit in bits:

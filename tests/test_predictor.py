@@ -1,4 +1,5 @@
 """OpenVocabSegmenter on the tiny random-weight SED (configs/tiny_cpu.yaml): one model for the module."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,9 +8,9 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from PIL import Image
 
 from sed import OpenVocabSegmenter
-from sed.utils.class_names import load_class_names
 from sed.data.vocabulary import VocabularyError
 from sed.predictor import CheckpointError, load_checkpoint, load_image
+from sed.utils.class_names import load_class_names
 
 # One prompt template instead of 80: the same model code at a fraction of the text-encoding time.
 OPTS = ["MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
@@ -34,9 +35,14 @@ class ClosedVocabularyToyModel(torch.nn.Module):
         self.head = torch.nn.Conv2d(3, 3, 1)
 
     def forward(self, batched_inputs):
-        return [{"sem_seg": torch.nn.functional.interpolate(self.head(x["image"][None] / 255),
-                                                            size=(x["height"], x["width"]))[0].softmax(0)}
-                for x in batched_inputs]
+        return [
+            {
+                "sem_seg": torch.nn.functional.interpolate(
+                    self.head(x["image"][None] / 255), size=(x["height"], x["width"])
+                )[0].softmax(0)
+            }
+            for x in batched_inputs
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +92,9 @@ def test_a_batch_equals_its_images_one_by_one(segmenter, images, one_by_one):
 def test_paths_arrays_and_pil_images_give_the_same_result(segmenter, images, one_by_one, tmp_path):
     path = tmp_path / "image.png"
     Image.fromarray(images[0]).save(path)
-    results = segmenter.segment([str(path), images[0], Image.open(path)], CLASS_NAMES, batch_size=3,
-                                return_probabilities=True)
+    results = segmenter.segment(
+        [str(path), images[0], Image.open(path)], CLASS_NAMES, batch_size=3, return_probabilities=True
+    )
     for result in results:
         np.testing.assert_allclose(result.probabilities, one_by_one[0].probabilities, atol=1e-5)
         assert (result.label_map == one_by_one[0].label_map).mean() > 0.999  # near-ties of a random model
@@ -124,10 +131,12 @@ def test_fast_inference_is_on_for_large_vocabularies_unless_forced(segmenter, im
 def test_checkpoints_load_and_mismatches_fail_before_any_image(segmenter, images, one_by_one, tmp_path):
     state = segmenter.model.state_dict()
     torch.save({"model": state}, tmp_path / "good.pth")
-    reloaded = OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(tmp_path / "good.pth"), opts=OPTS,
-                                  device="cpu")
-    np.testing.assert_allclose(reloaded.segment(images[0], VOCABULARY, return_probabilities=True).probabilities,
-                               one_by_one[0].probabilities, atol=1e-6)
+    reloaded = OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(tmp_path / "good.pth"), opts=OPTS, device="cpu")
+    np.testing.assert_allclose(
+        reloaded.segment(images[0], VOCABULARY, return_probabilities=True).probabilities,
+        one_by_one[0].probabilities,
+        atol=1e-6,
+    )
 
     bad = dict(state)
     bad.pop(next(iter(bad)))
@@ -136,8 +145,7 @@ def test_checkpoints_load_and_mismatches_fail_before_any_image(segmenter, images
     with pytest.raises(CheckpointError, match="does not fit this SED model"):
         OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(tmp_path / "bad.pth"), opts=OPTS, device="cpu")
     with pytest.raises(FileNotFoundError, match="no such file"):
-        OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(tmp_path / "missing.pth"), opts=OPTS,
-                           device="cpu")
+        OpenVocabSegmenter("configs/tiny_cpu.yaml", weights=str(tmp_path / "missing.pth"), opts=OPTS, device="cpu")
 
 
 def test_any_model_with_an_unmatched_checkpoint_fails(tmp_path):
@@ -159,14 +167,18 @@ def test_bad_images_are_named(tmp_path):
 
 def test_closed_vocabulary_models_segment_their_dataset_classes(images):
     MetadataCatalog.get("closed_vocabulary_toy").set(stuff_classes=["road", "car", "sky"])
-    segmenter = OpenVocabSegmenter("configs/tiny_cpu.yaml", device="cpu", opts=[
-        "MODEL.META_ARCHITECTURE", "ClosedVocabularyToyModel", "DATASETS.TEST", "('closed_vocabulary_toy',)"])
+    segmenter = OpenVocabSegmenter(
+        "configs/tiny_cpu.yaml",
+        device="cpu",
+        opts=["MODEL.META_ARCHITECTURE", "ClosedVocabularyToyModel", "DATASETS.TEST", "('closed_vocabulary_toy',)"],
+    )
     assert not segmenter.open_vocabulary and segmenter.class_names == ["road", "car", "sky"]
     result = segmenter.segment(images[0])
     assert result.class_names == ["road", "car", "sky"] and result.label_map.shape == images[0].shape[:2]
     assert segmenter.resolve_vocabulary("road, car, sky") == ["road", "car", "sky"]
-    with pytest.raises(VocabularyError, match="closed-vocabulary model: it segments the 3 classes of "
-                                              "closed_vocabulary_toy only"):
+    with pytest.raises(
+        VocabularyError, match="closed-vocabulary model: it segments the 3 classes of closed_vocabulary_toy only"
+    ):
         segmenter.segment(images[0], VOCABULARY)
 
 
@@ -185,13 +197,14 @@ def test_build_error_message_tells_an_unreadable_checkpoint_from_a_mismatch():
     unreadable = build_error_message(UnreadableCheckpointError("model.pth is truncated"), "cfg.yaml")
     assert unreadable == "model.pth is truncated"
     mismatch = build_error_message(CheckpointError("head.weight: shape (3,) vs (4,)"), "cfg.yaml", "nothing done")
-    assert mismatch == "The checkpoint does not match the config cfg.yaml; nothing done.\nhead.weight: shape (3,) vs (4,)"
+    assert (
+        mismatch == "The checkpoint does not match the config cfg.yaml; nothing done.\nhead.weight: shape (3,) vs (4,)"
+    )
     assert build_error_message(ValueError("bad option"), "cfg.yaml", "nothing done") == "bad option"
 
 
 @pytest.mark.parametrize("return_probabilities", [False, True])
-def test_non_finite_scores_are_refused_naming_the_image(segmenter, images, monkeypatch, tmp_path,
-                                                        return_probabilities):
+def test_non_finite_scores_are_refused_naming_the_image(segmenter, images, monkeypatch, tmp_path, return_probabilities):
     """NaN scores would give a confident-looking label map (argmax picks the NaN's class)."""
     from sed.modeling.postprocess import NonFiniteOutputError
 
@@ -215,17 +228,22 @@ def test_non_finite_scores_of_a_closed_vocabulary_model_are_refused(images):
     from sed.modeling.postprocess import NonFiniteOutputError
 
     MetadataCatalog.get("closed_vocabulary_toy").set(stuff_classes=["road", "car", "sky"])
-    segmenter = OpenVocabSegmenter("configs/tiny_cpu.yaml", device="cpu", opts=[
-        "MODEL.META_ARCHITECTURE", "ClosedVocabularyToyModel", "DATASETS.TEST", "('closed_vocabulary_toy',)"])
+    segmenter = OpenVocabSegmenter(
+        "configs/tiny_cpu.yaml",
+        device="cpu",
+        opts=["MODEL.META_ARCHITECTURE", "ClosedVocabularyToyModel", "DATASETS.TEST", "('closed_vocabulary_toy',)"],
+    )
     with torch.no_grad():
         segmenter.model.head.weight[0, 0] = float("inf")
     with pytest.raises(NonFiniteOutputError, match="image 1: the model's class scores hold NaN or Inf"):
         segmenter.segment(images[0])
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5000), (5000, 1)])
 def test_degenerate_sizes_segment_at_their_size(segmenter, images, one_by_one, shape):
     """Any size from 1 x 1 px and any aspect ratio: a side the test resize would round to 0 px stays 1 px; in a
     batch such an image changes nothing of the others, nor they of it."""
-    image = make_image(max(shape[0], 16), max(shape[1], 16), 3)[:shape[0], :shape[1]]
+    image = make_image(max(shape[0], 16), max(shape[1], 16), 3)[: shape[0], : shape[1]]
     alone = segmenter.segment(image, VOCABULARY, return_probabilities=True)
     assert alone.label_map.shape == shape and set(np.unique(alone.label_map)) <= set(range(4))
     assert alone.probabilities.shape == (4, *shape) and np.isfinite(alone.probabilities).all()
@@ -245,8 +263,7 @@ def test_the_resize_keeps_one_pixel_where_detectron2_rounds_to_zero(segmenter):
     assert transform.apply_image(image).shape == (1, 1333, 3)
 
 
-def test_report_mode_gives_a_failure_in_place_of_each_bad_image(segmenter, images, one_by_one, tmp_path,
-                                                                monkeypatch):
+def test_report_mode_gives_a_failure_in_place_of_each_bad_image(segmenter, images, one_by_one, tmp_path, monkeypatch):
     (tmp_path / "notes.jpg").write_text("not an image")
     bad_size = make_image(40, 50, 2)
     forward = segmenter.model.forward
@@ -259,8 +276,13 @@ def test_report_mode_gives_a_failure_in_place_of_each_bad_image(segmenter, image
     monkeypatch.setattr(segmenter.model, "forward", fails_on_40_rows)
     inputs = [images[0], str(tmp_path / "notes.jpg"), bad_size, np.zeros((0, 5, 3), np.uint8), images[1]]
     results = segmenter.segment(inputs, VOCABULARY, batch_size=2, return_probabilities=True, errors="report")
-    assert [type(r).__name__ for r in results] == ["SegmentationResult", "SegmentationFailure",
-                                                   "SegmentationFailure", "SegmentationFailure", "SegmentationResult"]
+    assert [type(r).__name__ for r in results] == [
+        "SegmentationResult",
+        "SegmentationFailure",
+        "SegmentationFailure",
+        "SegmentationFailure",
+        "SegmentationResult",
+    ]
     assert results[1].input == str(tmp_path / "notes.jpg") and "not an image file" in results[1].error
     assert results[2].input == "image 3"
     assert results[2].error == "the model failed on it (RuntimeError: CPU out of memory while allocating)"

@@ -1,11 +1,12 @@
-"""The commands of README.md, INSTALL.md, MODEL_ZOO.md, docs/ and datasets/README.md, and the examples each script's `--help`
-prints, work as written after the set-up block (which activates .venv, so `python` is the interpreter running this
-test): each script they name exists, its `--help` exits 0, and every documented command line parses with the
-script's own argument parser (the parser its entry point builds), so that a flag that no longer exists or an
-option that swallows the arguments after it fails here. Words are split by bash, as a user's shell splits them
-(loop variables take each of their values). Parsing needs no GPU, data or download, so no command is excluded,
-but those of a script without an argparse parser (NO_PARSER: the driver could not stop it before it works). The
-scripts run in one child process (runpy), as the interpreter starts only once."""
+"""The commands of README.md, INSTALL.md, MODEL_ZOO.md, docs/ and datasets/README.md, and the examples each script's
+`--help` prints, work as written after the set-up block (which activates .venv, so `python` is the interpreter running
+this test): each script they name exists, its `--help` exits 0, and every documented command line parses with the
+script's own argument parser (the parser its entry point builds), so that a flag that no longer exists or an option
+that swallows the arguments after it fails here. Words are split by bash, as a user's shell splits them (loop
+variables take each of their values). Parsing needs no GPU, data or download, so no command is excluded, but those of
+a script without an argparse parser (NO_PARSER: the driver could not stop it before it works). The scripts run in one
+child process (runpy), as the interpreter starts only once."""
+
 import ast
 import itertools
 import json
@@ -14,10 +15,15 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
-DOCS = [REPO / "README.md", REPO / "INSTALL.md", REPO / "MODEL_ZOO.md", REPO / "datasets" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCS = [
+    REPO / "README.md",
+    REPO / "INSTALL.md",
+    REPO / "MODEL_ZOO.md",
+    REPO / "datasets" / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+]
 SCRIPTS = sorted([*REPO.glob("tools/*.py"), *REPO.glob("datasets/*.py")])
 PYTHON = r"(?:\.venv/bin/)?python3?"
 SCRIPT = r"((?:tools|datasets)/[\w/.-]+\.py)"
@@ -31,7 +37,8 @@ REMARK = re.compile(r"\s{2,}\(.*\)\s*$")  # a usage line's remark after the comm
 NESTED_CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")  # not a placeholder such as NAME
 
 # Runs each script as `python SCRIPT ARGS...` would, in one interpreter, up to its argument parsing: argparse's
-# parse_args (or parse_known_args, parse_intermixed_args) parses, then stops the script. Prints one JSON line per command: the parsed arguments or the parser's error.
+# parse_args (or parse_known_args, parse_intermixed_args) parses, then stops the script. Prints one JSON line per
+# command: the parsed arguments or the parser's error.
 DRIVER = """
 import argparse, contextlib, io, json, os, runpy, sys
 
@@ -85,8 +92,12 @@ def bash_words(text, variables=()):
     optional groups count as given (`[--root DIR]` -> --root DIR) and `...` (more of the same) as absent."""
     text = REMARK.sub("", text)
     assignments = "".join(f"{name}={value!r}; " for name, value in variables)
-    out = subprocess.run(["bash", "-c", f'set -f; {assignments}set -- {text}\nfor w in "$@"; do printf "%s\\0" "$w"; done'],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["bash", "-c", f'set -f; {assignments}set -- {text}\nfor w in "$@"; do printf "%s\\0" "$w"; done'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     words = []
     for word in out.split("\0")[:-1]:
         if word.count("[") != word.count("]"):
@@ -120,7 +131,7 @@ def _block_commands(where, lines, first_line=None):
             line = line.rstrip()[:-1] + " " + lines[i].strip()
         for m in BLOCK_COMMAND.finditer(line):
             at = where if first_line is None else f"{where}:{first_line + start}"
-            found.append((at, m.group(1), m.group(2), _loop_values(lines[:start + 1]), True))
+            found.append((at, m.group(1), m.group(2), _loop_values(lines[: start + 1]), True))
         i += 1
     return found
 
@@ -145,20 +156,37 @@ def documented_commands():
     for path in SCRIPTS:
         doc = ast.get_docstring(ast.parse(path.read_text()), clean=False) or ""
         found += _block_commands(f"{path.relative_to(REPO)} --help", doc.splitlines())
-    return [(f"{where} ({' '.join(f'{n}={v!r}' for n, v in variables)})" if variables else str(where), script,
-             bash_words(args, variables), whole)
-            for where, script, args, loops, whole in found for variables in loops]
+    return [
+        (
+            f"{where} ({' '.join(f'{n}={v!r}' for n, v in variables)})" if variables else str(where),
+            script,
+            bash_words(args, variables),
+            whole,
+        )
+        for where, script, args, loops, whole in found
+        for variables in loops
+    ]
 
 
 COMMANDS = documented_commands()
 # Scripts without an argparse parser: the driver cannot stop them after parsing, so their commands are not run.
-NO_PARSER = {"tools/eval_suite.py": "reads CONFIG NUM_GPUS OUTPUT_DIR [KEY VALUE ...] by hand (no options to go "
-                                    "stale); running it would start evaluations"}
+NO_PARSER = {
+    "tools/eval_suite.py": "reads CONFIG NUM_GPUS OUTPUT_DIR [KEY VALUE ...] by hand (no options to go "
+    "stale); running it would start evaluations"
+}
 PARSED = [i for i, (_, script, _, _) in enumerate(COMMANDS) if script not in NO_PARSER]
+
+
 def parse_in_child(commands):
     """The driver's result for each [script, argv] of `commands`, all parsed in one child process."""
-    proc = subprocess.run([sys.executable, "-c", DRIVER], cwd=REPO, capture_output=True, text=True, timeout=600,
-                          input=json.dumps(commands))
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        input=json.dumps(commands),
+    )
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(results) == len(commands), proc.stderr[-3000:]
     return results
@@ -181,21 +209,36 @@ def test_the_commands_are_found():
     """The extraction itself: each kind of command line the docs use is among the commands."""
     where = {(w.split(" (")[0], s) for w, s, _, _ in COMMANDS}
     scripts = {s for _, s, _, _ in COMMANDS}
-    assert {"tools/train_net.py", "tools/demo.py", "tools/eval_plan.py", "tools/collect_results.py",
-            "tools/web_demo.py", "tools/convert_ecenet_mindspore.py", "tools/slurm_train.py", "tools/benchmark.py",
-            "tools/export_model.py", "datasets/prepare_synthetic.py", "datasets/prepare_voc.py"} <= scripts
+    assert {
+        "tools/train_net.py",
+        "tools/demo.py",
+        "tools/eval_plan.py",
+        "tools/collect_results.py",
+        "tools/web_demo.py",
+        "tools/convert_ecenet_mindspore.py",
+        "tools/slurm_train.py",
+        "tools/benchmark.py",
+        "tools/export_model.py",
+        "datasets/prepare_synthetic.py",
+        "datasets/prepare_voc.py",
+    } <= scripts
     assert any(w.startswith("tools/benchmark.py --help") for w, _ in where)  # the examples --help prints
     assert all("#" not in word for _, _, argv, _ in COMMANDS for word in argv)  # shell comments dropped
 
 
 def test_shell_loops_are_expanded():
     """A documented `for NAME in VALUES; do ... done` gives one command per value, with $NAME replaced."""
-    block = ["for precision in fp32 bf16; do", "  python tools/benchmark.py --precision $precision \\",
-             "      --opts SEED 1", "done"]
+    block = [
+        "for precision in fp32 bf16; do",
+        "  python tools/benchmark.py --precision $precision \\",
+        "      --opts SEED 1",
+        "done",
+    ]
     [(_, script, args, loops, _)] = _block_commands("doc.md", block)
     assert script == "tools/benchmark.py"
     assert [bash_words(args, variables) for variables in loops] == [
-        ["--precision", value, "--opts", "SEED", "1"] for value in ("fp32", "bf16")]
+        ["--precision", value, "--opts", "SEED", "1"] for value in ("fp32", "bf16")
+    ]
 
 
 def test_every_documented_script_exists_and_runs_its_help():
@@ -210,12 +253,28 @@ def test_every_documented_script_exists_and_runs_its_help():
 def test_the_parsing_sees_unknown_flags_and_swallowed_overrides():
     """What the check below must catch: a flag that does not exist, and an option that takes the config overrides
     after it (`--batch-sizes 1 2 4 KEY VALUE` before tools/benchmark.py took its overrides after --opts)."""
-    unknown, swallowed, fine = parse_in_child([
-        ["tools/train_net.py", ["--config-file", "configs/quickstart.yaml", "--resum-from", "x"]],
-        ["tools/benchmark.py", ["--config-file", "configs/tiny_cpu.yaml", "--batch-sizes", "1", "2", "MODEL.WEIGHTS",
-                                "w.pth"]],
-        ["tools/benchmark.py", ["--config-file", "configs/tiny_cpu.yaml", "--batch-sizes", "1", "2", "--opts",
-                                "MODEL.WEIGHTS", "w.pth"]]])
+    unknown, swallowed, fine = parse_in_child(
+        [
+            ["tools/train_net.py", ["--config-file", "configs/quickstart.yaml", "--resum-from", "x"]],
+            [
+                "tools/benchmark.py",
+                ["--config-file", "configs/tiny_cpu.yaml", "--batch-sizes", "1", "2", "MODEL.WEIGHTS", "w.pth"],
+            ],
+            [
+                "tools/benchmark.py",
+                [
+                    "--config-file",
+                    "configs/tiny_cpu.yaml",
+                    "--batch-sizes",
+                    "1",
+                    "2",
+                    "--opts",
+                    "MODEL.WEIGHTS",
+                    "w.pth",
+                ],
+            ],
+        ]
+    )
     assert "unrecognized arguments: --resum-from" in unknown["error"][0]
     assert "--batch-sizes: invalid int value: 'MODEL.WEIGHTS'" in swallowed["error"][0]
     assert fine["arguments"]["batch_sizes"] == [1, 2] and fine["arguments"]["opts"] == ["MODEL.WEIGHTS", "w.pth"]
@@ -237,8 +296,14 @@ def test_documented_command_parses(index, parsed):
     assert "error" not in result, f"{where}: `python {script} {' '.join(argv)}`: {result['error']}"
     opts = result["arguments"].get("opts") or []
     keys = opts[::2]
-    assert len(opts) % 2 == 0 and all(CONFIG_KEY.match(k) or k == "KEY" for k in keys), \
+    assert len(opts) % 2 == 0 and all(CONFIG_KEY.match(k) or k == "KEY" for k in keys), (
         f"{where}: config overrides that are not KEY VALUE pairs: {opts}"
-    swallowed = [(name, value) for name, value in result["arguments"].items() if name != "opts"
-                 and isinstance(value, list) and any(isinstance(v, str) and NESTED_CONFIG_KEY.match(v) for v in value)]
+    )
+    swallowed = [
+        (name, value)
+        for name, value in result["arguments"].items()
+        if name != "opts"
+        and isinstance(value, list)
+        and any(isinstance(v, str) and NESTED_CONFIG_KEY.match(v) for v in value)
+    ]
     assert not swallowed, f"{where}: options took config overrides: {swallowed}"

@@ -1,5 +1,6 @@
 """README.md "Your own dataset": the worked example runs as written (from an empty folder with the quickstart
 checkpoint in place), registers, verifies, evaluates zero-shot and fine-tuned, and segments images."""
+
 import os
 import re
 import subprocess
@@ -7,7 +8,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import REPO
 
 
@@ -35,10 +35,15 @@ def test_readme_custom_dataset_example(tmp_path):
     (tmp_path / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # keeps the venv
     (tmp_path / "bin" / "python").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "DETECTRON2_DATASETS"}
-    env.update(PATH=f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}", PYTHON=sys.executable, OMP_NUM_THREADS="1",
-               PYTHONPATH=str(REPO))
-    proc = subprocess.run(["bash", "-e", "-c", readme_example()], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=900)
+    env.update(
+        PATH=f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}",
+        PYTHON=sys.executable,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(REPO),
+    )
+    proc = subprocess.run(
+        ["bash", "-e", "-c", readme_example()], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     assert "my_data_val: OK, 4 images, 8 classes" in proc.stdout
     results = proc.stdout.split("==> eval.sh: results")[1:]  # eval.sh's tables (the logs hold tables too)

@@ -5,6 +5,7 @@ Modes: "range" answers Range requests with 206 (resumable), "no-range" ignores t
 "wrong-offset" answers them with 206 but from byte 0;
 `drop_first` makes the first request send only the first half of the body before closing the connection.
 """
+
 import hashlib
 import http.server
 import threading
@@ -32,7 +33,7 @@ class ZooServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if server.drop_first and len(server.requests) == 1:
-                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.write(body[: len(body) // 2])
                     self.close_connection = True
                     return
                 self.wfile.write(body)
@@ -52,8 +53,16 @@ class ZooServer:
     def entry(self, name="tiny-test", sha256="payload", size=None, url=None):
         """A zoo entry for the served file; sha256="payload" means the payload's true digest."""
         digest = hashlib.sha256(self.payload).hexdigest() if sha256 == "payload" else sha256
-        return Checkpoint(name=name, description="test checkpoint", url=url or self.url, filename=f"{name}.pth",
-                          config="configs/tiny_cpu.yaml", source="tests", size=size, sha256=digest)
+        return Checkpoint(
+            name=name,
+            description="test checkpoint",
+            url=url or self.url,
+            filename=f"{name}.pth",
+            config="configs/tiny_cpu.yaml",
+            source="tests",
+            size=size,
+            sha256=digest,
+        )
 
     def stop(self):
         self.httpd.shutdown()

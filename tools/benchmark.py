@@ -16,6 +16,7 @@ Examples:
 Config overrides follow --opts (KEY VALUE ..., the rest of the line), as in tools/demo.py: a list option such as
 --batch-sizes cannot take them for its own values.
 """
+
 import argparse
 import json
 import logging
@@ -27,43 +28,74 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def build_parser():
     """The command line's options; modules that add measurements add their own options to it."""
-    from sed.data.vocabulary import benchmark_vocabularies
     from sed.benchmark.speed import DEFAULT_VOCABULARY, PRECISIONS
+    from sed.data.vocabulary import benchmark_vocabularies
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True, help="a model config (configs/*.yaml, configs/ecenet/*)")
-    parser.add_argument("--vocabulary", default=None,
-                        help=f"open-vocabulary models: {', '.join(benchmark_vocabularies())}, a number of classes (synthetic names) or a "
-                             f"class-name JSON (default {DEFAULT_VOCABULARY})")
+    parser.add_argument(
+        "--vocabulary",
+        default=None,
+        help=f"open-vocabulary models: {', '.join(benchmark_vocabularies())}, a number of classes (synthetic names) "
+        "or a "
+        f"class-name JSON (default {DEFAULT_VOCABULARY})",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
-    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                        help="inference precision: SED's TEST.PRECISION (autocast, rejection scores in fp32), "
-                             "autocast for other models (fp32: none)")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=list(PRECISIONS),
+        help="inference precision: SED's TEST.PRECISION (autocast, rejection scores in fp32), "
+        "autocast for other models (fp32: none)",
+    )
     parser.add_argument("--fast", action="store_true", help="category early rejection (TEST.FAST_INFERENCE)")
     parser.add_argument("--topk", type=int, default=None, help="classes kept per pixel by rejection (implies --fast)")
-    parser.add_argument("--keep", type=int, default=None,
-                        help="force the kept set to K classes at every rejection (implies --fast): measures "
-                             "rejection speed with untrained weights, whose rejection is meaningless")
+    parser.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        help="force the kept set to K classes at every rejection (implies --fast): measures "
+        "rejection speed with untrained weights, whose rejection is meaningless",
+    )
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1], help="batch sizes for images/s")
     parser.add_argument("--iters", type=int, default=5, help="timed iterations (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
-    parser.add_argument("--image-size", type=int, nargs=2, default=[640, 853], metavar=("H", "W"),
-                        help="input image size (the model resizes it to MODEL.CLIP_RESOLUTION)")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=[640, 853],
+        metavar=("H", "W"),
+        help="input image size (the model resizes it to MODEL.CLIP_RESOLUTION)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the decoder's steps (falls back)")
-    parser.add_argument("--random-text-embeddings", action="store_true",
-                        help="random unit vectors instead of encoding the vocabulary with CLIP (fast start-up "
-                             "for speed runs with random weights; start-up figures then exclude text encoding)")
+    parser.add_argument(
+        "--random-text-embeddings",
+        action="store_true",
+        help="random unit vectors instead of encoding the vocabulary with CLIP (fast start-up "
+        "for speed runs with random weights; start-up figures then exclude text encoding)",
+    )
     parser.add_argument("--skip-startup", action="store_true", help="build once; no cold/cached start-up figures")
     parser.add_argument("--skip-flops", action="store_true", help="no fvcore FLOP count")
-    parser.add_argument("--train", action="store_true",
-                        help="measure training steps instead (peak memory and s/iter per --batch-sizes, without and "
-                             "with SOLVER.CLIP_GRADIENT_CHECKPOINTING; sed/benchmark/train_memory.py)")
-    parser.add_argument("--probabilities", action="store_true",
-                        help="time the (T, H, W) probability output instead of the label maps evaluation uses")
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="measure training steps instead (peak memory and s/iter per --batch-sizes, without and "
+        "with SOLVER.CLIP_GRADIENT_CHECKPOINTING; sed/benchmark/train_memory.py)",
+    )
+    parser.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="time the (T, H, W) probability output instead of the label maps evaluation uses",
+    )
     parser.add_argument("--output", default=None, help="write the results as JSON to this file")
-    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
-                        help="config overrides KEY VALUE ..., the rest of the command line")
+    parser.add_argument(
+        "--opts",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="config overrides KEY VALUE ..., the rest of the command line",
+    )
     return parser
 
 

@@ -8,6 +8,7 @@ tools/gpu_check.sh calls it at its end. Inference runs give one row each (latenc
 the largest batch of the run's --batch-sizes that fitted and its images/s); training runs (--train) one row per
 batch size and CLIP checkpointing. Files that are not benchmark results are listed as such.
 """
+
 import argparse
 import glob
 import json
@@ -41,8 +42,11 @@ def inference_row(name, result):
     fitted = [t for t in result["throughput"] if not t.get("out_of_memory")]
     largest = max(fitted, key=lambda t: t["batch_size"]) if fitted else None
     return {
-        "run": name, "config": config["config_file"], "classes": config["num_classes"],
-        "inference": "fast" if config["fast_inference"] else "full", "precision": config["precision"],
+        "run": name,
+        "config": config["config_file"],
+        "classes": config["num_classes"],
+        "inference": "fast" if config["fast_inference"] else "full",
+        "precision": config["precision"],
         "latency_ms": {part: value["median"] for part, value in result["latency_ms"].items()},
         "peak_memory_mib": result["peak_memory"]["inference_mib"],
         "largest_batch": largest and largest["batch_size"],
@@ -53,8 +57,13 @@ def inference_row(name, result):
 
 
 def collect(runs_dir, tests=None):
-    report = {"environment": None, "tests": test_summary(tests) if tests and os.path.isfile(tests) else None,
-              "inference": [], "train": [], "not_results": []}
+    report = {
+        "environment": None,
+        "tests": test_summary(tests) if tests and os.path.isfile(tests) else None,
+        "inference": [],
+        "train": [],
+        "not_results": [],
+    }
     for path in sorted(glob.glob(os.path.join(runs_dir, "*.json"))):
         name = os.path.splitext(os.path.basename(path))[0]
         try:
@@ -62,8 +71,15 @@ def collect(runs_dir, tests=None):
                 result = json.load(f)
             report["environment"] = report["environment"] or result["environment"]
             if "train" in result:
-                report["train"] += [{"run": name, "config": result["config"]["config_file"],
-                                     "precision": result["config"]["precision"], **row} for row in result["train"]]
+                report["train"] += [
+                    {
+                        "run": name,
+                        "config": result["config"]["config_file"],
+                        "precision": result["config"]["precision"],
+                        **row,
+                    }
+                    for row in result["train"]
+                ]
             else:
                 report["inference"].append(inference_row(name, result))
         except (OSError, ValueError, KeyError, TypeError) as e:
@@ -81,26 +97,68 @@ def format_tables(report):
     lines = [f"device: {env.get('gpu', env.get('cpu', '?'))}, torch {env.get('torch', '?')}"]
     if report["tests"]:
         t = report["tests"]
-        lines.append(f"tests marked gpu: {t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped"
-                     + (f"; failed: {', '.join(t['failures'])}" if t["failures"] else ""))
+        lines.append(
+            f"tests marked gpu: {t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped"
+            + (f"; failed: {', '.join(t['failures'])}" if t["failures"] else "")
+        )
     if report["inference"]:
-        rows = [[os.path.basename(r["config"]), r["classes"], r["inference"], r["precision"],
-                 *(_ms(r, part) for part in ("encoder", "decoder", "pre_post_processing", "total")),
-                 f"{r['peak_memory_mib']:.0f}", r["largest_batch"] or "none",
-                 "" if r["largest_batch_images_per_s"] is None else f"{r['largest_batch_images_per_s']:.2f}",
-                 r["out_of_memory_at"] or ""] for r in report["inference"]]
-        headers = ["config", "classes", "mode", "precision", "encoder", "decoder", "pre/post", "total",
-                   "peak MiB (b1)", "largest batch", "images/s there", "out of memory at"]
-        lines += ["", "inference, batch 1 latency (median ms) and the largest batch that fitted",
-                  tabulate(rows, headers=headers, tablefmt="pipe")]
+        rows = [
+            [
+                os.path.basename(r["config"]),
+                r["classes"],
+                r["inference"],
+                r["precision"],
+                *(_ms(r, part) for part in ("encoder", "decoder", "pre_post_processing", "total")),
+                f"{r['peak_memory_mib']:.0f}",
+                r["largest_batch"] or "none",
+                "" if r["largest_batch_images_per_s"] is None else f"{r['largest_batch_images_per_s']:.2f}",
+                r["out_of_memory_at"] or "",
+            ]
+            for r in report["inference"]
+        ]
+        headers = [
+            "config",
+            "classes",
+            "mode",
+            "precision",
+            "encoder",
+            "decoder",
+            "pre/post",
+            "total",
+            "peak MiB (b1)",
+            "largest batch",
+            "images/s there",
+            "out of memory at",
+        ]
+        lines += [
+            "",
+            "inference, batch 1 latency (median ms) and the largest batch that fitted",
+            tabulate(rows, headers=headers, tablefmt="pipe"),
+        ]
     if report["train"]:
-        rows = [[os.path.basename(r["config"]), r["precision"], r["batch_size"],
-                 "yes" if r["clip_gradient_checkpointing"] else "no",
-                 *(["out of memory", "", ""] if r.get("out_of_memory") else
-                   [f"{r['s_per_iter']:.3f}", f"{r['peak_mib']:.0f}", f"{r['total_mib']:.0f}"])]
-                for r in report["train"]]
-        headers = ["config", "precision", "images/GPU", "CLIP checkpointing", "s/iter", "peak MiB (steps)",
-                   "peak MiB (process)"]
+        rows = [
+            [
+                os.path.basename(r["config"]),
+                r["precision"],
+                r["batch_size"],
+                "yes" if r["clip_gradient_checkpointing"] else "no",
+                *(
+                    ["out of memory", "", ""]
+                    if r.get("out_of_memory")
+                    else [f"{r['s_per_iter']:.3f}", f"{r['peak_mib']:.0f}", f"{r['total_mib']:.0f}"]
+                ),
+            ]
+            for r in report["train"]
+        ]
+        headers = [
+            "config",
+            "precision",
+            "images/GPU",
+            "CLIP checkpointing",
+            "s/iter",
+            "peak MiB (steps)",
+            "peak MiB (process)",
+        ]
         lines += ["", "training steps", tabulate(rows, headers=headers, tablefmt="pipe")]
     if report["not_results"]:
         lines += ["", "not benchmark results: " + "; ".join(report["not_results"])]

@@ -6,6 +6,7 @@
 Without names, every sub-folder of EVAL_DIR. Skipped benchmarks (missing data) show their reason.
 Exit code 1 if a benchmark has no results (its evaluation failed) or none was evaluated (all skipped), else 0.
 """
+
 import argparse
 import sys
 import warnings
@@ -28,8 +29,10 @@ def main(argv=None):
         return 1
     print(format_results(rows))
     if all(metrics is None for _, _, metrics, _ in rows):
-        print(f"collect_results.py: nothing was evaluated under {args.eval_dir} (every benchmark skipped or failed)",
-              file=sys.stderr)
+        print(
+            f"collect_results.py: nothing was evaluated under {args.eval_dir} (every benchmark skipped or failed)",
+            file=sys.stderr,
+        )
         return 1
     return 1 if any(note.startswith("failed") for *_, note in rows) else 0
 

@@ -18,6 +18,7 @@ tools/benchmark.py does), label maps as in evaluation.
     python tools/compare_precision.py --seeds --speed-iters 3 --speed-config configs/convnextB_768.yaml \
         --vocabulary ade150 --fast --keep 32 --threads 1
 """
+
 import argparse
 import contextlib
 import json
@@ -54,9 +55,18 @@ class FixtureModels:
         opts = []
         for k, v in self.fixture["config_overrides"].items():
             opts += [k, v if isinstance(v, str) else str(v)]
-        return opts + ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", str(self.vocabulary),
-                       "MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON", str(self.vocabulary), "MODEL.DEVICE", self.device,
-                       "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR", "", "TEST.FAST_INFERENCE", str(fast)]
+        return opts + [
+            "MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON",
+            str(self.vocabulary),
+            "MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON",
+            str(self.vocabulary),
+            "MODEL.DEVICE",
+            self.device,
+            "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR",
+            "",
+            "TEST.FAST_INFERENCE",
+            str(fast),
+        ]
 
     def build(self, fast, seed=None):
         """The fixture's weights (seed None) or the seeded random initialisation, in eval mode."""
@@ -98,13 +108,23 @@ def agreement(reference, other):
     kept = [[(p.flatten(1).amax(1) > 0).nonzero().flatten().tolist() for p in probs] for probs in (reference, other)]
     changed = torch.cat([(a.argmax(0) != b.argmax(0)).flatten() for a, b in zip(reference, other)])
     margin = torch.cat([(lambda top: top[0] - top[1])(a.topk(2, dim=0).values).flatten() for a in reference])
-    return {"max_probability_difference": max((a - b).abs().max().item() for a, b in zip(reference, other)),
-            "label_change_fraction": changed.float().mean().item(),
-            "median_fp32_margin": margin.median().item(),
-            "above_margin": {str(m): {"pixel_fraction": (margin > m).float().mean().item(),
-                                      "label_change_fraction": changed[margin > m].float().mean().item()
-                                      if bool((margin > m).any()) else None} for m in MARGINS},
-            "kept_classes_equal": kept[0] == kept[1], "kept_classes": kept[0], "kept_classes_low_precision": kept[1]}
+    return {
+        "max_probability_difference": max((a - b).abs().max().item() for a, b in zip(reference, other)),
+        "label_change_fraction": changed.float().mean().item(),
+        "median_fp32_margin": margin.median().item(),
+        "above_margin": {
+            str(m): {
+                "pixel_fraction": (margin > m).float().mean().item(),
+                "label_change_fraction": changed[margin > m].float().mean().item()
+                if bool((margin > m).any())
+                else None,
+            }
+            for m in MARGINS
+        },
+        "kept_classes_equal": kept[0] == kept[1],
+        "kept_classes": kept[0],
+        "kept_classes_low_precision": kept[1],
+    }
 
 
 def accuracy(models, seeds, precision):
@@ -115,8 +135,13 @@ def accuracy(models, seeds, precision):
             model = models.build(fast, seed)
             inputs = models.inputs()
             result = agreement(probabilities(model, inputs, "fp32"), probabilities(model, inputs, precision))
-            rows.append({"weights": "fixture" if seed is None else f"random, seed {seed}",
-                         "inference": "fast" if fast else "full", **result})
+            rows.append(
+                {
+                    "weights": "fixture" if seed is None else f"random, seed {seed}",
+                    "inference": "fast" if fast else "full",
+                    **result,
+                }
+            )
     return rows
 
 
@@ -141,8 +166,10 @@ def peak_rates(precision, iters=3):
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
     conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
     x = torch.randn(1, 256, 96, 96).contiguous(memory_format=torch.channels_last)
-    work = {"matmul_1024": (lambda d: (lambda m, n: lambda: m @ n)(a.to(d), b.to(d)), 1024 ** 3),
-            "conv3x3_256_96x96": (lambda d: (lambda c, y: lambda: c(y))(conv.to(d), x.to(d)), 256 * 256 * 9 * 96 * 96)}
+    work = {
+        "matmul_1024": (lambda d: (lambda m, n: lambda: m @ n)(a.to(d), b.to(d)), 1024**3),
+        "conv3x3_256_96x96": (lambda d: (lambda c, y: lambda: c(y))(conv.to(d), x.to(d)), 256 * 256 * 9 * 96 * 96),
+    }
     rates = {}
     with torch.no_grad():
         for name, (make, macs) in work.items():
@@ -163,18 +190,27 @@ def speed(model, inputs, precision, iters):
 
     with label_outputs(model):
         seconds = alternated_cpu_seconds(model, inputs, ["fp32", precision], iters)
-    summary = {p: {"median_s": statistics.median(s), "min_s": min(s), "max_s": max(s), "runs_s": s}
-               for p, s in seconds.items()}
+    summary = {
+        p: {"median_s": statistics.median(s), "min_s": min(s), "max_s": max(s), "runs_s": s} for p, s in seconds.items()
+    }
     summary["speedup_of_medians"] = summary["fp32"]["median_s"] / summary[precision]["median_s"]
-    summary["speedup_range"] = [min(seconds["fp32"]) / max(seconds[precision]),
-                                max(seconds["fp32"]) / min(seconds[precision])]
+    summary["speedup_range"] = [
+        min(seconds["fp32"]) / max(seconds[precision]),
+        max(seconds["fp32"]) / min(seconds[precision]),
+    ]
     return summary
 
 
 def speed_model(args):
     """(model, inputs, description) of `--speed-config`: random weights and text embeddings, as tools/benchmark.py."""
-    from sed.benchmark.speed import (build_cfg, build_model_timed, random_text_embeddings, rejection_override,
-                                            resolve_vocabulary, synthetic_images)
+    from sed.benchmark.speed import (
+        build_cfg,
+        build_model_timed,
+        random_text_embeddings,
+        rejection_override,
+        resolve_vocabulary,
+        synthetic_images,
+    )
 
     vocabulary, class_names = resolve_vocabulary(args.vocabulary)
     opts = list(args.opts) + ["MODEL.ENC.CLIP_PRETRAINED_WEIGHTS", ""]
@@ -186,10 +222,22 @@ def speed_model(args):
         model, _ = build_model_timed(cfg, class_names, args.device)
     if args.keep is not None:
         stack.enter_context(rejection_override(args.keep))
-    return model.eval(), synthetic_images(1, (640, 853)), stack, {
-        "config_file": args.speed_config, "opts": opts, "vocabulary": vocabulary, "num_classes": len(class_names),
-        "fast_inference": args.fast, "keep": args.keep, "weights": "random", "text_embeddings": "random",
-        "image_size": [640, 853]}
+    return (
+        model.eval(),
+        synthetic_images(1, (640, 853)),
+        stack,
+        {
+            "config_file": args.speed_config,
+            "opts": opts,
+            "vocabulary": vocabulary,
+            "num_classes": len(class_names),
+            "fast_inference": args.fast,
+            "keep": args.keep,
+            "weights": "random",
+            "text_embeddings": "random",
+            "image_size": [640, 853],
+        },
+    )
 
 
 def main(argv=None):
@@ -213,24 +261,37 @@ def main(argv=None):
     if args.keep is not None and not args.fast:
         parser.error("--keep needs --fast.")
     if not Path(args.fixture).is_file():
-        parser.error(f"--fixture {args.fixture}: no such file (the repository carries tests/fixtures/sed_parity_tiny.pt).")
+        parser.error(
+            f"--fixture {args.fixture}: no such file (the repository carries tests/fixtures/sed_parity_tiny.pt)."
+        )
 
     fixture = torch.load(args.fixture, weights_only=False)
-    result = {"environment": {"torch": torch.__version__, "device": args.device, "threads": torch.get_num_threads(),
-                              "cpu": platform.processor() or platform.machine(),
-                              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
-              "precision": args.precision}
+    result = {
+        "environment": {
+            "torch": torch.__version__,
+            "device": args.device,
+            "threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        },
+        "precision": args.precision,
+    }
     with tempfile.TemporaryDirectory(prefix="sed-precision-") as workdir:
         models = FixtureModels(fixture, Path(workdir), args.device)
         result["accuracy"] = accuracy(models, args.seeds, args.precision)
         for row in result["accuracy"]:
-            print(f"{row['weights']:>16}, {row['inference']}: max probability difference "
-                  f"{row['max_probability_difference']:.2e}, labels changed {100 * row['label_change_fraction']:.2f}% "
-                  f"of pixels (median fp32 top-2 margin {row['median_fp32_margin']:.1e}; "
-                  + "; ".join(f"margin > {m}: {100 * v['pixel_fraction']:.1f}% of pixels, "
-                              + ("-" if v['label_change_fraction'] is None else f"{100 * v['label_change_fraction']:.2f}%")
-                              + " changed" for m, v in row["above_margin"].items())
-                  + f"), kept classes {'equal' if row['kept_classes_equal'] else 'DIFFER'}")
+            print(
+                f"{row['weights']:>16}, {row['inference']}: max probability difference "
+                f"{row['max_probability_difference']:.2e}, labels changed {100 * row['label_change_fraction']:.2f}% "
+                f"of pixels (median fp32 top-2 margin {row['median_fp32_margin']:.1e}; "
+                + "; ".join(
+                    f"margin > {m}: {100 * v['pixel_fraction']:.1f}% of pixels, "
+                    + ("-" if v["label_change_fraction"] is None else f"{100 * v['label_change_fraction']:.2f}%")
+                    + " changed"
+                    for m, v in row["above_margin"].items()
+                )
+                + f"), kept classes {'equal' if row['kept_classes_equal'] else 'DIFFER'}"
+            )
         if args.speed_iters:
             if args.speed_config:
                 model, inputs, stack, described = speed_model(args)
@@ -240,14 +301,19 @@ def main(argv=None):
             with stack:
                 result["speed"] = {"setting": described, **speed(model, inputs, args.precision, args.speed_iters)}
             s = result["speed"]
-            print(f"speed ({described}), CPU seconds, {args.speed_iters} alternated runs: fp32 median "
-                  f"{s['fp32']['median_s']:.2f} s (min {s['fp32']['min_s']:.2f}, max {s['fp32']['max_s']:.2f}), "
-                  f"{args.precision} median {s[args.precision]['median_s']:.2f} s (min {s[args.precision]['min_s']:.2f}, "
-                  f"max {s[args.precision]['max_s']:.2f}): {s['speedup_of_medians']:.2f}x "
-                  f"(range {s['speedup_range'][0]:.2f}x-{s['speedup_range'][1]:.2f}x)")
+            print(
+                f"speed ({described}), CPU seconds, {args.speed_iters} alternated runs: fp32 median "
+                f"{s['fp32']['median_s']:.2f} s (min {s['fp32']['min_s']:.2f}, max {s['fp32']['max_s']:.2f}), "
+                f"{args.precision} median {s[args.precision]['median_s']:.2f} s (min {s[args.precision]['min_s']:.2f}, "
+                f"max {s[args.precision]['max_s']:.2f}): {s['speedup_of_medians']:.2f}x "
+                f"(range {s['speedup_range'][0]:.2f}x-{s['speedup_range'][1]:.2f}x)"
+            )
     if args.peaks:
         result["peaks"] = peak_rates(args.precision)
-        print("peak rates, GMAC/s: " + ", ".join(f"{k[:-len('_gmac_per_s')]} {v:.0f}" for k, v in result["peaks"].items()))
+        print(
+            "peak rates, GMAC/s: "
+            + ", ".join(f"{k[: -len('_gmac_per_s')]} {v:.0f}" for k, v in result["peaks"].items())
+        )
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=1))
     return result

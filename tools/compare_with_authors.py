@@ -17,6 +17,7 @@ project's `TEST.FAST_COMPOSED_SCORES True`.
     python tools/compare_with_authors.py /path/to/xb534-SED --classes 150 --mode fast --iters 3 --threads 1 \
         --output authors_150_fast.json MODEL.SEM_SEG_HEAD.POOLING_SIZES "[1,1]"
 """
+
 import argparse
 import contextlib
 import importlib
@@ -39,16 +40,19 @@ def import_authors_decoder(checkout):
     package does not shadow this project's; a clear error where the checkout or its dependencies are missing."""
     directory = Path(checkout).expanduser().resolve() / AUTHORS_DECODER
     if not (directory / "model.py").is_file():
-        raise FileNotFoundError(f"{directory / 'model.py'} not found: pass the root of a checkout of "
-                                "https://github.com/xb534/SED (git clone https://github.com/xb534/SED).")
+        raise FileNotFoundError(
+            f"{directory / 'model.py'} not found: pass the root of a checkout of "
+            "https://github.com/xb534/SED (git clone https://github.com/xb534/SED)."
+        )
     package = types.ModuleType(PACKAGE)
     package.__path__ = [str(directory)]
     sys.modules[PACKAGE] = package
     try:
         return importlib.import_module(f"{PACKAGE}.model")
     except ImportError as e:
-        raise ImportError(f"importing the authors' decoder failed ({e}): it needs einops and timm "
-                          "(pip install einops timm).") from e
+        raise ImportError(
+            f"importing the authors' decoder failed ({e}): it needs einops and timm (pip install einops timm)."
+        ) from e
 
 
 def authors_aggregator(module, cfg, prompt_channels):
@@ -56,12 +60,22 @@ def authors_aggregator(module, cfg, prompt_channels):
     head = cfg.MODEL.SEM_SEG_HEAD
     kernel = head.KERNEL_SIZE if isinstance(head.KERNEL_SIZE, (list, tuple)) else [head.KERNEL_SIZE] * 3
     return module.Aggregator(
-        text_guidance_dim=0, text_guidance_proj_dim=0, appearance_guidance_dim=head.APPEARANCE_GUIDANCE_DIM,
-        appearance_guidance_proj_dim=head.APPEARANCE_GUIDANCE_PROJ_DIM, decoder_dims=list(head.DECODER_DIMS),
+        text_guidance_dim=0,
+        text_guidance_proj_dim=0,
+        appearance_guidance_dim=head.APPEARANCE_GUIDANCE_DIM,
+        appearance_guidance_proj_dim=head.APPEARANCE_GUIDANCE_PROJ_DIM,
+        decoder_dims=list(head.DECODER_DIMS),
         decoder_guidance_dims=list(head.DECODER_GUIDANCE_DIMS),
-        decoder_guidance_proj_dims=list(head.DECODER_GUIDANCE_PROJ_DIMS), nheads=head.NUM_HEADS,
-        hidden_dim=head.HIDDEN_DIMS, pooling_size=list(head.POOLING_SIZES), prompt_channel=prompt_channels,
-        cnext_type=head.CNEXT_TYPE, kernel_size=list(kernel), fast_inference=False, topK=cfg.TEST.TOPK)
+        decoder_guidance_proj_dims=list(head.DECODER_GUIDANCE_PROJ_DIMS),
+        nheads=head.NUM_HEADS,
+        hidden_dim=head.HIDDEN_DIMS,
+        pooling_size=list(head.POOLING_SIZES),
+        prompt_channel=prompt_channels,
+        cnext_type=head.CNEXT_TYPE,
+        kernel_size=list(kernel),
+        fast_inference=False,
+        topK=cfg.TEST.TOPK,
+    )
 
 
 def random_inputs(cfg, classes, prompts, seed=0):
@@ -73,8 +87,10 @@ def random_inputs(cfg, classes, prompts, seed=0):
     dim = open_clip.get_model_config(cfg.MODEL.ENC.CLIP_MODEL_NAME)["embed_dim"]  # SED-B: 640
     dense = torch.randn(1, dim, h, h, generator=g)
     text = torch.nn.functional.normalize(torch.randn(classes, prompts, dim, generator=g), dim=-1)
-    guidance = [torch.randn(1, c, h << (i + 1), h << (i + 1), generator=g)
-                for i, c in enumerate(cfg.MODEL.SEM_SEG_HEAD.DECODER_GUIDANCE_DIMS)]
+    guidance = [
+        torch.randn(1, c, h << (i + 1), h << (i + 1), generator=g)
+        for i, c in enumerate(cfg.MODEL.SEM_SEG_HEAD.DECODER_GUIDANCE_DIMS)
+    ]
     return dense, text, guidance
 
 
@@ -176,7 +192,9 @@ def main(argv=None):
     theirs = authors_aggregator(authors, cfg, prompts).eval()
     theirs.load_state_dict(ours.state_dict(), strict=True)
     inputs = random_inputs(cfg, args.classes, prompts, args.seed)
-    run_ours, run_theirs = runners(ours, theirs, inputs, args.mode, cfg.TEST.TOPK, args.keep if args.mode == "fast" else 0)
+    run_ours, run_theirs = runners(
+        ours, theirs, inputs, args.mode, cfg.TEST.TOPK, args.keep if args.mode == "fast" else 0
+    )
 
     with torch.no_grad():
         a, b = run_ours(), run_theirs()
@@ -185,26 +203,45 @@ def main(argv=None):
         ours_s, theirs_s = alternate(run_ours, run_theirs, args.iters)
     ratios = [t / o for t, o in zip(theirs_s, ours_s)]
     result = {
-        "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                        "cpu": platform.processor() or platform.machine(),
-                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                        "timing": "CPU seconds (time.process_time), runs alternated in one process"},
-        "setting": {"config_file": args.config_file, "opts": list(args.opts), "classes": args.classes,
-                    "mode": args.mode, "keep": args.keep if args.mode == "fast" else None,
-                    "composed_scores": args.composed, "iters": args.iters, "seed": args.seed,
-                    "weights": "random (seeded), the same in both", "inputs": "random, SED-B shapes"},
-        "outputs": {"max_probability_difference": difference, "kept_classes_equal": kept_equal,
-                    "agree": difference <= args.atol and kept_equal, "atol": args.atol},
-        "ours": summary(ours_s), "theirs": summary(theirs_s),
+        "environment": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "timing": "CPU seconds (time.process_time), runs alternated in one process",
+        },
+        "setting": {
+            "config_file": args.config_file,
+            "opts": list(args.opts),
+            "classes": args.classes,
+            "mode": args.mode,
+            "keep": args.keep if args.mode == "fast" else None,
+            "composed_scores": args.composed,
+            "iters": args.iters,
+            "seed": args.seed,
+            "weights": "random (seeded), the same in both",
+            "inputs": "random, SED-B shapes",
+        },
+        "outputs": {
+            "max_probability_difference": difference,
+            "kept_classes_equal": kept_equal,
+            "agree": difference <= args.atol and kept_equal,
+            "atol": args.atol,
+        },
+        "ours": summary(ours_s),
+        "theirs": summary(theirs_s),
         "ratio_of_medians": statistics.median(theirs_s) / statistics.median(ours_s),
         "ratio_per_pair": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
     }
-    print(f"{args.classes} classes, {args.mode}{' (composed scores)' if args.composed else ''}: outputs "
-          f"{'agree' if result['outputs']['agree'] else 'DIFFER'} (max probability difference {difference:.1e}, "
-          f"kept classes {'equal' if kept_equal else 'differ'}); CPU s, median (min-max) of {args.iters}: theirs "
-          f"{result['theirs']['median_s']:.2f} ({min(theirs_s):.2f}-{max(theirs_s):.2f}), ours "
-          f"{result['ours']['median_s']:.2f} ({min(ours_s):.2f}-{max(ours_s):.2f}); ratio {result['ratio_of_medians']:.2f}x "
-          f"(per pair {min(ratios):.2f}x-{max(ratios):.2f}x)")
+    print(
+        f"{args.classes} classes, {args.mode}{' (composed scores)' if args.composed else ''}: outputs "
+        f"{'agree' if result['outputs']['agree'] else 'DIFFER'} (max probability difference {difference:.1e}, "
+        f"kept classes {'equal' if kept_equal else 'differ'}); CPU s, median (min-max) of {args.iters}: theirs "
+        f"{result['theirs']['median_s']:.2f} ({min(theirs_s):.2f}-{max(theirs_s):.2f}), ours "
+        f"{result['ours']['median_s']:.2f} ({min(ours_s):.2f}-{max(ours_s):.2f}); "
+        f"ratio {result['ratio_of_medians']:.2f}x "
+        f"(per pair {min(ratios):.2f}x-{max(ratios):.2f}x)"
+    )
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=1))
     return 0 if result["outputs"]["agree"] else 1

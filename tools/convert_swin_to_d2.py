@@ -7,6 +7,7 @@
 Input: a timm state dict (.safetensors or .pth, e.g. timm's swin_base_patch4_window12_384.ms_in22k) or the
 Microsoft release .pth (a "model" entry). Nothing is downloaded.
 """
+
 import argparse
 import logging
 import pickle

@@ -21,6 +21,7 @@ inputs missing, unreadable or failing in the model (each named on stderr with wh
 nothing segmented: bad arguments, vocabulary, config or checkpoint (all checked before any image is read), a
 model whose class scores hold NaN or Inf (the image is named), or no input could be read.
 """
+
 import argparse
 import glob
 import json
@@ -35,8 +36,7 @@ from sed import OpenVocabSegmenter
 from sed.data.image_io import read_error_reason
 from sed.data.vocabulary import VocabularyError, parse_vocabulary
 from sed.modeling.postprocess import NonFiniteOutputError
-from sed.predictor import (SegmentationFailure, build_error_message, load_image, segmentation_summary,
-                           summary_classes)
+from sed.predictor import SegmentationFailure, build_error_message, load_image, segmentation_summary, summary_classes
 from sed.utils.files import check_writable_dir, missing_folders, remove_if_empty, write_label_map, write_png
 from sed.utils.visualization import display_name, draw_segmentation
 
@@ -49,25 +49,39 @@ class SetupError(Exception):
 
 
 def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.split("\n")[4:]))
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.split("\n")[4:]),
+    )
     parser.add_argument("--config-file", required=True, metavar="FILE", help="model config (yaml)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
     source.add_argument("--video-input", metavar="FILE", help="a video file to segment frame by frame")
     vocabulary = parser.add_mutually_exclusive_group()
-    vocabulary.add_argument("--vocabulary", metavar="CLASSES",
-                            help='classes separated by commas, synonyms by "/": "cat, dog, grass/lawn"')
-    vocabulary.add_argument("--dataset", metavar="NAME", help="a benchmark vocabulary (e.g. ade150), a JSON file or a registered dataset")
+    vocabulary.add_argument(
+        "--vocabulary", metavar="CLASSES", help='classes separated by commas, synonyms by "/": "cat, dog, grass/lawn"'
+    )
+    vocabulary.add_argument(
+        "--dataset", metavar="NAME", help="a benchmark vocabulary (e.g. ade150), a JSON file or a registered dataset"
+    )
     parser.add_argument("--output", required=True, metavar="DIR", help="directory for the results")
     parser.add_argument("--probabilities", action="store_true", help="also write the class probability maps (images)")
-    parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None,
-                        help="category early rejection; default: on above 50 classes or if TEST.FAST_INFERENCE")
+    parser.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="category early rejection; default: on above 50 classes or if TEST.FAST_INFERENCE",
+    )
     parser.add_argument("--batch-size", type=int, default=2, metavar="N", help="images per forward pass")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: MODEL.DEVICE if available, else cpu)")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
-                        help="config overrides, e.g. MODEL.WEIGHTS model.pth (must come last)")
+    parser.add_argument(
+        "--opts",
+        default=[],
+        nargs=argparse.REMAINDER,
+        metavar="KEY VALUE",
+        help="config overrides, e.g. MODEL.WEIGHTS model.pth (must come last)",
+    )
     return parser
 
 
@@ -83,8 +97,11 @@ def collect_inputs(items):
             if not found:
                 problems.append((item, "directory without images"))
         elif glob.has_magic(item):
-            found = [p for p in sorted(glob.glob(item, recursive=True))
-                     if os.path.isfile(p) and p.lower().endswith(IMAGE_EXTENSIONS)]
+            found = [
+                p
+                for p in sorted(glob.glob(item, recursive=True))
+                if os.path.isfile(p) and p.lower().endswith(IMAGE_EXTENSIONS)
+            ]
             if not found:
                 problems.append((item, "pattern matches no image"))
         else:
@@ -110,19 +127,22 @@ def unique_stem(path, used):
 
 def write_outputs(output_dir, stem, image, result, probabilities):
     """Writes one image's files; returns {kind: path}. Raises OSError if a file cannot be written."""
-    files = {"overlay": os.path.join(output_dir, f"{stem}_overlay.png"),
-             "labels": os.path.join(output_dir, f"{stem}_labels.png")}
+    files = {
+        "overlay": os.path.join(output_dir, f"{stem}_overlay.png"),
+        "labels": os.path.join(output_dir, f"{stem}_labels.png"),
+    }
     write_png(files["overlay"], draw_segmentation(image, result.label_map, result.class_names)[:, :, ::-1])
     write_label_map(files["labels"], result.label_map, len(result.class_names))
     if probabilities:
         files["probabilities"] = os.path.join(output_dir, f"{stem}_probabilities.npz")
-        np.savez_compressed(files["probabilities"], probabilities=result.probabilities,
-                            class_names=np.array(result.class_names))
+        np.savez_compressed(
+            files["probabilities"], probabilities=result.probabilities, class_names=np.array(result.class_names)
+        )
     return files
 
 
 def summary_line(name, areas):
-    """"NAME: grass 45.2%, dog 30.1%, ..." for {class name: share}, largest first."""
+    """ "NAME: grass 45.2%, dog 30.1%, ..." for {class name: share}, largest first."""
     shown = [f"{display_name(c)} {100 * a:.1f}%" for c, a in list(areas.items())[:SUMMARY_CLASSES]]
     more = len(areas) - SUMMARY_CLASSES
     return f"{name}: {', '.join(shown)}" + (f", +{more} more" if more > 0 else "")
@@ -134,15 +154,16 @@ def segment_images(segmenter, paths, class_names, args, failures):
     with tqdm(total=len(paths), unit="image", desc="Segmenting") as progress:
         for start in range(0, len(paths), args.batch_size):
             batch = []
-            for path in paths[start:start + args.batch_size]:
+            for path in paths[start : start + args.batch_size]:
                 try:
                     batch.append((path, load_image(path)))
                 except (OSError, ValueError) as e:  # missing, unreadable, not an image: skip it, go on
                     failures.append({"input": path, "error": read_error_reason(e)})
                     tqdm.write(f"Skipped {path}: {read_error_reason(e)}", file=sys.stderr)
             try:
-                results = segmenter.segment([image for _, image in batch], class_names, args.batch_size,
-                                            args.probabilities, errors="report")
+                results = segmenter.segment(
+                    [image for _, image in batch], class_names, args.batch_size, args.probabilities, errors="report"
+                )
             except NonFiniteOutputError as e:  # the model, not the image, is broken: the others would fail too
                 raise SetupError(str(NonFiniteOutputError(batch[e.position - 1][0]))) from e
             for (path, image), result in zip(batch, results):
@@ -151,14 +172,13 @@ def segment_images(segmenter, paths, class_names, args, failures):
                     tqdm.write(f"Failed {path}: {result.error}", file=sys.stderr)
                     continue
                 try:
-                    files = write_outputs(args.output, unique_stem(path, used_stems), image, result,
-                                          args.probabilities)
+                    files = write_outputs(args.output, unique_stem(path, used_stems), image, result, args.probabilities)
                 except OSError as e:  # e.g. a full disk: this image failed, say so, try the others
                     failures.append({"input": path, "error": f"cannot write its results ({e})"})
                     tqdm.write(f"Failed {path}: cannot write its results ({e})", file=sys.stderr)
                     continue
                 entries.append({"input": path, **files, "classes": summary_classes(result.label_map, class_names)})
-            progress.update(len(paths[start:start + args.batch_size]))
+            progress.update(len(paths[start : start + args.batch_size]))
     return entries
 
 
@@ -179,8 +199,9 @@ def segment_video(segmenter, video_path, class_names, args):
                 # No legend: its size would change from frame to frame; the overlay names the regions.
                 picture = draw_segmentation(image, result.label_map, result.class_names, legend=False)
                 if writer is None:
-                    writer = cv2.VideoWriter(output, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                             (picture.shape[1], picture.shape[0]))
+                    writer = cv2.VideoWriter(
+                        output, cv2.VideoWriter_fourcc(*"mp4v"), fps, (picture.shape[1], picture.shape[0])
+                    )
                 writer.write(np.ascontiguousarray(picture[:, :, ::-1]))
             frames += len(batch)
             progress.update(len(batch))
@@ -196,16 +217,19 @@ def setup(args):
     vocabulary = args.vocabulary
     if args.dataset is not None:
         if "," in args.dataset:
-            raise SetupError(f"--dataset {args.dataset!r}: give one benchmark name or JSON file; typed classes "
-                             "go to --vocabulary.")
+            raise SetupError(
+                f"--dataset {args.dataset!r}: give one benchmark name or JSON file; typed classes go to --vocabulary."
+            )
         vocabulary = args.dataset
     if args.batch_size < 1:
         raise SetupError(f"--batch-size must be at least 1, got {args.batch_size}.")
     try:
         check_writable_dir(args.output)
     except OSError as e:
-        raise SetupError(f"--output {args.output} cannot be written ({e.strerror or e}): give a folder you can "
-                         "write to; no image was read.") from e
+        raise SetupError(
+            f"--output {args.output} cannot be written ({e.strerror or e}): give a folder you can "
+            "write to; no image was read."
+        ) from e
     try:
         class_names = parse_vocabulary(vocabulary) if vocabulary is not None else None
     except VocabularyError as e:
@@ -242,8 +266,9 @@ def main(argv=None):
         remove_if_empty(created)  # a run that failed before writing anything leaves no empty --output behind
         print(f"error: {e}", file=sys.stderr)
         return 2
-    summary = segmentation_summary(class_names, segmenter.uses_fast_inference(len(class_names)), entries, failures,
-                                   config_file=args.config_file)
+    summary = segmentation_summary(
+        class_names, segmenter.uses_fast_inference(len(class_names)), entries, failures, config_file=args.config_file
+    )
     try:
         with open(os.path.join(args.output, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)

@@ -9,6 +9,7 @@ fetched by open_clip's own download function into the Hugging Face hub cache (HF
 open_clip finds them when it builds the model. Prints each file's path. Exit status: 0 all fetched, 1 some could
 not be (one line each, saying how to get them by hand), 2 an unknown name. Code: sed/model_zoo/.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -20,10 +21,15 @@ def describe(entry):
     from sed import model_zoo
 
     if isinstance(entry, model_zoo.Checkpoint):
-        return (f"{entry.name:8} {entry.filename} ({model_zoo.format_size(entry.size)}) -> "
-                f"{model_zoo.cached_checkpoint_path(entry)}  [{entry.config}]")
-    return (f"{entry.name:8} open_clip {entry.clip_model}/{entry.tag} "
-            f"(about {model_zoo.format_size(entry.approx_size)}) -> {model_zoo.hub_cache_dir()}  [{', '.join(entry.configs)}]")
+        return (
+            f"{entry.name:8} {entry.filename} ({model_zoo.format_size(entry.size)}) -> "
+            f"{model_zoo.cached_checkpoint_path(entry)}  [{entry.config}]"
+        )
+    return (
+        f"{entry.name:8} open_clip {entry.clip_model}/{entry.tag} "
+        f"(about {model_zoo.format_size(entry.approx_size)}) -> {model_zoo.hub_cache_dir()}  "
+        f"[{', '.join(entry.configs)}]"
+    )
 
 
 def main(argv=None):

@@ -6,14 +6,15 @@
 The decision (open-vocabulary benchmarks for open-vocabulary models, DATASETS.TEST otherwise) is
 sed/engine/eval_suite.py's.
 """
+
 import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sed.engine.eval_suite import evaluation_plan  # noqa: E402
 from sed.engine.cli import UsageError, load_config  # noqa: E402
+from sed.engine.eval_suite import evaluation_plan  # noqa: E402
 
 
 def main(argv=None):

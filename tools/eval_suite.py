@@ -11,6 +11,7 @@ OUTPUT_DIR/model_final.pth when it exists; KEY VALUE options come last and win. 
 OUTPUT_DIR/eval/<benchmark>/results.json. Exit status: 0 if every benchmark was evaluated or skipped and at least
 one evaluated, 1 otherwise (the table is printed either way), 2 for a bad command line or config.
 """
+
 import os
 import subprocess
 import sys
@@ -52,9 +53,23 @@ def main(argv=None):
             print(f"eval.sh: error: cannot write {run_dir} ({e.strerror or e})", file=sys.stderr)
             return 2
         print(f"==> eval.sh: {name}", flush=True)
-        command = [sys.executable, str(TOOLS / "train_net.py"), "--config-file", config_file, "--num-gpus", gpus,
-                   "--dist-url", "auto", "--eval-only", "--skip-missing-datasets", *settings, "OUTPUT_DIR", run_dir,
-                   *weights, *opts]
+        command = [
+            sys.executable,
+            str(TOOLS / "train_net.py"),
+            "--config-file",
+            config_file,
+            "--num-gpus",
+            gpus,
+            "--dist-url",
+            "auto",
+            "--eval-only",
+            "--skip-missing-datasets",
+            *settings,
+            "OUTPUT_DIR",
+            run_dir,
+            *weights,
+            *opts,
+        ]
         if subprocess.run(command, stdin=subprocess.DEVNULL).returncode != 0:
             print(f"eval.sh: the evaluation of {name} failed (log: {run_dir}/log.txt)", file=sys.stderr, flush=True)
     print(f"\n==> eval.sh: results ({eval_dir})", flush=True)

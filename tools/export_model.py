@@ -10,6 +10,7 @@ that image (median of N runs after one warm-up, same thread count) and prints `s
 onnxruntime Y` and both peak memories. Needs `pip install -e .[export]`.
 Exit status: 0 exported (and checked within 1e-4); 1 the check differs by more; 2 bad arguments or failure.
 """
+
 import argparse
 import logging
 import os
@@ -21,22 +22,44 @@ CHECK_TOLERANCE = 1e-4
 
 
 def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("--config-file", required=True, metavar="FILE", help="a SED config (yaml)")
-    parser.add_argument("--vocabulary", required=True, metavar="CLASSES",
-                        help='"a, b/c, d" (commas between classes, "/" between synonyms), a benchmark name or JSON')
+    parser.add_argument(
+        "--vocabulary",
+        required=True,
+        metavar="CLASSES",
+        help='"a, b/c, d" (commas between classes, "/" between synonyms), a benchmark name or JSON',
+    )
     parser.add_argument("--output", required=True, metavar="FILE", help="the .onnx file to write")
-    parser.add_argument("--fast", action="store_true",
-                        help="category early rejection: refused, its kept classes vary per image (see --help)")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="category early rejection: refused, its kept classes vary per image (see --help)",
+    )
     parser.add_argument("--topk", type=int, default=None, help="classes kept per pixel with --fast")
-    parser.add_argument("--check", metavar="IMAGE", default=None,
-                        help="compare onnxruntime with PyTorch on this image and print the difference")
-    parser.add_argument("--benchmark", type=int, default=0, metavar="N",
-                        help="with --check: time PyTorch and onnxruntime on the image, median of N runs each")
+    parser.add_argument(
+        "--check",
+        metavar="IMAGE",
+        default=None,
+        help="compare onnxruntime with PyTorch on this image and print the difference",
+    )
+    parser.add_argument(
+        "--benchmark",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --check: time PyTorch and onnxruntime on the image, median of N runs each",
+    )
     parser.add_argument("--device", default="cpu", help="device the model is traced on (default cpu)")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
-                        help="config overrides, e.g. MODEL.WEIGHTS path.pth")
+    parser.add_argument(
+        "--opts",
+        default=[],
+        nargs=argparse.REMAINDER,
+        metavar="KEY VALUE",
+        help="config overrides, e.g. MODEL.WEIGHTS path.pth",
+    )
     return parser
 
 
@@ -66,15 +89,21 @@ def main(argv=None):
                 difference = onnx_max_abs_difference(wrapper, args.output, image)
                 print(f"max abs difference: {difference:.3g}")
                 if difference > CHECK_TOLERANCE:
-                    print(f"export_model.py: the ONNX model differs from PyTorch by more than {CHECK_TOLERANCE}",
-                          file=sys.stderr)
+                    print(
+                        f"export_model.py: the ONNX model differs from PyTorch by more than {CHECK_TOLERANCE}",
+                        file=sys.stderr,
+                    )
                     return 1
                 if args.benchmark > 0:
                     speed = onnx_speed_comparison(wrapper, args.output, image, iters=args.benchmark)
-                    print(f"seconds per image: pytorch {speed['pytorch']['seconds']:.4g} "
-                          f"onnxruntime {speed['onnxruntime']['seconds']:.4g}")
-                    print(f"peak memory (MiB): pytorch {speed['pytorch']['peak_mib']:.0f} "
-                          f"onnxruntime {speed['onnxruntime']['peak_mib']:.0f}")
+                    print(
+                        f"seconds per image: pytorch {speed['pytorch']['seconds']:.4g} "
+                        f"onnxruntime {speed['onnxruntime']['seconds']:.4g}"
+                    )
+                    print(
+                        f"peak memory (MiB): pytorch {speed['pytorch']['peak_mib']:.0f} "
+                        f"onnxruntime {speed['onnxruntime']['peak_mib']:.0f}"
+                    )
     except (ValueError, RuntimeError, OSError, ImportError) as e:
         print(f"export_model.py: error: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything SED needs in a virtual environment inside the checkout (.venv):
-# torch + torchvision, detectron2, and this package in editable mode with its extras: test, export (ONNX),
-# web (browser demo), slurm (cluster launch), mindspore (the released-ECENet converter) and zoo (gdown: the
+# torch + torchvision, detectron2, and this package in editable mode with its extras: test, lint (ruff,
+# pre-commit), export (ONNX), web (browser demo), slurm (cluster launch), mindspore (the released-ECENet converter) and zoo (gdown: the
 # released SED checkpoints on Google Drive). The browser test also
 # needs Debian's chromium and chromium-driver (apt; .ci/run installs them).
 # Idempotent: a second run checks each step and skips what is already in place.
@@ -85,11 +85,11 @@ want="$( (cat "$ROOT/setup.py"; echo "editable_mode=compat") | "$PY" -c 'import 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$PY" -c 'import sed' 2>/dev/null; then
     step "sed already installed (editable) and setup.py unchanged"
 else
-    step "Installing sed (editable) with its test, export, web, slurm, mindspore and zoo extras"
+    step "Installing sed (editable) with its test, lint, export, web, slurm, mindspore and zoo extras"
     # numpy<2 again: the extras' dependencies (gradio's pandas) would otherwise upgrade it.
     # compat mode puts the checkout on sys.path: Python then finds the package whatever the current folder holds,
     # while the default editable finder loses to a folder named sed beside a script (the checkout's parent).
-    "${PIP[@]}" install -e "$ROOT[test,export,web,slurm,mindspore,zoo]" "setuptools<81" "numpy<2" \
+    "${PIP[@]}" install -e "$ROOT[test,lint,export,web,slurm,mindspore,zoo]" "setuptools<81" "numpy<2" \
         --use-pep517 --config-settings editable_mode=compat
     echo "$want" > "$stamp"
 fi

@@ -8,6 +8,7 @@ Options (before CONFIG): --nodes, --partition, --account, --time MINUTES, --cpus
 --job-dir, --cluster slurm|local, --wait. Then CONFIG GPUS_PER_NODE OUTPUT_DIR [KEY VALUE ...] as run.sh.
 Needs `pip install -e .[slurm]`. Library: sed/engine/slurm.py.
 """
+
 import sys
 from pathlib import Path
 

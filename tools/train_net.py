@@ -9,6 +9,7 @@ Options: --resume (continue from OUTPUT_DIR/last_checkpoint), --eval-only, --num
 --num-machines, --machine-rank, --dist-url, --skip-missing-datasets; then config overrides as KEY VALUE pairs.
 The code is sed/engine (cli.py: this command; trainer.py: the training loop).
 """
+
 import sys
 from pathlib import Path
 

@@ -9,6 +9,7 @@ dataset. Exit code 0 if every dataset is fine, 1 if a problem was found, 2 for b
 
 The datasets root is $DETECTRON2_DATASETS (default ./datasets). The checks are sed/data/verification.py's.
 """
+
 import argparse
 import os
 import sys
@@ -31,8 +32,9 @@ def main(argv=None):
     parser.add_argument("datasets", nargs="*", help="registered dataset names")
     parser.add_argument("--benchmarks", action="store_true", help="the six open-vocabulary benchmarks")
     parser.add_argument("--spec", action="append", default=[], help="a dataset spec (YAML/JSON) to register first")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
-                        help="processes reading the files (0: none)")
+    parser.add_argument(
+        "--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes reading the files (0: none)"
+    )
     args = parser.parse_args(argv)
     names = list(args.datasets) + ([b.dataset for b in OPEN_VOCABULARY_BENCHMARKS] if args.benchmarks else [])
     try:

@@ -13,6 +13,7 @@ label map, and summary.json, all at full resolution. The model is built once, fr
 --device / --opts as tools/demo.py. It serves on 127.0.0.1 only unless --host says otherwise; --share asks Gradio
 for a public link. Exit status 2: the model could not be built (the message says why).
 """
+
 import sys
 from pathlib import Path
 

@@ -6,6 +6,7 @@
 
 The test images are those of the quickstart ($DETECTRON2_DATASETS/synthetic, default ./datasets/synthetic).
 """
+
 import argparse
 import os
 import sys
@@ -38,7 +39,7 @@ def grid(rows, gap=24):
     y = 0
     for row, height in zip(rows, heights):
         for x, picture in zip(xs, row):
-            canvas[y:y + picture.shape[0], x:x + picture.shape[1]] = picture
+            canvas[y : y + picture.shape[0], x : x + picture.shape[1]] = picture
         y += height + gap
     return canvas, xs
 
@@ -50,10 +51,12 @@ def main(argv=None):
     parser.add_argument("--output", default=str(ROOT / "docs" / "images" / "quickstart_results.png"))
     args = parser.parse_args(argv)
     if not os.path.isfile(args.weights):
-        parser.error(f"--weights {args.weights}: no such file; train the quickstart first: "
-                     "sh run.sh configs/quickstart.yaml 1 output/quickstart")
+        parser.error(
+            f"--weights {args.weights}: no such file; train the quickstart first: "
+            "sh run.sh configs/quickstart.yaml 1 output/quickstart"
+        )
     data = Path(os.environ.get("DETECTRON2_DATASETS", "datasets")) / "synthetic"
-    paths = sorted((data / "images" / "val2017").glob("*.jpg"))[:args.images]
+    paths = sorted((data / "images" / "val2017").glob("*.jpg"))[: args.images]
     if not paths:
         parser.error(f"no test images in {data / 'images' / 'val2017'}: python datasets/prepare_synthetic.py")
 
@@ -67,8 +70,9 @@ def main(argv=None):
         truth = np.where(truth == IGNORE_LABEL, len(names), truth)  # drawn as one more class, after the 8
         truth = enlarge(truth.astype(np.uint8), Image.NEAREST)
         predicted = enlarge(result.label_map.astype(np.uint8), Image.NEAREST)
-        rows.append([draw_segmentation(image, truth, [*names, "not scored"]),
-                     draw_segmentation(image, predicted, names)])
+        rows.append(
+            [draw_segmentation(image, truth, [*names, "not scored"]), draw_segmentation(image, predicted, names)]
+        )
 
     body, xs = grid(rows)
     title = Image.new("RGB", (body.shape[1], 40), (255, 255, 255))

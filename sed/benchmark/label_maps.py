@@ -8,6 +8,7 @@ everywhere), "segments" (a segmentation-like map: regions each won by one class 
 the rest low, as sigmoid outputs of a trained model look) and "kept" (fast inference: only `kept` classes non-zero,
 each a segments-like map).
 """
+
 import functools
 
 import torch
@@ -70,9 +71,20 @@ def label_map_benchmark(kinds=MAP_KINDS, num_classes=847, size=(192, 192), out_s
     rows = []
     for kind in kinds:
         scores = synthetic_scores(kind, num_classes, size, kept)
-        before, before_s, before_mib = timed_runs(lambda: functools.partial(_argmax_of_resized, scores, out_size),
-                                                  iters)
-        after, after_s, after_mib = timed_runs(lambda: functools.partial(resized_labels, scores, out_size), iters)
-        rows.append({"kind": kind, "before_s": before_s, "before_peak_mib": before_mib, "after_s": after_s,
-                     "after_peak_mib": after_mib, "equal": bool(torch.equal(before, after))})
+        before, before_s, before_mib = timed_runs(
+            lambda scores=scores: functools.partial(_argmax_of_resized, scores, out_size), iters
+        )
+        after, after_s, after_mib = timed_runs(
+            lambda scores=scores: functools.partial(resized_labels, scores, out_size), iters
+        )
+        rows.append(
+            {
+                "kind": kind,
+                "before_s": before_s,
+                "before_peak_mib": before_mib,
+                "after_s": after_s,
+                "after_peak_mib": after_mib,
+                "equal": bool(torch.equal(before, after)),
+            }
+        )
     return rows

@@ -5,9 +5,10 @@ peak memory, FLOPs, and for SED category rejection.
 category early rejection) and returns a JSON-able dict; `format_report` prints it as a table. The command line
 is `tools/benchmark.py`. The model runs as in evaluation (`model(batched_inputs)`, label maps where the model
 can give them, see `sed.modeling.postprocess`); its parts (the model protocol's `benchmark_parts`) are timed by
-wrapping their entry points on the instance for the time of a measurement, and `--keep` replaces SED's rejection function the same
-way: the models' code has no benchmark-only paths.
+wrapping their entry points on the instance for the time of a measurement, and `--keep` replaces SED's rejection
+function the same way: the models' code has no benchmark-only paths.
 """
+
 import contextlib
 import functools
 import gc
@@ -45,8 +46,11 @@ def resolve_vocabulary(spec):
         return spec, parse_vocabulary(spec)
     if spec.endswith(".json"):
         return os.path.splitext(os.path.basename(spec))[0], load_class_names(spec)
-    raise ValueError(f"--vocabulary {spec!r}: unknown. Use a benchmark vocabulary "
-                     f"({', '.join(benchmark_vocabularies())}), a number of classes (synthetic names 'class 0', 'class 1', ...) or a class-name JSON file.")
+    raise ValueError(
+        f"--vocabulary {spec!r}: unknown. Use a benchmark vocabulary "
+        f"({', '.join(benchmark_vocabularies())}), a number of classes (synthetic names 'class 0', 'class 1', ...) "
+        "or a class-name JSON file."
+    )
 
 
 def resolve_device(device):
@@ -54,8 +58,10 @@ def resolve_device(device):
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
-                           f"built with CUDA {torch.version.cuda}, no usable GPU). Use --device cpu.")
+        raise RuntimeError(
+            f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
+            f"built with CUDA {torch.version.cuda}, no usable GPU). Use --device cpu."
+        )
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"--device {device!r}: expected cpu, cuda or cuda:N.")
     return device
@@ -71,8 +77,10 @@ def build_cfg(config_file, opts, device, cache_dir):
 def synthetic_images(batch_size, size, seed=0):
     """detectron2-style inputs: dicts with a (3, H, W) float "image" in 0..255 and the output size."""
     g = torch.Generator().manual_seed(seed)
-    return [{"image": torch.rand(3, *size, generator=g) * 255, "height": size[0], "width": size[1]}
-            for _ in range(batch_size)]
+    return [
+        {"image": torch.rand(3, *size, generator=g) * 255, "height": size[0], "width": size[1]}
+        for _ in range(batch_size)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ measuring
@@ -124,7 +132,9 @@ class PartTimer:
                 synchronize(self.device)
                 self.seconds[part] += time.perf_counter() - start
                 return out
+
             return timed
+
         return wrap
 
     @contextlib.contextmanager
@@ -155,6 +165,7 @@ def rejection_override(keep=None, record=None):
             if record is not None:
                 record.append(int(kept.numel()))
             return kept
+
         return rejection
 
     with patched(decoder, "category_rejection", wrap):
@@ -175,6 +186,7 @@ def random_text_embeddings():
             g = torch.Generator().manual_seed(len(class_names))
             x = torch.randn(len(class_names), len(templates), dim, generator=g)
             return torch.nn.functional.normalize(x, dim=-1).to(device)
+
         return encode_vocabulary
 
     with patched(text_embeddings, "encode_vocabulary", wrap):
@@ -182,8 +194,11 @@ def random_text_embeddings():
 
 
 def _median_ms(seconds):
-    return {"median": 1000 * statistics.median(seconds), "min": 1000 * min(seconds),
-            "all": [round(1000 * s, 2) for s in seconds]}
+    return {
+        "median": 1000 * statistics.median(seconds),
+        "min": 1000 * min(seconds),
+        "all": [round(1000 * s, 2) for s in seconds],
+    }
 
 
 # ------------------------------------------------------------------------------------------------ measurements
@@ -306,16 +321,22 @@ def count_flops(model, inputs, device, precision):
             decoder_gflops = flops(Decoder(), (cost_map, *guidance))
         finally:
             decoder.class_chunk_size = chunk
-    return {"encoder_gflops": encoder_gflops, "decoder_gflops": decoder_gflops,
-            "note": "fvcore: one multiply-add = 1 flop; decoder without rejection"}
+    return {
+        "encoder_gflops": encoder_gflops,
+        "decoder_gflops": decoder_gflops,
+        "note": "fvcore: one multiply-add = 1 flop; decoder without rejection",
+    }
 
 
 def compiled_decoder(model, inputs, device, precision, stack):
     """torch.compile (dynamic shapes: they vary with the vocabulary and the kept classes) of the decoder's
     per-chunk steps, for the rest of `stack`; tried on `inputs` first. Where compiling fails (no compiler,
     unsupported platform), the model stays as it was and the reason is logged. Returns a description."""
-    steps = [(module, name) for stage in model.sem_seg_head.predictor.transformer.stages
-             for module, name in [(stage.cnext, "residual"), (stage.attention, "transform"), (stage.conv, "rest")]]
+    steps = [
+        (module, name)
+        for stage in model.sem_seg_head.predictor.transformer.stages
+        for module, name in [(stage.cnext, "residual"), (stage.attention, "transform"), (stage.conv, "rest")]
+    ]
     trial = contextlib.ExitStack()
     for module, name in steps:
         trial.enter_context(patched(module, name, functools.partial(torch.compile, dynamic=True)))
@@ -346,14 +367,25 @@ def _sed_only(args, model):
     """The options a model does not support, refused with the reason: --vocabulary needs an open-vocabulary
     model, the others SED's category early rejection and text embeddings."""
     if args.vocabulary is not None and not capabilities(model).open_vocabulary:
-        raise ValueError(f"--vocabulary: only for open-vocabulary models; {type(model).__name__} segments its "
-                         "config's classes. Leave it out.")
-    asked = [flag for flag, value in [("--fast", args.fast), ("--topk", args.topk is not None),
-                                      ("--keep", args.keep is not None),
-                                      ("--random-text-embeddings", args.random_text_embeddings)] if value]
+        raise ValueError(
+            f"--vocabulary: only for open-vocabulary models; {type(model).__name__} segments its "
+            "config's classes. Leave it out."
+        )
+    asked = [
+        flag
+        for flag, value in [
+            ("--fast", args.fast),
+            ("--topk", args.topk is not None),
+            ("--keep", args.keep is not None),
+            ("--random-text-embeddings", args.random_text_embeddings),
+        ]
+        if value
+    ]
     if asked and not is_sed(model):
-        raise ValueError(f"{', '.join(asked)}: only for SED (category early rejection, CLIP text embeddings); "
-                         f"{type(model).__name__} has neither. Leave them out.")
+        raise ValueError(
+            f"{', '.join(asked)}: only for SED (category early rejection, CLIP text embeddings); "
+            f"{type(model).__name__} has neither. Leave them out."
+        )
 
 
 def _run_benchmark(args):
@@ -380,19 +412,32 @@ def _run_benchmark(args):
         if not capabilities(model).open_vocabulary:
             vocabulary, class_names = "config", [None] * cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
         result["config"] = {
-            "config_file": args.config_file, "opts": opts, "model": cfg.MODEL.META_ARCHITECTURE,
+            "config_file": args.config_file,
+            "opts": opts,
+            "model": cfg.MODEL.META_ARCHITECTURE,
             "weights": cfg.MODEL.WEIGHTS or (cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS if sed else "") or "random",
-            "vocabulary": vocabulary, "num_classes": len(class_names), "precision": args.precision,
-            "fast_inference": fast, "topk": cfg.TEST.TOPK if fast else None, "keep": args.keep,
-            "image_size": list(args.image_size), "iters": args.iters, "warmup": args.warmup,
-            "outputs": "label maps (as in evaluation)" if capabilities(model).supports_label_maps and not args.probabilities
+            "vocabulary": vocabulary,
+            "num_classes": len(class_names),
+            "precision": args.precision,
+            "fast_inference": fast,
+            "topk": cfg.TEST.TOPK if fast else None,
+            "keep": args.keep,
+            "image_size": list(args.image_size),
+            "iters": args.iters,
+            "warmup": args.warmup,
+            "outputs": "label maps (as in evaluation)"
+            if capabilities(model).supports_label_maps and not args.probabilities
             else "scores (T, H, W)",
         }
         if sed:
-            result["config"].update({
-                "clip_model": cfg.MODEL.ENC.CLIP_MODEL_NAME, "clip_resolution": list(cfg.MODEL.CLIP_RESOLUTION),
-                "class_chunk_size": cfg.MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE,
-                "text_embeddings": "random (not CLIP)" if args.random_text_embeddings else "CLIP text tower"})
+            result["config"].update(
+                {
+                    "clip_model": cfg.MODEL.ENC.CLIP_MODEL_NAME,
+                    "clip_resolution": list(cfg.MODEL.CLIP_RESOLUTION),
+                    "class_chunk_size": cfg.MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE,
+                    "text_embeddings": "random (not CLIP)" if args.random_text_embeddings else "CLIP text tower",
+                }
+            )
         if args.skip_startup:
             result["startup"] = None
         else:
@@ -402,10 +447,12 @@ def _run_benchmark(args):
             result["startup"] = {"cold": cold, "cached": cached}
         if sed:
             result["config"]["class_chunk_rows"] = model.sem_seg_head.predictor.transformer.rows_per_chunk(
-                [s // 32 for s in cfg.MODEL.CLIP_RESOLUTION], device)
+                [s // 32 for s in cfg.MODEL.CLIP_RESOLUTION], device
+            )
         if args.compile:
             result["config"]["compile"] = compiled_decoder(
-                model, synthetic_images(1, args.image_size), device, args.precision, stack)
+                model, synthetic_images(1, args.image_size), device, args.precision, stack
+            )
 
         kept_counts = []
         stack.enter_context(rejection_override(args.keep, kept_counts))
@@ -414,17 +461,25 @@ def _run_benchmark(args):
         inputs = synthetic_images(1, args.image_size)
         totals, parts, memory = time_model(model, inputs, device, args.precision, args.iters, args.warmup)
         other = [t - sum(p[i] for p in parts.values()) for i, t in enumerate(totals)]
-        result["latency_ms"] = {**{part: _median_ms(seconds) for part, seconds in parts.items()},
-                                "pre_post_processing": _median_ms(other), "total": _median_ms(totals)}
-        result["peak_memory"] = {"method": memory.method, "inference_mib": memory.peak_mib,
-                                 "process_or_device_mib": memory.total_mib}
+        result["latency_ms"] = {
+            **{part: _median_ms(seconds) for part, seconds in parts.items()},
+            "pre_post_processing": _median_ms(other),
+            "total": _median_ms(totals),
+        }
+        result["peak_memory"] = {
+            "method": memory.method,
+            "inference_mib": memory.peak_mib,
+            "process_or_device_mib": memory.total_mib,
+        }
         if fast:
             stages = 3  # rejections per image: after the cost embedding, after stages 1 and 2
-            per_image = [kept_counts[i:i + stages] for i in range(0, len(kept_counts), stages)]
-            result["rejection"] = {"classes": len(class_names), "kept_per_stage": per_image[-1],
-                                   "kept_per_stage_mean": [statistics.mean(k[s] for k in per_image)
-                                                           for s in range(stages)],
-                                   "forced_by_keep": args.keep is not None}
+            per_image = [kept_counts[i : i + stages] for i in range(0, len(kept_counts), stages)]
+            result["rejection"] = {
+                "classes": len(class_names),
+                "kept_per_stage": per_image[-1],
+                "kept_per_stage_mean": [statistics.mean(k[s] for k in per_image) for s in range(stages)],
+                "forced_by_keep": args.keep is not None,
+            }
         # Throughput at each batch size (batch 1: the latency run's figures). A batch the GPU has no memory for is
         # recorded as such and ends the list: the one before is the largest that fits.
         result["throughput"] = []
@@ -441,63 +496,95 @@ def _run_benchmark(args):
                     torch.cuda.empty_cache()
                     result["throughput"].append({"batch_size": batch_size, "out_of_memory": True})
                     break
-            result["throughput"].append({"batch_size": batch_size, "median_s": statistics.median(totals),
-                                         "images_per_s": batch_size / statistics.median(totals),
-                                         "peak_memory_mib": memory.peak_mib})
+            result["throughput"].append(
+                {
+                    "batch_size": batch_size,
+                    "median_s": statistics.median(totals),
+                    "images_per_s": batch_size / statistics.median(totals),
+                    "peak_memory_mib": memory.peak_mib,
+                }
+            )
         stack.close()  # FLOPs of the plain model: probabilities, no forced rejection
         count = count_flops if sed else count_model_flops
-        result["flops"] = None if args.skip_flops else count(
-            model, synthetic_images(1, args.image_size), device, args.precision)
+        result["flops"] = (
+            None if args.skip_flops else count(model, synthetic_images(1, args.image_size), device, args.precision)
+        )
     return result
 
 
-PART_LABELS = {"encoder": "CLIP encoder + cost map", "decoder": "decoder", "backbone": "backbone",
-               "head": "head", "pre_post_processing": "pre/post-processing", "total": "total"}
+PART_LABELS = {
+    "encoder": "CLIP encoder + cost map",
+    "decoder": "decoder",
+    "backbone": "backbone",
+    "head": "head",
+    "pre_post_processing": "pre/post-processing",
+    "total": "total",
+}
 
 
 def format_report(result):
     """The result as a readable table."""
     c, env = result["config"], result["environment"]
     model = f"{c['model']} ({c['clip_model']})" if "clip_model" in c else c["model"]
-    lines = [f"benchmark: {c['config_file']} ({model}, {c['weights']} weights), "
-             f"{c['vocabulary']} ({c['num_classes']} classes), {env['device']} {env.get('gpu', env['cpu'])}, "
-             f"{env['threads']} threads, {c['precision']}, torch {env['torch']}",
-             f"inference: {'fast (category early rejection, top-%s)' % c['topk'] if c['fast_inference'] else 'full'}"
-             + (f", kept set forced to {c['keep']} classes per stage (--keep)" if c["keep"] else "")
-             + (f"; class chunks of {c['class_chunk_rows']} maps; text embeddings: {c['text_embeddings']}"
-                if "class_chunk_rows" in c else "") + f"; outputs: {c['outputs']}"]
+    lines = [
+        f"benchmark: {c['config_file']} ({model}, {c['weights']} weights), "
+        f"{c['vocabulary']} ({c['num_classes']} classes), {env['device']} {env.get('gpu', env['cpu'])}, "
+        f"{env['threads']} threads, {c['precision']}, torch {env['torch']}",
+        f"inference: {'fast (category early rejection, top-%s)' % c['topk'] if c['fast_inference'] else 'full'}"
+        + (f", kept set forced to {c['keep']} classes per stage (--keep)" if c["keep"] else "")
+        + (
+            f"; class chunks of {c['class_chunk_rows']} maps; text embeddings: {c['text_embeddings']}"
+            if "class_chunk_rows" in c
+            else ""
+        )
+        + f"; outputs: {c['outputs']}",
+    ]
     if c.get("compile"):
         lines.append(f"compile: {c['compile']}")
     row = "  {:<28} {:>12} {:>12}"
     if result.get("startup"):
         lines += ["start-up (s)", row.format("", "cold", "cached")]
-        for key, label in [("build_s", "model build (+weights)"), ("text_embeddings_s", "text embeddings"),
-                           ("total_s", "total")]:
-            lines.append(row.format(label, f"{result['startup']['cold'][key]:.2f}",
-                                    f"{result['startup']['cached'][key]:.2f}"))
-    lines += [f"latency per image, batch 1, median of {c['iters']} after {c['warmup']} warm-up (ms)",
-              row.format("", "median", "min")]
+        for key, label in [
+            ("build_s", "model build (+weights)"),
+            ("text_embeddings_s", "text embeddings"),
+            ("total_s", "total"),
+        ]:
+            lines.append(
+                row.format(label, f"{result['startup']['cold'][key]:.2f}", f"{result['startup']['cached'][key]:.2f}")
+            )
+    lines += [
+        f"latency per image, batch 1, median of {c['iters']} after {c['warmup']} warm-up (ms)",
+        row.format("", "median", "min"),
+    ]
     for key in result["latency_ms"]:
         label = PART_LABELS.get(key, key)
-        lines.append(row.format(label, f"{result['latency_ms'][key]['median']:.1f}",
-                                f"{result['latency_ms'][key]['min']:.1f}"))
+        lines.append(
+            row.format(label, f"{result['latency_ms'][key]['median']:.1f}", f"{result['latency_ms'][key]['min']:.1f}")
+        )
     mem = result["peak_memory"]
-    lines.append(f"peak memory, batch 1: {mem['inference_mib']:.0f} MiB above the loaded model "
-                 f"({mem['process_or_device_mib']:.0f} MiB in all; {mem['method']})")
+    lines.append(
+        f"peak memory, batch 1: {mem['inference_mib']:.0f} MiB above the loaded model "
+        f"({mem['process_or_device_mib']:.0f} MiB in all; {mem['method']})"
+    )
     if result.get("rejection"):
         r = result["rejection"]
-        lines.append(f"classes kept after head0 / stage 1 / stage 2 (of {r['classes']}): "
-                     + " / ".join(f"{k:.1f}" for k in r["kept_per_stage_mean"])
-                     + (" (forced by --keep)" if r["forced_by_keep"] else ""))
+        lines.append(
+            f"classes kept after head0 / stage 1 / stage 2 (of {r['classes']}): "
+            + " / ".join(f"{k:.1f}" for k in r["kept_per_stage_mean"])
+            + (" (forced by --keep)" if r["forced_by_keep"] else "")
+        )
     lines += ["throughput", "  {:<10} {:>12} {:>12} {:>14}".format("batch", "images/s", "s/batch", "peak MiB")]
     for t in result["throughput"]:
         if t.get("out_of_memory"):
             lines.append("  {:<10} {:>12}".format(t["batch_size"], "out of memory"))
             continue
-        lines.append("  {:<10} {:>12.3f} {:>12.3f} {:>14.0f}".format(
-            t["batch_size"], t["images_per_s"], t["median_s"], t["peak_memory_mib"]))
+        lines.append(
+            "  {:<10} {:>12.3f} {:>12.3f} {:>14.0f}".format(
+                t["batch_size"], t["images_per_s"], t["median_s"], t["peak_memory_mib"]
+            )
+        )
     if result.get("flops"):
         f = result["flops"]
-        counts = ", ".join(f"{k[:-len('_gflops')]} {v:.1f} G" for k, v in f.items() if k.endswith("_gflops"))
+        counts = ", ".join(f"{k[: -len('_gflops')]} {v:.1f} G" for k, v in f.items() if k.endswith("_gflops"))
         lines.append(f"FLOPs, one image: {counts} ({f['note']})")
     return "\n".join(lines)

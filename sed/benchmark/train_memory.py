@@ -4,6 +4,7 @@ optimizer step) on random images of INPUT.CROP.SIZE with random labels, so that 
 SOLVER.ACCUMULATE_STEPS / checkpointing / AMP for their GPU. Memory: `sed.utils.measure.PeakMemory` (CUDA:
 max_memory_allocated, CPU: peak resident set), above what the model and optimizer held before the first step.
 """
+
 import gc
 import itertools
 import statistics
@@ -14,10 +15,10 @@ import torch
 from detectron2.utils.events import EventStorage
 from tabulate import tabulate
 
-from ..utils.measure import PeakMemory, environment, synchronize
-from .speed import PRECISIONS, build_cfg, resolve_device
 from ..engine.optimizer import build_optimizer
 from ..engine.train_step import StepTrainer
+from ..utils.measure import PeakMemory, environment, synchronize
+from .speed import PRECISIONS, build_cfg, resolve_device
 
 __all__ = ["run_train_benchmark", "format_train_report"]
 
@@ -29,8 +30,14 @@ def _random_batch(batch_size, size, num_classes, ignore_label, seed=0):
     for _ in range(batch_size):
         labels = torch.randint(0, num_classes, size, generator=g)
         labels[: size[0] // 8] = ignore_label
-        batch.append({"image": torch.randint(0, 256, (3, *size), generator=g, dtype=torch.uint8).float(),
-                      "sem_seg": labels, "height": size[0], "width": size[1]})
+        batch.append(
+            {
+                "image": torch.randint(0, 256, (3, *size), generator=g, dtype=torch.uint8).float(),
+                "sem_seg": labels,
+                "height": size[0],
+                "width": size[1],
+            }
+        )
     return batch
 
 
@@ -41,8 +48,13 @@ def _measure(cfg, batch_size, device, precision, iters, warmup):
     optimizer = build_optimizer(cfg, model)
     size = tuple(cfg.INPUT.CROP.SIZE)
     batch = _random_batch(batch_size, size, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE)
-    trainer = StepTrainer(model, itertools.repeat(batch), optimizer, amp_dtype=PRECISIONS[precision],
-                          device_type=torch.device(device).type)
+    trainer = StepTrainer(
+        model,
+        itertools.repeat(batch),
+        optimizer,
+        amp_dtype=PRECISIONS[precision],
+        device_type=torch.device(device).type,
+    )
     seconds = []
     with EventStorage(0), PeakMemory(device) as memory:
         for trainer.iter in range(warmup + iters):
@@ -53,8 +65,12 @@ def _measure(cfg, batch_size, device, precision, iters, warmup):
     del trainer, model, optimizer
     if str(device).startswith("cuda"):
         torch.cuda.empty_cache()
-    return {"peak_mib": round(memory.peak_mib, 1), "total_mib": round(memory.total_mib, 1),
-            "s_per_iter": round(statistics.median(seconds[warmup:]), 4), "memory_method": memory.method}
+    return {
+        "peak_mib": round(memory.peak_mib, 1),
+        "total_mib": round(memory.total_mib, 1),
+        "s_per_iter": round(statistics.median(seconds[warmup:]), 4),
+        "memory_method": memory.method,
+    }
 
 
 def run_train_benchmark(args):
@@ -82,20 +98,40 @@ def run_train_benchmark(args):
                     rows.append({"batch_size": batch_size, "clip_gradient_checkpointing": checkpointing, **measured})
     finally:
         torch.set_num_threads(threads)
-    return {"environment": environment(device, args.threads),
-            "config": {"config_file": args.config_file, "opts": list(args.opts), "precision": args.precision,
-                       "crop_size": list(cfg.INPUT.CROP.SIZE)},
-            "train": rows}
+    return {
+        "environment": environment(device, args.threads),
+        "config": {
+            "config_file": args.config_file,
+            "opts": list(args.opts),
+            "precision": args.precision,
+            "crop_size": list(cfg.INPUT.CROP.SIZE),
+        },
+        "train": rows,
+    }
 
 
 def format_train_report(result):
     """A table: batch size, checkpointing, peak memory above the model and optimizer, s/iteration."""
-    rows = [[r["batch_size"], "yes" if r["clip_gradient_checkpointing"] else "no",
-             *(["out of memory", "", ""] if r.get("out_of_memory") else [r["peak_mib"], r["total_mib"], r["s_per_iter"]])]
-            for r in result["train"]]
+    rows = [
+        [
+            r["batch_size"],
+            "yes" if r["clip_gradient_checkpointing"] else "no",
+            *(
+                ["out of memory", "", ""]
+                if r.get("out_of_memory")
+                else [r["peak_mib"], r["total_mib"], r["s_per_iter"]]
+            ),
+        ]
+        for r in result["train"]
+    ]
     config = result["config"]
-    head = (f"training steps: {config['config_file']} {' '.join(config['opts'])}, {config['precision']}, crop "
-            f"{config['crop_size'][0]}x{config['crop_size'][1]}, device {result['environment']['device']}")
-    table = tabulate(rows, headers=["images/GPU", "CLIP checkpointing", "peak MiB (steps)", "peak MiB (process)",
-                                    "s/iter"], tablefmt="pipe")
+    head = (
+        f"training steps: {config['config_file']} {' '.join(config['opts'])}, {config['precision']}, crop "
+        f"{config['crop_size'][0]}x{config['crop_size'][1]}, device {result['environment']['device']}"
+    )
+    table = tabulate(
+        rows,
+        headers=["images/GPU", "CLIP checkpointing", "peak MiB (steps)", "peak MiB (process)", "s/iter"],
+        tablefmt="pipe",
+    )
     return f"{head}\n{table}"

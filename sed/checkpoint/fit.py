@@ -15,5 +15,7 @@ def describe_mismatch(model, incompatible, advice):
     shapes = model.state_dict()
     lines = [f"  missing or of another shape: {k} (this model: {tuple(shapes[k].shape)})" for k in missing[:5]]
     lines += [f"  not in this model: {k}" for k in unexpected[:5]]
-    return (f"The checkpoint does not fit this {type(model).__name__} model: {len(missing)} of its tensors are missing "
-            f"or have other shapes and {len(unexpected)} are unknown to it, e.g.\n" + "\n".join(lines) + "\n" + advice)
+    return (
+        f"The checkpoint does not fit this {type(model).__name__} model: {len(missing)} of its tensors are missing "
+        f"or have other shapes and {len(unexpected)} are unknown to it, e.g.\n" + "\n".join(lines) + "\n" + advice
+    )

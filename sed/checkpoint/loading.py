@@ -12,6 +12,7 @@
 - `load_checkpoint`: loads weights into a model that must use every tensor (evaluation, the demo), or raises
   `CheckpointError` naming the tensors that do not fit.
 """
+
 import glob
 import logging
 import os
@@ -19,12 +20,18 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from ..utils.files import atomic_write
 from .errors import CheckpointError, NonFiniteCheckpointError, UnreadableCheckpointError, UnsafeCheckpointError
 from .fit import describe_mismatch
-from ..utils.files import atomic_write
 
-__all__ = ["CheckpointError", "UnreadableCheckpointError", "NonFiniteCheckpointError", "UnsafeCheckpointError",
-           "SafeCheckpointer", "load_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "UnreadableCheckpointError",
+    "NonFiniteCheckpointError",
+    "UnsafeCheckpointError",
+    "SafeCheckpointer",
+    "load_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +66,11 @@ class SafeCheckpointer(DetectionCheckpointer):
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename):
-        atomic_write(os.path.join(self.save_dir, "last_checkpoint"), lambda f: f.write(last_filename_basename.encode()),
-                     "checkpoint tag")
+        atomic_write(
+            os.path.join(self.save_dir, "last_checkpoint"),
+            lambda f: f.write(last_filename_basename.encode()),
+            "checkpoint tag",
+        )
 
     def _load_file(self, filename):
         # `import sed` made DetectionCheckpointer's reading safe (sed.checkpoint.safe_load): no code runs from it.
@@ -76,7 +86,8 @@ class SafeCheckpointer(DetectionCheckpointer):
             self._parsed_url_during_load = None
             raise UnreadableCheckpointError(
                 f"{filename} is not a readable checkpoint ({type(e).__name__} while reading it: the file is "
-                "truncated, corrupt or not saved by torch.save): use another checkpoint or save it again") from e
+                "truncated, corrupt or not saved by torch.save): use another checkpoint or save it again"
+            ) from e
 
     def resume_or_load(self, path, *, resume=True):
         """With `resume` and a `last_checkpoint` in save_dir: loads the checkpoint it names, or, if that cannot be
@@ -84,8 +95,11 @@ class SafeCheckpointer(DetectionCheckpointer):
         if not (resume and self.has_checkpoint()):
             return self.load(path, checkpointables=[])
         tagged = self.get_checkpoint_file()
-        others = sorted((p for p in glob.glob(os.path.join(self.save_dir, "model_*.pth")) if p != tagged),
-                        key=os.path.getmtime, reverse=True)
+        others = sorted(
+            (p for p in glob.glob(os.path.join(self.save_dir, "model_*.pth")) if p != tagged),
+            key=os.path.getmtime,
+            reverse=True,
+        )
         unreadable = []
         for candidate in [tagged, *others]:
             if not os.path.isfile(candidate):
@@ -102,7 +116,8 @@ class SafeCheckpointer(DetectionCheckpointer):
             return checkpoint
         raise UnreadableCheckpointError(
             f"--resume: no checkpoint in {self.save_dir} can be read ({', '.join(unreadable)}): remove them (or "
-            "the folder's last_checkpoint) to start over, or give another OUTPUT_DIR")
+            "the folder's last_checkpoint) to start over, or give another OUTPUT_DIR"
+        )
 
 
 def load_checkpoint(model, weights):
@@ -118,13 +133,19 @@ def load_checkpoint(model, weights):
     handle = model.register_load_state_dict_post_hook(lambda module, incompatible: loaded.append(incompatible))
     try:
         SafeCheckpointer(model).load(os.path.expanduser(weights))
-    except (UnreadableCheckpointError, NonFiniteCheckpointError, UnsafeCheckpointError,
-            FileNotFoundError):  # said in one line (FileNotFoundError: not there, or a zoo download failed)
+    except (
+        UnreadableCheckpointError,
+        NonFiniteCheckpointError,
+        UnsafeCheckpointError,
+        FileNotFoundError,
+    ):  # said in one line (FileNotFoundError: not there, or a zoo download failed)
         raise
     except Exception as e:  # a model's own check (SED's: describe_mismatch) may raise: it does not fit
         raise CheckpointError(f"MODEL.WEIGHTS={weights!r} does not load into {type(model).__name__}: {e}") from e
     finally:
         handle.remove()
     if loaded[0].missing_keys or loaded[0].unexpected_keys:
-        raise CheckpointError(f"MODEL.WEIGHTS={weights!r}: " + describe_mismatch(
-            model, loaded[0], "Use the config the checkpoint was trained with."))
+        raise CheckpointError(
+            f"MODEL.WEIGHTS={weights!r}: "
+            + describe_mismatch(model, loaded[0], "Use the config the checkpoint was trained with.")
+        )

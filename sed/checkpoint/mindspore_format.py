@@ -28,6 +28,7 @@ What MindSpore (2.10) adds to that layout, as its own `load_checkpoint` reads it
 * "BFloat16" tensors (2 bytes: the upper half of a float32) have no numpy dtype: they are read as float32,
   which holds every bfloat16 value exactly.
 """
+
 import zlib
 from collections import OrderedDict
 from functools import lru_cache
@@ -39,9 +40,18 @@ __all__ = ["MindSporeCheckpointError", "read_mindspore_checkpoint", "write_minds
 
 # MindSpore's tensor_type strings and the numpy dtypes of their bytes (little endian).
 NUMPY_DTYPES = {
-    "Bool": np.bool_, "Int8": np.int8, "UInt8": np.uint8, "Int16": np.int16, "UInt16": np.uint16,
-    "Int32": np.int32, "UInt32": np.uint32, "Int64": np.int64, "UInt64": np.uint64,
-    "Float16": np.float16, "Float32": np.float32, "Float64": np.float64,
+    "Bool": np.bool_,
+    "Int8": np.int8,
+    "UInt8": np.uint8,
+    "Int16": np.int16,
+    "UInt16": np.uint16,
+    "Int32": np.int32,
+    "UInt32": np.uint32,
+    "Int64": np.int64,
+    "UInt64": np.uint64,
+    "Float16": np.float16,
+    "Float32": np.float32,
+    "Float64": np.float64,
 }
 _TENSOR_TYPES = {np.dtype(dtype): name for name, dtype in NUMPY_DTYPES.items()}
 _CRC_MARK = b"crc_num"  # MindSpore's crc_check trailer: the mark, then the CRC32 as 10 big-endian bytes
@@ -68,10 +78,12 @@ def _checkpoint_message_class():
     checkpoint = schema.message_type.add(name="Checkpoint")
     value = checkpoint.nested_type.add(name="Value")
     value.field.add(name="tag", number=1, label=field.LABEL_REQUIRED, type=field.TYPE_STRING)
-    value.field.add(name="tensor", number=2, label=field.LABEL_OPTIONAL, type=field.TYPE_MESSAGE,
-                    type_name=".TensorProto")
-    checkpoint.field.add(name="value", number=1, label=field.LABEL_REPEATED, type=field.TYPE_MESSAGE,
-                         type_name=".Checkpoint.Value")
+    value.field.add(
+        name="tensor", number=2, label=field.LABEL_OPTIONAL, type=field.TYPE_MESSAGE, type_name=".TensorProto"
+    )
+    checkpoint.field.add(
+        name="value", number=1, label=field.LABEL_REPEATED, type=field.TYPE_MESSAGE, type_name=".Checkpoint.Value"
+    )
 
     pool = descriptor_pool.DescriptorPool()
     pool.Add(schema)
@@ -84,9 +96,11 @@ def _strip_crc_trailer(path, data: bytes) -> bytes:
         return data
     data, stored = data[:-_CRC_TRAILER], int.from_bytes(data[-10:], "big")
     if zlib.crc32(data) != stored:
-        raise MindSporeCheckpointError(f"{path}: the CRC32 saved with the checkpoint ({stored:#010x}) does not match "
-                                       f"its contents ({zlib.crc32(data):#010x}): the file is damaged; download or "
-                                       "copy it again.")
+        raise MindSporeCheckpointError(
+            f"{path}: the CRC32 saved with the checkpoint ({stored:#010x}) does not match "
+            f"its contents ({zlib.crc32(data):#010x}): the file is damaged; download or "
+            "copy it again."
+        )
     return data
 
 
@@ -118,21 +132,26 @@ def read_mindspore_checkpoint(path: str) -> Tuple[Dict[str, np.ndarray], Dict[st
     except DecodeError as e:
         raise MindSporeCheckpointError(
             f"{path} is not a MindSpore checkpoint (protobuf Checkpoint message): {e}. Encrypted .ckpt files must "
-            "be decrypted with MindSpore first; PyTorch .pth files need no conversion.") from e
+            "be decrypted with MindSpore first; PyTorch .pth files need no conversion."
+        ) from e
     if data and not checkpoint.value:
         raise MindSporeCheckpointError(f"{path} holds no tensor: it is not a MindSpore checkpoint.")
     chunks, shapes, skipped = OrderedDict(), {}, OrderedDict()
     for value in checkpoint.value:
         if not value.HasField("tensor"):
-            raise MindSporeCheckpointError(f"{path}: entry {value.tag!r} is not a plain tensor (a MapTensor?); "
-                                           "only dense tensors can be converted.")
+            raise MindSporeCheckpointError(
+                f"{path}: entry {value.tag!r} is not a plain tensor (a MapTensor?); "
+                "only dense tensors can be converted."
+            )
         tensor = value.tensor
         if tensor.tensor_type == "str":
             skipped[value.tag] = f"string {tensor.tensor_content.decode('utf-32-le', 'replace')!r}"
             continue
         if tensor.tensor_type not in NUMPY_DTYPES and tensor.tensor_type != "BFloat16":
-            raise MindSporeCheckpointError(f"{path}: tensor {value.tag!r} has type {tensor.tensor_type!r}; "
-                                           f"known types: {', '.join(NUMPY_DTYPES)}, BFloat16.")
+            raise MindSporeCheckpointError(
+                f"{path}: tensor {value.tag!r} has type {tensor.tensor_type!r}; "
+                f"known types: {', '.join(NUMPY_DTYPES)}, BFloat16."
+            )
         chunks.setdefault(value.tag, []).append(tensor.tensor_content)
         shapes[value.tag] = (tuple(tensor.dims), tensor.tensor_type)
     tensors = OrderedDict()
@@ -143,8 +162,10 @@ def read_mindspore_checkpoint(path: str) -> Tuple[Dict[str, np.ndarray], Dict[st
         else:
             array = np.frombuffer(b"".join(parts), dtype=np.dtype(NUMPY_DTYPES[tensor_type]).newbyteorder("<"))
         if array.size != int(np.prod(dims)):
-            raise MindSporeCheckpointError(f"{path}: tensor {tag!r} has {array.size} values for dims {list(dims)}: "
-                                           "the file is truncated or damaged.")
+            raise MindSporeCheckpointError(
+                f"{path}: tensor {tag!r} has {array.size} values for dims {list(dims)}: "
+                "the file is truncated or damaged."
+            )
         tensors[tag] = array.astype(array.dtype.newbyteorder("="), copy=True).reshape(dims)
     return tensors, skipped
 

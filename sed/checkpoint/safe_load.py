@@ -14,6 +14,7 @@ read, and can still hold correct weights. Every checkpoint this package reads go
 Both raise `UnsafeCheckpointError` for a file that holds anything else, with one line saying how to convert a
 file whose source is trusted.
 """
+
 import os
 import pickle
 
@@ -22,8 +23,14 @@ import torch
 
 from .errors import NonFiniteCheckpointError, UnsafeCheckpointError
 
-__all__ = ["UnsafeCheckpointError", "load_pickle", "torch_load", "refusal", "non_finite_tensors",
-           "make_detectron2_checkpoints_safe"]
+__all__ = [
+    "UnsafeCheckpointError",
+    "load_pickle",
+    "torch_load",
+    "refusal",
+    "non_finite_tensors",
+    "make_detectron2_checkpoints_safe",
+]
 
 # (module, name) of every global a Detectron / detectron2 .pkl checkpoint names: numpy arrays (rebuilt from
 # their dtype, shape and bytes), numpy scalars, ordered dicts, and the codec that Python 3 pickles of protocol
@@ -37,8 +44,10 @@ _ALLOWED_GLOBALS = {
     *((f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")),
 }
 
-_CONVERT_HINT = ("if you trust its source, convert it once to a .pth of tensors (torch.save of its state dict) "
-                 "in a separate Python session, and use that")
+_CONVERT_HINT = (
+    "if you trust its source, convert it once to a .pth of tensors (torch.save of its state dict) "
+    "in a separate Python session, and use that"
+)
 
 
 class _WeightsUnpickler(pickle.Unpickler):
@@ -50,12 +59,15 @@ class _WeightsUnpickler(pickle.Unpickler):
         if (module, name) not in _ALLOWED_GLOBALS:
             raise UnsafeCheckpointError(
                 f"{self.filename} names {module}.{name}, which a weights file never holds: refusing to read it, "
-                f"since unpickling it could run code; {_CONVERT_HINT}")
+                f"since unpickling it could run code; {_CONVERT_HINT}"
+            )
         return super().find_class(module, name)
 
     def persistent_load(self, pid):
-        raise UnsafeCheckpointError(f"{self.filename} is not a plain pickle of weights (it refers to external "
-                                    f"objects): refusing to read it; {_CONVERT_HINT}")
+        raise UnsafeCheckpointError(
+            f"{self.filename} is not a plain pickle of weights (it refers to external "
+            f"objects): refusing to read it; {_CONVERT_HINT}"
+        )
 
 
 def load_pickle(file, filename=None):
@@ -76,7 +88,7 @@ def torch_load(file, filename=None):
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise refusal(e, filename) or e
+        raise (refusal(e, filename) or e) from None
 
 
 def refusal(error, filename):
@@ -86,8 +98,10 @@ def refusal(error, filename):
     if reason is None:
         return None
     name = reason.split("GLOBAL ", 1)[1].split()[0]
-    return UnsafeCheckpointError(f"{filename} names {name}, which a weights file never holds: refusing to read "
-                                 f"it, since unpickling it could run code; {_CONVERT_HINT}")
+    return UnsafeCheckpointError(
+        f"{filename} names {name}, which a weights file never holds: refusing to read "
+        f"it, since unpickling it could run code; {_CONVERT_HINT}"
+    )
 
 
 class _RestrictedPickleModule:
@@ -115,12 +129,15 @@ def non_finite_tensors(state_dict):
 
 def _checked(load_file):
     """detectron2's `_load_file`, refusing pycls files and weights that hold NaN or Inf."""
+
     def _load_file(self, filename):
         if filename.endswith(".pyth"):
             # detectron2 reads pycls .pyth files with torch.load and torch's default (unsafe when
             # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set); no model of this package uses pycls weights.
-            raise UnsafeCheckpointError(f"{filename}: pycls .pyth checkpoints are not read by this package: "
-                                        "save its model_state with torch.save to a .pth and use that")
+            raise UnsafeCheckpointError(
+                f"{filename}: pycls .pyth checkpoints are not read by this package: "
+                "save its model_state with torch.save to a .pth and use that"
+            )
         checkpoint = load_file(self, filename)
         # A model of NaN weights segments every image as one class, with no other sign.
         bad = non_finite_tensors(checkpoint["model"]) if isinstance(checkpoint.get("model"), dict) else []
@@ -128,7 +145,8 @@ def _checked(load_file):
             shown = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
             raise NonFiniteCheckpointError(
                 f"{filename}: {len(bad)} weight tensor(s) hold NaN or Inf ({shown}): the model would give "
-                "meaningless results; use a checkpoint saved before the training diverged, or another one")
+                "meaningless results; use a checkpoint saved before the training diverged, or another one"
+            )
         return checkpoint
 
     _load_file.sed_checked = True

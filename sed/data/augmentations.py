@@ -4,6 +4,7 @@ photometric distortion and mmsegmentation-style resizing by a random ratio of a 
 All randomness is drawn from numpy's global generator (as detectron2's augmentations do), so seeding numpy
 (detectron2 seeds each data-loader worker) makes a pipeline deterministic.
 """
+
 from typing import List, Optional, Sequence
 
 import cv2
@@ -12,8 +13,14 @@ from detectron2.data import transforms as T
 from fvcore.transforms.transform import Transform
 from PIL import Image
 
-__all__ = ["ColorAugSSDTransform", "ColorAugSSD", "RandomResizeByRatio", "ResizeShortestEdge", "build_test_resize",
-           "build_semantic_train_augmentations"]
+__all__ = [
+    "ColorAugSSDTransform",
+    "ColorAugSSD",
+    "RandomResizeByRatio",
+    "ResizeShortestEdge",
+    "build_test_resize",
+    "build_semantic_train_augmentations",
+]
 
 
 def _affine_uint8(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -86,8 +93,14 @@ class ColorAugSSD(T.Augmentation):
     """Draws a :class:`ColorAugSSDTransform`: each distortion is applied with probability 1/2 with a uniform
     random strength, and contrast goes first or last with probability 1/2."""
 
-    def __init__(self, img_format: str, brightness_delta: float = 32, contrast_range=(0.5, 1.5),
-                 saturation_range=(0.5, 1.5), hue_delta: int = 18):
+    def __init__(
+        self,
+        img_format: str,
+        brightness_delta: float = 32,
+        contrast_range=(0.5, 1.5),
+        saturation_range=(0.5, 1.5),
+        hue_delta: int = 18,
+    ):
         super().__init__()
         self._init(locals())
 
@@ -135,8 +148,9 @@ class ResizeShortestEdge(T.ResizeShortestEdge):
     def get_transform(self, image):
         transform = super().get_transform(image)
         if isinstance(transform, T.ResizeTransform) and min(transform.new_h, transform.new_w) < 1:
-            return T.ResizeTransform(transform.h, transform.w, max(transform.new_h, 1), max(transform.new_w, 1),
-                                     transform.interp)
+            return T.ResizeTransform(
+                transform.h, transform.w, max(transform.new_h, 1), max(transform.new_w, 1), transform.interp
+            )
         return transform
 
 
@@ -164,14 +178,19 @@ def build_semantic_train_augmentations(cfg, ignore_label: int) -> List[T.Augment
     if cfg.INPUT.RESIZE_RATIO_RANGE:
         augs = [RandomResizeByRatio(cfg.INPUT.RESIZE_BASE_SCALE, cfg.INPUT.RESIZE_RATIO_RANGE)]
     else:
-        augs = [ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN,
-                                   cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
+        augs = [
+            ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)
+        ]
     if cfg.INPUT.CROP.ENABLED:
-        augs.append(T.RandomCrop_CategoryAreaConstraint(
-            cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE, cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA, ignore_label))
+        augs.append(
+            T.RandomCrop_CategoryAreaConstraint(
+                cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE, cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA, ignore_label
+            )
+        )
     if cfg.INPUT.COLOR_AUG_SSD:
         augs.append(ColorAugSSD(cfg.INPUT.FORMAT))
     if cfg.INPUT.RANDOM_FLIP != "none":
-        augs.append(T.RandomFlip(horizontal=cfg.INPUT.RANDOM_FLIP == "horizontal",
-                                 vertical=cfg.INPUT.RANDOM_FLIP == "vertical"))
+        augs.append(
+            T.RandomFlip(horizontal=cfg.INPUT.RANDOM_FLIP == "horizontal", vertical=cfg.INPUT.RANDOM_FLIP == "vertical")
+        )
     return augs

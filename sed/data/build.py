@@ -1,4 +1,5 @@
 """Picks the dataset mappers of training (by INPUT.DATASET_MAPPER_NAME) and of testing."""
+
 from typing import Callable, Dict
 
 from detectron2.data import DatasetMapper

@@ -5,6 +5,7 @@ detectron2's `read_image` converts with Pillow's `convert("RGB")`, which clips 1
 255: a 16-bit photo comes out nearly white and is segmented silently wrong. Here high-bit-depth greyscale is
 scaled to 8 bits instead.
 """
+
 import os
 import zlib
 
@@ -50,13 +51,17 @@ def pil_to_rgb(image):
     if image.mode in _SIXTEEN_BIT_MODES:
         values = np.asarray(image)
         if values.size and (values.min() < 0 or values.max() > 65535):
-            raise ValueError(f"its 32-bit integer pixels (Pillow mode {image.mode}) exceed the 16-bit range; "
-                             "save it as 8-bit or 16-bit RGB or greyscale")
+            raise ValueError(
+                f"its 32-bit integer pixels (Pillow mode {image.mode}) exceed the 16-bit range; "
+                "save it as 8-bit or 16-bit RGB or greyscale"
+            )
         grey = np.round(values.astype(np.float32) / 257).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if image.mode == "F":
-        raise ValueError("it holds 32-bit float pixels (Pillow mode F), which have no standard range; save it as "
-                         "8-bit or 16-bit RGB or greyscale")
+        raise ValueError(
+            "it holds 32-bit float pixels (Pillow mode F), which have no standard range; save it as "
+            "8-bit or 16-bit RGB or greyscale"
+        )
     try:
         return np.asarray(image.convert("RGB"))
     except ValueError as e:  # modes Pillow cannot convert to RGB (e.g. LAB, HSV)

@@ -2,6 +2,7 @@
 label, at the size of its image. Checked wherever label files are read (training, evaluation,
 tools/verify_dataset.py), so that a bad file stops the run naming itself instead of landing in a wrong cell of
 the confusion matrix, a wrong loss, or a bare AssertionError."""
+
 import numpy as np
 
 from .image_io import ImageFileError, read_image
@@ -21,19 +22,26 @@ def label_map_problem(label, num_classes, ignore_label, image_size=None):
         kind: the class of problem (for grouping reports); reason: one line with the values and what to do.
     """
     if label.ndim != 2:
-        return ("label maps that are not one class id per pixel",
-                f"it has {label.ndim} dimensions ({'x'.join(map(str, label.shape))}), not one class id per pixel "
-                "(a colour image?): save the class ids as a greyscale PNG")
+        return (
+            "label maps that are not one class id per pixel",
+            f"it has {label.ndim} dimensions ({'x'.join(map(str, label.shape))}), not one class id per pixel "
+            "(a colour image?): save the class ids as a greyscale PNG",
+        )
     if image_size is not None and tuple(label.shape) != tuple(image_size):
-        return ("size mismatches", f"the label map is {label.shape[1]}x{label.shape[0]} but its image is "
-                                   f"{image_size[1]}x{image_size[0]}: they must be the same size")
+        return (
+            "size mismatches",
+            f"the label map is {label.shape[1]}x{label.shape[0]} but its image is "
+            f"{image_size[1]}x{image_size[0]}: they must be the same size",
+        )
     values = np.unique(label)
     bad = [int(v) for v in values if (v < 0 or v >= num_classes) and v != ignore_label]
     if bad:
         shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
-        return ("label maps with values out of range",
-                f"label value(s) {shown} are neither a class id (0..{num_classes - 1}: {num_classes} classes) nor "
-                f"the ignore label {ignore_label}: fix the file or the dataset's classes")
+        return (
+            "label maps with values out of range",
+            f"label value(s) {shown} are neither a class id (0..{num_classes - 1}: {num_classes} classes) nor "
+            f"the ignore label {ignore_label}: fix the file or the dataset's classes",
+        )
     return None
 
 

@@ -17,6 +17,7 @@ On disk it has the COCO-Stuff layout under its root (default `$DETECTRON2_DATASE
 or `generate_synthetic_dataset(root)`. This module needs only numpy, Pillow and PyYAML (the preparation script
 loads it without importing torch or detectron2).
 """
+
 import json
 import os
 import re
@@ -51,15 +52,22 @@ def _texture(name, rng, h, w):
         base = np.stack([110 + 60 * t, 170 + 45 * t, 235 + 10 * t], -1)
         return base + 3 * fine[..., None]
     if name == "grass":
-        streaks = np.asarray(Image.fromarray(rng.uniform(-1, 1, (max(2, h // 6), w)).astype(np.float32))
-                             .resize((w, h), Image.BILINEAR))
-        return np.array([70, 160, 50], np.float32) + 35 * streaks[..., None] * np.array([0.5, 1, 0.4]) \
+        streaks = np.asarray(
+            Image.fromarray(rng.uniform(-1, 1, (max(2, h // 6), w)).astype(np.float32)).resize((w, h), Image.BILINEAR)
+        )
+        return (
+            np.array([70, 160, 50], np.float32)
+            + 35 * streaks[..., None] * np.array([0.5, 1, 0.4])
             + 10 * fine[..., None]
+        )
     if name == "water":
         phase = rng.uniform(0, 2 * np.pi)
         waves = np.sin(yy / 3.0 + 0.8 * np.sin(xx / 9.0 + phase))
-        return np.array([30, 80, 150], np.float32) + 25 * waves[..., None] * np.array([0.6, 0.8, 1.0]) \
+        return (
+            np.array([30, 80, 150], np.float32)
+            + 25 * waves[..., None] * np.array([0.6, 0.8, 1.0])
             + 5 * fine[..., None]
+        )
     if name == "road":
         return np.array([105, 105, 110], np.float32) + 18 * fine[..., None]
     if name == "sand":
@@ -76,8 +84,9 @@ def _texture(name, rng, h, w):
         return np.where(mortar[..., None], np.array([200, 195, 185], np.float32), bricks)
     if name == "tree":
         blobs = _noise(rng, h, w, 6)
-        return np.array([35, 95, 35], np.float32) + 30 * blobs[..., None] * np.array([0.4, 1, 0.4]) \
-            + 6 * fine[..., None]
+        return (
+            np.array([35, 95, 35], np.float32) + 30 * blobs[..., None] * np.array([0.4, 1, 0.4]) + 6 * fine[..., None]
+        )
     raise KeyError(name)
 
 

@@ -8,6 +8,7 @@
 - for the benchmarks, whether the number of images is the published one (EXPECTED_IMAGES);
 and a one-line verdict. tools/verify_dataset.py is its command line.
 """
+
 import logging
 import os
 from collections import namedtuple
@@ -41,8 +42,10 @@ EXPECTED_IMAGES: Dict[str, Tuple[int, ...]] = {
 # One record's findings: `kind` and `problem` are "" when the pair is fine; `counts` are pixels per label value.
 _PairResult = namedtuple("_PairResult", ["kind", "problem", "values", "counts"])
 
-VerificationReport = namedtuple("VerificationReport", [
-    "dataset", "num_images", "num_label_maps", "problems", "notes", "class_pixels", "class_images", "verdict", "ok"])
+VerificationReport = namedtuple(
+    "VerificationReport",
+    ["dataset", "num_images", "num_label_maps", "problems", "notes", "class_pixels", "class_images", "verdict", "ok"],
+)
 VerificationReport.__doc__ = """What `verify_dataset` found.
 
 problems: [str], each a reason the dataset is wrong (with up to a few file names); notes: [str], facts that are
@@ -90,8 +93,10 @@ def verify_dataset(name: str, num_workers: int = 0, max_examples: int = 3) -> Ve
             which, and how to prepare them).
     """
     if name not in DatasetCatalog.list():
-        raise KeyError(f"dataset {name!r} is not registered (a built-in name such as ade20k_150_test_sem_seg, or one "
-                       "of your own: pass its spec with --spec)")
+        raise KeyError(
+            f"dataset {name!r} is not registered (a built-in name such as ade20k_150_test_sem_seg, or one "
+            "of your own: pass its spec with --spec)"
+        )
     meta = MetadataCatalog.get(name)
     records = DatasetCatalog.get(name)
     num_classes, ignore_label = len(meta.stuff_classes), meta.ignore_label
@@ -116,8 +121,9 @@ def verify_dataset(name: str, num_workers: int = 0, max_examples: int = 3) -> Ve
             for stem in unlabelled:
                 found("images without a label map", stem)
         elif unlabelled:
-            notes.append(f"{len(unlabelled)} images of {meta.image_root} have no label map (the folder holds other "
-                         "splits too)")
+            notes.append(
+                f"{len(unlabelled)} images of {meta.image_root} have no label map (the folder holds other splits too)"
+            )
 
     class_pixels = np.zeros(num_classes, np.int64)
     class_images = np.zeros(num_classes, np.int64)
@@ -136,30 +142,43 @@ def verify_dataset(name: str, num_workers: int = 0, max_examples: int = 3) -> Ve
             class_images[result.values[valid]] += 1
 
     for kind, examples in grouped.items():
-        problems.append(f"{len(examples)} {kind}: " + "; ".join(examples[:max_examples])
-                        + (" ..." if len(examples) > max_examples else ""))
+        problems.append(
+            f"{len(examples)} {kind}: "
+            + "; ".join(examples[:max_examples])
+            + (" ..." if len(examples) > max_examples else "")
+        )
     expected = EXPECTED_IMAGES.get(name)
     if expected and len(records) not in expected:
-        problems.append(f"{len(records)} images, the benchmark has {' or '.join(f'{n:,}' for n in expected)}: "
-                        "the preparation is incomplete or used other files")
+        problems.append(
+            f"{len(records)} images, the benchmark has {' or '.join(f'{n:,}' for n in expected)}: "
+            "the preparation is incomplete or used other files"
+        )
     absent = int((class_pixels == 0).sum())
     if absent:
         notes.append(f"{absent} of {num_classes} classes have no pixel")
     ok = not problems
-    verdict = (f"{name}: OK, {len(records)} images, {num_classes} classes" if ok else
-               f"{name}: {len(problems)} problem(s) found in {len(records)} images, see above")
-    return VerificationReport(name, len(records), num_label_maps, problems, notes, class_pixels, class_images,
-                              verdict, ok)
+    verdict = (
+        f"{name}: OK, {len(records)} images, {num_classes} classes"
+        if ok
+        else f"{name}: {len(problems)} problem(s) found in {len(records)} images, see above"
+    )
+    return VerificationReport(
+        name, len(records), num_label_maps, problems, notes, class_pixels, class_images, verdict, ok
+    )
 
 
 def format_report(report: VerificationReport, classes: List[str] = None) -> str:
     """The class-frequency table, the notes and problems, and the verdict as the last line."""
     total = max(1, int(report.class_pixels.sum()))
     names = classes or [str(i) for i in range(len(report.class_pixels))]
-    rows = [[i, name, int(p), f"{100.0 * p / total:.2f}", int(n)]
-            for i, (name, p, n) in enumerate(zip(names, report.class_pixels, report.class_images))]
-    lines = [tabulate(rows, headers=["id", "class", "pixels", "%", "images"], tablefmt="pipe", stralign="left"),
-             f"images: {report.num_images}, label maps: {report.num_label_maps}"]
+    rows = [
+        [i, name, int(p), f"{100.0 * p / total:.2f}", int(n)]
+        for i, (name, p, n) in enumerate(zip(names, report.class_pixels, report.class_images))
+    ]
+    lines = [
+        tabulate(rows, headers=["id", "class", "pixels", "%", "images"], tablefmt="pipe", stralign="left"),
+        f"images: {report.num_images}, label maps: {report.num_label_maps}",
+    ]
     lines += [f"note: {n}" for n in report.notes]
     lines += [f"PROBLEM: {p}" for p in report.problems]
     lines.append(report.verdict)

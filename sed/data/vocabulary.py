@@ -14,6 +14,7 @@ Classes come out in the given order (label i is class i), each in the text encod
 ", "). An empty class, an empty synonym or a class listed twice (ignoring case and spacing) is rejected, as are
 ";" and "|" in a typed string, which would otherwise silently change what is one class.
 """
+
 import os
 from pathlib import Path
 
@@ -48,22 +49,26 @@ def parse_vocabulary(vocabulary):
         raise VocabularyError("The vocabulary is empty: give at least one class name.")
     for i, entry in enumerate(vocabulary):
         if not isinstance(entry, str):
-            raise TypeError(f"The vocabulary list holds a {type(entry).__name__} at position {i + 1}, not a "
-                            f"class name: {entry!r}.")
+            raise TypeError(
+                f"The vocabulary list holds a {type(entry).__name__} at position {i + 1}, not a class name: {entry!r}."
+            )
     where = "The vocabulary list"
-    return _check_duplicates([_class_name(entry.replace(",", SYNONYM_SEPARATOR), i, where)
-                              for i, entry in enumerate(vocabulary)], where)
+    return _check_duplicates(
+        [_class_name(entry.replace(",", SYNONYM_SEPARATOR), i, where) for i, entry in enumerate(vocabulary)], where
+    )
 
 
 def _parse_string(text):
     if not text.strip():
-        raise VocabularyError("The vocabulary is empty: give class names (\"cat, dog, grass/lawn\") or a benchmark "
-                              "name (\"ade150\").")
+        raise VocabularyError(
+            'The vocabulary is empty: give class names ("cat, dog, grass/lawn") or a benchmark name ("ade150").'
+        )
     for separator in ";|":
         if separator in text:
             raise VocabularyError(
                 f"Vocabulary {text!r}: {separator!r} is not a separator. Separate classes with commas and the "
-                f"synonyms of one class with '{SYNONYM_SEPARATOR}', e.g. \"cat, dog, grass/lawn\".")
+                f"synonyms of one class with '{SYNONYM_SEPARATOR}', e.g. \"cat, dog, grass/lawn\"."
+            )
     if "," in text:
         where = f"Vocabulary {text!r}"
         return _check_duplicates([_class_name(entry, i, where) for i, entry in enumerate(text.split(","))], where)
@@ -77,8 +82,10 @@ def _parse_string(text):
         return _check_duplicates(dataset_vocabulary(name), f"Vocabulary {name!r}")
     raise VocabularyError(
         f"Vocabulary {text!r} is neither a benchmark vocabulary ({', '.join(benchmarks)}), a class-name JSON "
-        "file nor a registered dataset. To type classes, separate them with commas (\"cat, dog, grass/lawn\"); a single class makes no "
-        "segmentation (every pixel would get it), in Python pass a list to force one.")
+        'file nor a registered dataset. To type classes, separate them with commas ("cat, dog, grass/lawn"); '
+        "a single class makes no "
+        "segmentation (every pixel would get it), in Python pass a list to force one."
+    )
 
 
 def _load_json(path):
@@ -92,11 +99,11 @@ def _class_name(entry, index, where):
     """Canonical form of one typed class ("grass / lawn" -> "grass, lawn"); `where` starts error messages."""
     synonyms = [s.strip() for s in entry.split(SYNONYM_SEPARATOR)]
     if not any(synonyms):
-        raise VocabularyError(f"{where}: the class at position {index + 1} is empty (an empty entry, or a "
-                              "doubled or trailing comma).")
+        raise VocabularyError(
+            f"{where}: the class at position {index + 1} is empty (an empty entry, or a doubled or trailing comma)."
+        )
     if not all(synonyms):
-        raise VocabularyError(f"{where}: the class at position {index + 1} ({entry.strip()!r}) has an empty "
-                              "synonym.")
+        raise VocabularyError(f"{where}: the class at position {index + 1} ({entry.strip()!r}) has an empty synonym.")
     return ", ".join(synonyms)
 
 
@@ -105,7 +112,9 @@ def _check_duplicates(names, where):
     for i, name in enumerate(names):
         key = " ".join(name.lower().split())
         if key in first_index:
-            raise VocabularyError(f"{where}: {name!r} is listed twice (positions {first_index[key] + 1} "
-                                  f"and {i + 1}); list every class once.")
+            raise VocabularyError(
+                f"{where}: {name!r} is listed twice (positions {first_index[key] + 1} "
+                f"and {i + 1}); list every class once."
+            )
         first_index[key] = i
     return names

@@ -15,6 +15,7 @@ Set SED_DEBUG=1 to get the traceback instead. A run that fails before writing an
 behind; an --eval-only run first moves an earlier OUTPUT_DIR/results.json to results.previous.json, so that a
 failed evaluation leaves no results that look current.
 """
+
 import difflib
 import logging
 import os
@@ -36,9 +37,9 @@ from ..utils.files import DiskFullError, check_writable_dir, missing_folders, re
 from ..utils.logs import environment_info, setup_run_loggers
 from ..utils.messages import one_line
 from .launch import DEFAULT_TIMEOUT, launch
+from .results import write_results
 from .stop_signals import TrainingStopped
 from .train_step import micro_batch_size
-from .results import write_results
 from .trainer import Trainer
 
 __all__ = ["UsageError", "build_parser", "load_config", "setup", "main", "preflight", "run"]
@@ -54,13 +55,21 @@ class UsageError(Exception):
 def build_parser():
     parser = default_argument_parser()
     parser.description = "Train or evaluate a segmentation model of this project (SED, ECENet) with detectron2."
-    parser.add_argument("--skip-missing-datasets", action="store_true",
-                        help="with --eval-only: record a test dataset whose files are missing as skipped "
-                             "(in OUTPUT_DIR/results.json) instead of failing")
-    parser.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT.total_seconds(), metavar="SECONDS",
-                        help="several processes: how long every process waits for the others to start (rank 0 "
-                             "says who is missing meanwhile), and for any collective operation; default "
-                             f"{DEFAULT_TIMEOUT.total_seconds():g} (detectron2's)")
+    parser.add_argument(
+        "--skip-missing-datasets",
+        action="store_true",
+        help="with --eval-only: record a test dataset whose files are missing as skipped "
+        "(in OUTPUT_DIR/results.json) instead of failing",
+    )
+    parser.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT.total_seconds(),
+        metavar="SECONDS",
+        help="several processes: how long every process waits for the others to start (rank 0 "
+        "says who is missing meanwhile), and for any collective operation; default "
+        f"{DEFAULT_TIMEOUT.total_seconds():g} (detectron2's)",
+    )
     return parser
 
 
@@ -80,27 +89,37 @@ def _check_output_dir(output_dir):
     try:
         check_writable_dir(output_dir)
     except OSError as e:
-        raise UsageError(f"OUTPUT_DIR {output_dir!r} cannot be written ({e.strerror or e}): give a folder you can "
-                         "write to, e.g. OUTPUT_DIR ./output/<run name>") from e
+        raise UsageError(
+            f"OUTPUT_DIR {output_dir!r} cannot be written ({e.strerror or e}): give a folder you can "
+            "write to, e.g. OUTPUT_DIR ./output/<run name>"
+        ) from e
 
 
 def _check_devices(cfg, args):
     n = args.num_gpus
     if n < 1 or args.num_machines < 1:
-        raise UsageError("--num-gpus and --num-machines must be at least 1 (--num-gpus is the number of "
-                         "processes per machine: GPUs, or CPU processes with MODEL.DEVICE cpu)")
+        raise UsageError(
+            "--num-gpus and --num-machines must be at least 1 (--num-gpus is the number of "
+            "processes per machine: GPUs, or CPU processes with MODEL.DEVICE cpu)"
+        )
     if not cfg.MODEL.DEVICE.startswith("cuda"):
         return False
     available = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if available == 0:
         if n > 1:
-            raise UsageError(f"--num-gpus {n} but this machine has no GPU: add MODEL.DEVICE cpu to run {n} CPU "
-                             "processes (gloo), or use --num-gpus 1 MODEL.DEVICE cpu")
-        raise UsageError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has no GPU: add MODEL.DEVICE cpu "
-                         "to the command (CPU runs suit the tiny configs; the paper's models need GPUs)")
+            raise UsageError(
+                f"--num-gpus {n} but this machine has no GPU: add MODEL.DEVICE cpu to run {n} CPU "
+                "processes (gloo), or use --num-gpus 1 MODEL.DEVICE cpu"
+            )
+        raise UsageError(
+            f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has no GPU: add MODEL.DEVICE cpu "
+            "to the command (CPU runs suit the tiny configs; the paper's models need GPUs)"
+        )
     if n > available:
-        raise UsageError(f"--num-gpus {n} but this machine has {available} GPU(s): use --num-gpus {available} or "
-                         "less (SOLVER.IMS_PER_BATCH is split over the processes)")
+        raise UsageError(
+            f"--num-gpus {n} but this machine has {available} GPU(s): use --num-gpus {available} or "
+            "less (SOLVER.IMS_PER_BATCH is split over the processes)"
+        )
     return True
 
 
@@ -121,8 +140,10 @@ def _dataset_error(name, key):
     if name not in DatasetCatalog.list():
         similar = difflib.get_close_matches(name, DatasetCatalog.list(), n=len(DatasetCatalog.list()), cutoff=0.8)
         hint = f"did you mean {', '.join(similar)}?" if similar else "no registered name resembles it"
-        raise UsageError(f"dataset {name!r} ({key}) is not registered: {hint} (the project's datasets are "
-                         "registered in sed/data/datasets)")
+        raise UsageError(
+            f"dataset {name!r} ({key}) is not registered: {hint} (the project's datasets are "
+            "registered in sed/data/datasets)"
+        )
     try:
         DatasetCatalog.get(name)
     except FileNotFoundError as e:
@@ -137,18 +158,22 @@ def preflight(cfg, args):
     _check_devices(cfg, args)
     world_size = args.num_gpus * args.num_machines
     if args.dist_timeout <= 0:
-        raise UsageError(f"--dist-timeout {args.dist_timeout:g}: give a number of seconds above 0 (default "
-                         f"{DEFAULT_TIMEOUT.total_seconds():g})")
+        raise UsageError(
+            f"--dist-timeout {args.dist_timeout:g}: give a number of seconds above 0 (default "
+            f"{DEFAULT_TIMEOUT.total_seconds():g})"
+        )
     if args.num_machines > 1 and args.dist_url == "auto":
         raise UsageError("--dist-url auto works on one machine only: give tcp://<address of machine 0>:<port>")
     resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
     if not resuming and not _weights_available(cfg.MODEL.WEIGHTS):
-        raise UsageError(f"MODEL.WEIGHTS {cfg.MODEL.WEIGHTS!r}: no such file: give the path of a checkpoint (.pth), a "
-                         f"model-zoo name ({', '.join(model_zoo.zoo_names(model_zoo.Checkpoint))}; MODEL_ZOO.md), "
-                         "or MODEL.WEIGHTS \"\" to start from the config's initialisation")
+        raise UsageError(
+            f"MODEL.WEIGHTS {cfg.MODEL.WEIGHTS!r}: no such file: give the path of a checkpoint (.pth), a "
+            f"model-zoo name ({', '.join(model_zoo.zoo_names(model_zoo.Checkpoint))}; MODEL_ZOO.md), "
+            'or MODEL.WEIGHTS "" to start from the config\'s initialisation'
+        )
     if not resuming and cfg.MODEL.WEIGHTS.startswith(model_zoo.PREFIX):
         # Downloaded here, once, before the processes start: they then all find it in the cache.
-        model_zoo.fetch_checkpoint(cfg.MODEL.WEIGHTS[len(model_zoo.PREFIX):])
+        model_zoo.fetch_checkpoint(cfg.MODEL.WEIGHTS[len(model_zoo.PREFIX) :])
     if not args.eval_only:
         _check_batch(cfg, world_size)
         if not cfg.DATASETS.TRAIN:
@@ -167,8 +192,9 @@ def preflight(cfg, args):
         elif args.eval_only:
             raise UsageError(error)
         else:
-            raise UsageError(f"{error} (training evaluates DATASETS.TEST; add DATASETS.TEST \"()\" to train without "
-                             "evaluation)")
+            raise UsageError(
+                f'{error} (training evaluates DATASETS.TEST; add DATASETS.TEST "()" to train without evaluation)'
+            )
     return skipped
 
 
@@ -244,8 +270,10 @@ def _bad_file_message(error, args):
     if args.eval_only:
         return message
     cfg = load_config(args.config_file, args.opts)
-    return (f"{message}. To check every file of the training data: python tools/verify_dataset.py "
-            f"{' '.join(cfg.DATASETS.TRAIN)}")
+    return (
+        f"{message}. To check every file of the training data: python tools/verify_dataset.py "
+        f"{' '.join(cfg.DATASETS.TRAIN)}"
+    )
 
 
 def guarded_main(args):
@@ -257,8 +285,7 @@ def guarded_main(args):
             print(f"{_program()}: {e}", file=sys.stderr)
             sys.stderr.flush()
         sys.exit(e.exit_code)
-    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError, NonFiniteOutputError,
-            DiskFullError) as e:
+    except (UsageError, FileNotFoundError, CheckpointError, ImageFileError, NonFiniteOutputError, DiskFullError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
         sys.exit(_fail(_bad_file_message(e, args) if isinstance(e, ImageFileError) else e))
@@ -285,8 +312,10 @@ def _run(cfg, args):
         skipped = preflight(cfg, args)
         if skipped and len(skipped) == len(cfg.DATASETS.TEST):
             # Nothing to evaluate: record why, without building the model.
-            write_results({name: {"skipped": reason} for name, reason in skipped.items()},
-                          os.path.join(cfg.OUTPUT_DIR, "results.json"))
+            write_results(
+                {name: {"skipped": reason} for name, reason in skipped.items()},
+                os.path.join(cfg.OUTPUT_DIR, "results.json"),
+            )
     except (UsageError, FileNotFoundError, DiskFullError) as e:
         if os.environ.get("SED_DEBUG"):
             raise
@@ -297,8 +326,16 @@ def _run(cfg, args):
         return 0
     use_gpu = cfg.MODEL.DEVICE.startswith("cuda")
     try:
-        launch(guarded_main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-               dist_url=args.dist_url, args=(args,), timeout=timedelta(seconds=args.dist_timeout), use_gpu=use_gpu)
+        launch(
+            guarded_main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+            timeout=timedelta(seconds=args.dist_timeout),
+            use_gpu=use_gpu,
+        )
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
     except ProcessExitedException as e:  # a worker exited after printing its one-line error

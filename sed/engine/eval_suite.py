@@ -10,6 +10,7 @@ Training's periodic evaluation uses the same settings for the same dataset (`eva
 TEST.EVAL_SUITE overrides the choice ("open_vocabulary" or "config"; "auto" = by the model's vocabulary), e.g.
 the quickstart, an SED on its own synthetic test set. The results table is sed/engine/results.py's.
 """
+
 from collections import namedtuple
 
 from ..modeling.protocol import capabilities

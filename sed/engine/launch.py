@@ -12,6 +12,7 @@ local port, the local process group is created, rank r uses GPU r). Besides:
   `sed.engine.stop_signals` says) and it waits for them; a worker also gets SIGTERM when the launcher dies, so
   that no worker outlives it holding the port.
 """
+
 import logging
 import os
 import signal
@@ -46,8 +47,16 @@ def _find_free_port():
     return port
 
 
-def launch(main_func, num_processes_per_machine, num_machines=1, machine_rank=0, dist_url=None, args=(),
-           timeout=DEFAULT_TIMEOUT, use_gpu=None):
+def launch(
+    main_func,
+    num_processes_per_machine,
+    num_machines=1,
+    machine_rank=0,
+    dist_url=None,
+    args=(),
+    timeout=DEFAULT_TIMEOUT,
+    use_gpu=None,
+):
     """Runs `main_func(*args)` in `num_processes_per_machine` processes on each of `num_machines` machines.
 
     Args:
@@ -68,7 +77,9 @@ def launch(main_func, num_processes_per_machine, num_machines=1, machine_rank=0,
             raise ValueError("--dist-url auto works on one machine only: give tcp://<machine 0 address>:<port>.")
         dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
     if num_machines > 1 and dist_url.startswith("file://"):
-        logging.getLogger(__name__).warning("file:// is not a reliable init_method in multi-machine jobs; prefer tcp://")
+        logging.getLogger(__name__).warning(
+            "file:// is not a reliable init_method in multi-machine jobs; prefer tcp://"
+        )
     context = mp.start_processes(
         _launched_worker,
         nprocs=num_processes_per_machine,
@@ -81,9 +92,11 @@ def launch(main_func, num_processes_per_machine, num_machines=1, machine_rank=0,
 
 def _join_passing_signals(context):
     """Waits for the workers of `context`, passing SIGTERM and SIGINT to them instead of dying without them."""
+
     def forward(signum, frame):
-        logger.warning("%s received: passing it to the %d worker process(es).", signal.Signals(signum).name,
-                       len(context.processes))
+        logger.warning(
+            "%s received: passing it to the %d worker process(es).", signal.Signals(signum).name, len(context.processes)
+        )
         for process in context.processes:
             if process.is_alive():
                 os.kill(process.pid, signum)
@@ -122,21 +135,27 @@ def _rendezvous(dist_url, world_size, rank, timeout):
         store = dist.TCPStore(host, port, world_size, rank == 0, timeout=timeout, wait_for_workers=False)
     except (RuntimeError, OSError) as e:  # torch's DistStoreError is a RuntimeError
         if rank == 0:
-            raise DistributedStartError(f"rank 0 cannot listen at {dist_url} ({' '.join(str(e).split())[:200]}): "
-                                        "the port is taken or the address is not this machine's; give another "
-                                        "--dist-url") from e
-        raise DistributedStartError(f"rank {rank} could not reach rank 0 at {dist_url} within {seconds:g} s: start "
-                                    "machine 0 (--machine-rank 0) with the same --dist-url, or raise "
-                                    "--dist-timeout") from e
+            raise DistributedStartError(
+                f"rank 0 cannot listen at {dist_url} ({' '.join(str(e).split())[:200]}): "
+                "the port is taken or the address is not this machine's; give another "
+                "--dist-url"
+            ) from e
+        raise DistributedStartError(
+            f"rank {rank} could not reach rank 0 at {dist_url} within {seconds:g} s: start "
+            "machine 0 (--machine-rank 0) with the same --dist-url, or raise "
+            "--dist-timeout"
+        ) from e
     store.set(f"sed_joined/{rank}", "1")
     if rank != 0:
         store.add("sed_joined", 1)
         try:
             store.wait(["sed_all_joined"])  # within the store's timeout
         except RuntimeError as e:
-            raise DistributedStartError(f"rank {rank} joined rank 0 at {dist_url}, but not every process did within "
-                                        f"{seconds:g} s: start the missing ones (rank 0 names them), or raise "
-                                        "--dist-timeout") from e
+            raise DistributedStartError(
+                f"rank {rank} joined rank 0 at {dist_url}, but not every process did within "
+                f"{seconds:g} s: start the missing ones (rank 0 names them), or raise "
+                "--dist-timeout"
+            ) from e
         return store
     store.add("sed_joined", 1)
     start = last_report = time.monotonic()
@@ -154,11 +173,19 @@ def _rendezvous(dist_url, world_size, rank, timeout):
             raise DistributedStartError(
                 f"only {joined} of {world_size} processes joined {dist_url} within {seconds:g} s (missing ranks "
                 f"{_ranges(missing)}): start them with the same --dist-url and --num-machines (each machine its "
-                "--machine-rank), or raise --dist-timeout")
+                "--machine-rank), or raise --dist-timeout"
+            )
         if now - start >= 1 and (joined != reported or now - last_report >= PROGRESS_EVERY_S):
             missing = [r for r in range(world_size) if not store.check([f"sed_joined/{r}"])]
-            logger.warning("Waiting at %s for %d processes: %d joined, missing ranks %s (%.0f s of the %g s "
-                           "--dist-timeout).", dist_url, world_size, joined, _ranges(missing), now - start, seconds)
+            logger.warning(
+                "Waiting at %s for %d processes: %d joined, missing ranks %s (%.0f s of the %g s --dist-timeout).",
+                dist_url,
+                world_size,
+                joined,
+                _ranges(missing),
+                now - start,
+                seconds,
+            )
             reported, last_report = joined, now
         time.sleep(0.2)
 
@@ -180,12 +207,15 @@ def _launched_worker(local_rank, *args):
     _distributed_worker(local_rank, *args)
 
 
-def _distributed_worker(local_rank, main_func, world_size, num_processes_per_machine, machine_rank, dist_url, args,
-                        timeout, use_gpu):
+def _distributed_worker(
+    local_rank, main_func, world_size, num_processes_per_machine, machine_rank, dist_url, args, timeout, use_gpu
+):
     if use_gpu:
         if num_processes_per_machine > torch.cuda.device_count():
-            raise RuntimeError(f"{num_processes_per_machine} processes need as many GPUs; this machine has "
-                               f"{torch.cuda.device_count()}.")
+            raise RuntimeError(
+                f"{num_processes_per_machine} processes need as many GPUs; this machine has "
+                f"{torch.cuda.device_count()}."
+            )
     elif "OMP_NUM_THREADS" not in os.environ:
         # CPU processes share the cores instead of each using them all.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // num_processes_per_machine))
@@ -194,11 +224,13 @@ def _distributed_worker(local_rank, main_func, world_size, num_processes_per_mac
     try:
         if dist_url.startswith("tcp://"):
             store = _rendezvous(dist_url, world_size, global_rank, timeout)
-            dist.init_process_group(backend=backend, store=store, world_size=world_size, rank=global_rank,
-                                    timeout=timeout)
+            dist.init_process_group(
+                backend=backend, store=store, world_size=world_size, rank=global_rank, timeout=timeout
+            )
         else:
-            dist.init_process_group(backend=backend, init_method=dist_url, world_size=world_size, rank=global_rank,
-                                    timeout=timeout)
+            dist.init_process_group(
+                backend=backend, init_method=dist_url, world_size=world_size, rank=global_rank, timeout=timeout
+            )
     except DistributedStartError as e:
         print(f"{os.path.basename(sys.argv[0]) or 'launch'}: error: {e}", file=sys.stderr)
         sys.stderr.flush()

@@ -16,6 +16,7 @@ Gradient clipping: SOLVER.CLIP_GRADIENTS with CLIP_TYPE "full_model" clips the L
 parameters together (the authors' `FullModelGradientClippingOptimizer`); "value" / "norm" are detectron2's
 per-parameter clipping.
 """
+
 import itertools
 import logging
 from collections import defaultdict
@@ -31,9 +32,17 @@ from ..modeling.protocol import SegmentationModel, unwrap_model
 logger = logging.getLogger(__name__)
 
 NORM_MODULE_TYPES = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
-    nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
-    nn.LayerNorm, nn.LocalResponseNorm, D2LayerNorm,  # subclasses count too (timm's LayerNorm2d, d2's BNs)
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.GroupNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+    D2LayerNorm,  # subclasses count too (timm's LayerNorm2d, d2's BNs)
 )
 NO_DECAY_PARAM_NAMES = ("relative_position_bias_table", "absolute_pos_embed")
 
@@ -68,13 +77,18 @@ def _log_groups(groups, model):
         summary[key][0] += 1
         summary[key][1] += sum(p.numel() for p in g["params"])
     frozen = sum(p.numel() for p in unwrap_model(model).parameters() if not p.requires_grad)
-    lines = [f"  lr {lr:.3g}, weight decay {wd:.3g}: {n} tensors, {numel / 1e6:.2f} M values"
-             for (lr, wd), (n, numel) in sorted(summary.items(), key=lambda kv: -kv[1][1])]
-    logger.info("Optimizer parameter groups (frozen, not optimised: %.2f M values):\n%s", frozen / 1e6,
-                "\n".join(lines))
+    lines = [
+        f"  lr {lr:.3g}, weight decay {wd:.3g}: {n} tensors, {numel / 1e6:.2f} M values"
+        for (lr, wd), (n, numel) in sorted(summary.items(), key=lambda kv: -kv[1][1])
+    ]
+    logger.info(
+        "Optimizer parameter groups (frozen, not optimised: %.2f M values):\n%s", frozen / 1e6, "\n".join(lines)
+    )
     if any(lr == 0 for lr, _ in summary):
-        logger.warning("Some trained parameters have lr 0 (the model's lr multiplier of them is 0, e.g. "
-                       "SOLVER.BACKBONE_MULTIPLIER or SOLVER.CLIP_MULTIPLIER): they will not change.")
+        logger.warning(
+            "Some trained parameters have lr 0 (the model's lr multiplier of them is 0, e.g. "
+            "SOLVER.BACKBONE_MULTIPLIER or SOLVER.CLIP_MULTIPLIER): they will not change."
+        )
 
 
 def full_model_gradient_clipping(optimizer_class, clip_value, norm_type=2.0):
@@ -103,10 +117,9 @@ def build_optimizer(cfg, model):
     if name == "ADAMW":
         optimizer_class, kwargs = torch.optim.AdamW, {}
     elif name == "SGD":
-        optimizer_class, kwargs = torch.optim.SGD, {"momentum": cfg.SOLVER.MOMENTUM,
-                                                    "nesterov": cfg.SOLVER.NESTEROV}
+        optimizer_class, kwargs = torch.optim.SGD, {"momentum": cfg.SOLVER.MOMENTUM, "nesterov": cfg.SOLVER.NESTEROV}
     else:
-        raise ValueError(f"SOLVER.OPTIMIZER={cfg.SOLVER.OPTIMIZER!r}: use \"ADAMW\" or \"SGD\".")
+        raise ValueError(f'SOLVER.OPTIMIZER={cfg.SOLVER.OPTIMIZER!r}: use "ADAMW" or "SGD".')
     clip = cfg.SOLVER.CLIP_GRADIENTS
     if clip.ENABLED and clip.CLIP_TYPE == "full_model":
         if clip.CLIP_VALUE > 0:

@@ -4,6 +4,7 @@ for a whole eval.sh run in tools/collect_results.py).
 A results dict is {dataset: evaluator output ({"sem_seg": {"mIoU": ...}}) or {"skipped": reason}}; a row is
 (name, dataset, metrics dict | None, note), note "" when evaluated, else "skipped: ..." / "failed: ...".
 """
+
 import json
 import os
 
@@ -20,6 +21,7 @@ RESULT_COLUMNS = ("mIoU", "fwIoU", "pACC")
 
 def write_results(results, path):
     """Writes a results dict as JSON (floats, NaN as null), atomically."""
+
     def clean(x):
         if isinstance(x, dict):
             return {str(k): clean(v) for k, v in x.items()}
@@ -56,8 +58,11 @@ def result_rows(results, name=None):
 def collect_results(eval_dir, names=None):
     """The rows of eval_dir/<name>/results.json, in `names` order (default: the sub-folders, sorted)."""
     if names is None:
-        names = sorted(d for d in os.listdir(eval_dir) if os.path.isdir(os.path.join(eval_dir, d))) \
-            if os.path.isdir(eval_dir) else []
+        names = (
+            sorted(d for d in os.listdir(eval_dir) if os.path.isdir(os.path.join(eval_dir, d)))
+            if os.path.isdir(eval_dir)
+            else []
+        )
     rows = []
     for name in names:
         path = os.path.join(eval_dir, name, "results.json")
@@ -82,14 +87,20 @@ def format_results(rows):
         title = titles.get(name, name)
         values = [None] * 3 if metrics is None else [metrics.get(k) for k in RESULT_COLUMNS]
         status = note.split(":", 1)[0] if note else "ok"
-        table.append([title, dataset] + ["" if metrics is None else "-" if v is None else f"{v:.2f}"
-                                         for v in values] + [status])
+        table.append(
+            [title, dataset] + ["" if metrics is None else "-" if v is None else f"{v:.2f}" for v in values] + [status]
+        )
         if metrics is not None:
             done.append((title, values[0]))
         if note:
             notes.append(f"{title} {note}")
-    text = tabulate(table, headers=["benchmark", "dataset", *RESULT_COLUMNS, "status"], tablefmt="pipe",
-                    stralign="left", disable_numparse=True)
+    text = tabulate(
+        table,
+        headers=["benchmark", "dataset", *RESULT_COLUMNS, "status"],
+        tablefmt="pipe",
+        stralign="left",
+        disable_numparse=True,
+    )
     if notes:
         text += "\n" + "\n".join(notes)
     if done:

@@ -8,6 +8,7 @@ ends bit-identical to one never stopped. A second signal while the first is bein
 without this hook). In several processes every rank stops after the same iteration (the request is shared
 each step); rank 0 writes the checkpoint.
 """
+
 import logging
 import random
 import signal
@@ -36,8 +37,10 @@ class TrainingStopped(BaseException):
     def __init__(self, signum, iteration, checkpoint):
         self.signal_name = signal.Signals(signum).name
         self.iteration, self.checkpoint, self.exit_code = iteration, checkpoint, 128 + signum
-        super().__init__(f"stopped by {self.signal_name} after iteration {iteration}: saved {checkpoint}; run the "
-                         "same command with --resume to continue")
+        super().__init__(
+            f"stopped by {self.signal_name} after iteration {iteration}: saved {checkpoint}; run the "
+            "same command with --resume to continue"
+        )
 
 
 def rng_state():
@@ -45,9 +48,11 @@ def rng_state():
     checkpoint may hold)."""
     version, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": [version, list(internal), gauss],
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -79,8 +84,11 @@ class StopOnSignalHook(HookBase):
             signal.raise_signal(signum)
             return
         self._requested = signum
-        logger.warning("%s received: stopping after iteration %d, once its checkpoint is saved (send it again to "
-                       "stop at once).", signal.Signals(signum).name, self.trainer.iter)
+        logger.warning(
+            "%s received: stopping after iteration %d, once its checkpoint is saved (send it again to stop at once).",
+            signal.Signals(signum).name,
+            self.trainer.iter,
+        )
 
     def _restore(self):
         for signum, handler in self._previous.items():
@@ -110,7 +118,11 @@ class StopOnSignalHook(HookBase):
         states = comm.all_gather(rng_state())  # one per rank, in rank order
         self.trainer.checkpointer.save(name, iteration=iteration, rng_state=states)
         checkpoint = f"{self.trainer.checkpointer.save_dir}/{name}.pth"
-        logger.warning("Stopped by %s after iteration %d: saved %s; resume with --resume.",
-                       signal.Signals(signum).name, iteration, checkpoint)
+        logger.warning(
+            "Stopped by %s after iteration %d: saved %s; resume with --resume.",
+            signal.Signals(signum).name,
+            iteration,
+            checkpoint,
+        )
         comm.synchronize()  # rank 0's checkpoint is complete before any rank ends
         raise TrainingStopped(signum, iteration, checkpoint)

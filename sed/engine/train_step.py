@@ -13,6 +13,7 @@
   and the `skipped_steps` metric, instead of writing NaN into the weights; more than
   SOLVER.MAX_CONSECUTIVE_NONFINITE_STEPS skipped steps in a row stop the training with `NonFiniteTrainingError`.
 """
+
 import contextlib
 import logging
 import time
@@ -44,9 +45,11 @@ def micro_batch_size(cfg, world_size):
     parts = world_size * steps
     if batch < parts or batch % parts:
         accumulation = f" x SOLVER.ACCUMULATE_STEPS {steps}" if steps > 1 else ""
-        raise ValueError(f"SOLVER.IMS_PER_BATCH {batch} does not split evenly over {world_size} processes"
-                         f"{accumulation}: use a multiple of {parts}, e.g. SOLVER.IMS_PER_BATCH "
-                         f"{max(parts, batch // parts * parts)}")
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH {batch} does not split evenly over {world_size} processes"
+            f"{accumulation}: use a multiple of {parts}, e.g. SOLVER.IMS_PER_BATCH "
+            f"{max(parts, batch // parts * parts)}"
+        )
     return batch // parts
 
 
@@ -54,8 +57,17 @@ class StepTrainer(SimpleTrainer):
     """detectron2's SimpleTrainer with gradient accumulation, autocast and non-finite step skipping (see the
     module docstring). The data loader yields micro-batches."""
 
-    def __init__(self, model, data_loader, optimizer, accumulate_steps=1, amp_dtype=None, device_type="cpu",
-                 max_consecutive_nonfinite=20, **kwargs):
+    def __init__(
+        self,
+        model,
+        data_loader,
+        optimizer,
+        accumulate_steps=1,
+        amp_dtype=None,
+        device_type="cpu",
+        max_consecutive_nonfinite=20,
+        **kwargs,
+    ):
         """
         Args:
             accumulate_steps: micro-batches per optimizer step.
@@ -82,8 +94,11 @@ class StepTrainer(SimpleTrainer):
         data = next(self._data_loader_iter)
         data_time = time.perf_counter() - start
         # Under DDP, gradients are all-reduced once, in the backward of the last micro-batch.
-        sync = contextlib.nullcontext() if last or not isinstance(self.model, DistributedDataParallel) \
+        sync = (
+            contextlib.nullcontext()
+            if last or not isinstance(self.model, DistributedDataParallel)
             else self.model.no_sync()
+        )
         with sync:
             with self._autocast():
                 loss_dict = self.model(data)
@@ -96,8 +111,12 @@ class StepTrainer(SimpleTrainer):
     def _step_is_finite(self, loss_dict):
         """Whether the losses and every gradient are finite, on every process (so that all skip together)."""
         values = [v.detach().float().reshape(-1) for v in loss_dict.values()]
-        values += [p.grad.detach().float().reshape(-1) for group in self.optimizer.param_groups
-                   for p in group["params"] if p.grad is not None]
+        values += [
+            p.grad.detach().float().reshape(-1)
+            for group in self.optimizer.param_groups
+            for p in group["params"]
+            if p.grad is not None
+        ]
         finite = torch.stack([torch.isfinite(v).all() for v in values]).all().float()
         if comm.get_world_size() > 1:
             torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
@@ -135,13 +154,19 @@ class StepTrainer(SimpleTrainer):
         self.consecutive_skips += 1
         get_event_storage().put_scalar("skipped_steps", self.skipped_steps, smoothing_hint=False)
         losses = ", ".join(f"{k}={float(v):.4g}" for k, v in loss_dict.items())
-        logger.warning("Iteration %d: non-finite loss or gradient (%s); the step is skipped (%d in a row, %d in all).",
-                       self.iter, losses, self.consecutive_skips, self.skipped_steps)
+        logger.warning(
+            "Iteration %d: non-finite loss or gradient (%s); the step is skipped (%d in a row, %d in all).",
+            self.iter,
+            losses,
+            self.consecutive_skips,
+            self.skipped_steps,
+        )
         if self.consecutive_skips > self.max_consecutive_nonfinite:
             raise NonFiniteTrainingError(
                 f"{self.consecutive_skips} steps in a row (up to iteration {self.iter}) had a non-finite loss or "
                 "gradient: the training has diverged. Lower SOLVER.BASE_LR, enable SOLVER.CLIP_GRADIENTS, or "
-                "disable SOLVER.AMP.ENABLED; SOLVER.MAX_CONSECUTIVE_NONFINITE_STEPS sets how many are tolerated.")
+                "disable SOLVER.AMP.ENABLED; SOLVER.MAX_CONSECUTIVE_NONFINITE_STEPS sets how many are tolerated."
+            )
 
     def state_dict(self):
         ret = super().state_dict()

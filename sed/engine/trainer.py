@@ -20,6 +20,7 @@ What this adds to DefaultTrainer:
   augmentation draws from the workers' own generators, which restart);
 - evaluation: skipping missing test datasets on request, `OUTPUT_DIR/results.json`, a results table.
 """
+
 import itertools
 import logging
 import os
@@ -28,8 +29,7 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from detectron2.data import (build_detection_test_loader, build_detection_train_loader,
-                             get_detection_dataset_dicts)
+from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import DefaultTrainer, TrainerBase, hooks
 from detectron2.evaluation import DatasetEvaluator, inference_on_dataset, print_csv_format
@@ -50,6 +50,7 @@ from .train_step import StepTrainer, micro_batch_size
 __all__ = ["Trainer", "set_test_vocabulary", "derived_seed"]
 
 logger = logging.getLogger(__name__)
+
 
 def derived_seed(run_seed, iteration, rank):
     """A seed for (run, iteration, rank): the same on a resumed run as on an uninterrupted one."""
@@ -108,8 +109,12 @@ def set_test_vocabulary(cfg, model, dataset_name):
     json_path = cfg.MODEL.SEM_SEG_HEAD.get("TEST_CLASS_JSON", "")
     names = test_vocabulary(cfg, dataset_name)
     model.set_vocabulary(names)
-    logger.info("Test vocabulary for %s: %d classes (%s)", dataset_name, len(names),
-                json_path or f"from the dataset {dataset_name}")
+    logger.info(
+        "Test vocabulary for %s: %d classes (%s)",
+        dataset_name,
+        len(names),
+        json_path or f"from the dataset {dataset_name}",
+    )
     return names
 
 
@@ -144,8 +149,9 @@ class Trainer(DefaultTrainer):
         if comm.get_world_size() == 1:
             return model
         on_gpu = _model_device(model).type == "cuda"
-        return DistributedDataParallel(model, device_ids=[comm.get_local_rank()] if on_gpu else None,
-                                       broadcast_buffers=False)
+        return DistributedDataParallel(
+            model, device_ids=[comm.get_local_rank()] if on_gpu else None, broadcast_buffers=False
+        )
 
     @staticmethod
     def _build_step_trainer(cfg, model, data_loader, optimizer):
@@ -155,15 +161,27 @@ class Trainer(DefaultTrainer):
             logger.info("SOLVER.AMP.ENABLED: mixed precision with float16 autocast and gradient scaling.")
             amp_dtype = torch.float16
         elif cfg.SOLVER.AMP.ENABLED:
-            logger.info("SOLVER.AMP.ENABLED on %s: mixed precision with bfloat16 autocast (no gradient scaling); "
-                        "set SOLVER.AMP.ENABLED False for float32.", device_type)
+            logger.info(
+                "SOLVER.AMP.ENABLED on %s: mixed precision with bfloat16 autocast (no gradient scaling); "
+                "set SOLVER.AMP.ENABLED False for float32.",
+                device_type,
+            )
             amp_dtype = torch.bfloat16
         if cfg.SOLVER.ACCUMULATE_STEPS > 1:
-            logger.info("SOLVER.ACCUMULATE_STEPS: each step accumulates %d micro-batches of %d image(s) per process.",
-                        cfg.SOLVER.ACCUMULATE_STEPS, micro_batch_size(cfg, comm.get_world_size()))
-        return StepTrainer(model, data_loader, optimizer, accumulate_steps=cfg.SOLVER.ACCUMULATE_STEPS,
-                           amp_dtype=amp_dtype, device_type=device_type,
-                           max_consecutive_nonfinite=cfg.SOLVER.MAX_CONSECUTIVE_NONFINITE_STEPS)
+            logger.info(
+                "SOLVER.ACCUMULATE_STEPS: each step accumulates %d micro-batches of %d image(s) per process.",
+                cfg.SOLVER.ACCUMULATE_STEPS,
+                micro_batch_size(cfg, comm.get_world_size()),
+            )
+        return StepTrainer(
+            model,
+            data_loader,
+            optimizer,
+            accumulate_steps=cfg.SOLVER.ACCUMULATE_STEPS,
+            amp_dtype=amp_dtype,
+            device_type=device_type,
+            max_consecutive_nonfinite=cfg.SOLVER.MAX_CONSECUTIVE_NONFINITE_STEPS,
+        )
 
     @classmethod
     def build_model(cls, cfg):
@@ -188,16 +206,18 @@ class Trainer(DefaultTrainer):
         # the loader yields micro-batches (SOLVER.ACCUMULATE_STEPS of them make one step of IMS_PER_BATCH images)
         batch = micro_batch_size(cfg, comm.get_world_size()) * comm.get_world_size()
         if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
-            logger.info("DATALOADER.SAMPLER_TRAIN=%s: a resumed run restarts its data order.",
-                        cfg.DATALOADER.SAMPLER_TRAIN)
+            logger.info(
+                "DATALOADER.SAMPLER_TRAIN=%s: a resumed run restarts its data order.", cfg.DATALOADER.SAMPLER_TRAIN
+            )
             return build_detection_train_loader(cfg, mapper=mapper, total_batch_size=batch), None
         dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
         sampler = ResumableTrainingSampler(len(dataset), seed=seed)
         # The loader's own generator: starting its iterator (at the first step, also of a resumed run) then draws
         # from it, not from torch's global generator, whose state a resumed run restores.
         loader_seed = None if seed is None else derived_seed(seed, 0, comm.get_rank())
-        return build_detection_train_loader(cfg, mapper=mapper, dataset=dataset, sampler=sampler,
-                                            total_batch_size=batch, seed=loader_seed), sampler
+        return build_detection_train_loader(
+            cfg, mapper=mapper, dataset=dataset, sampler=sampler, total_batch_size=batch, seed=loader_seed
+        ), sampler
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -218,9 +238,14 @@ class Trainer(DefaultTrainer):
         return build_sem_seg_evaluator(cfg, dataset_name, output_folder)
 
     def build_hooks(self):
-        ret = [LRScheduler() if type(h) is hooks.LRScheduler else
-               hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self.evaluate_as_eval_sh) if type(h) is hooks.EvalHook else h
-               for h in super().build_hooks()]
+        ret = [
+            LRScheduler()
+            if type(h) is hooks.LRScheduler
+            else hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self.evaluate_as_eval_sh)
+            if type(h) is hooks.EvalHook
+            else h
+            for h in super().build_hooks()
+        ]
         ret.append(ReseedHook(self.cfg.SOLVER.CHECKPOINT_PERIOD, self.run_seed))
         ret.append(StopOnSignalHook())  # last: its checkpoint holds the state after every other hook's after_step
         return ret
@@ -256,11 +281,17 @@ class Trainer(DefaultTrainer):
             if states is not None and len(states) == comm.get_world_size():
                 set_rng_state(states[comm.get_rank()])
             elif states is not None:
-                logger.warning("The checkpoint was saved by %d processes, this run has %d: random generators "
-                               "re-seeded, so the run will not repeat the stopped one exactly.", len(states),
-                               comm.get_world_size())
-            logger.info("Resuming at iteration %d (data order continues after %d images per process).",
-                        self.start_iter, self.start_iter * per_rank_batch)
+                logger.warning(
+                    "The checkpoint was saved by %d processes, this run has %d: random generators "
+                    "re-seeded, so the run will not repeat the stopped one exactly.",
+                    len(states),
+                    comm.get_world_size(),
+                )
+            logger.info(
+                "Resuming at iteration %d (data order continues after %d images per process).",
+                self.start_iter,
+                self.start_iter * per_rank_batch,
+            )
 
     # ------------------------------------------------------------------ evaluation
     def evaluate_as_eval_sh(self):
@@ -326,4 +357,3 @@ class Trainer(DefaultTrainer):
         if len(evaluated) == 1 and len(results) == 1:
             return list(evaluated.values())[0]
         return evaluated
-

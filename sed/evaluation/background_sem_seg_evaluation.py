@@ -1,5 +1,6 @@
 """PAS-20b evaluation: 20 PASCAL VOC classes plus background, predicted with a vocabulary that names what
 "background" is made of."""
+
 import torch
 
 from ..modeling.postprocess import LABELS_KEY
@@ -36,8 +37,15 @@ class BackgroundSemSegEvaluator(CheckedSemSegEvaluator):
             if LABELS_KEY in output:
                 self._check_background_scores(output["num_classes"])
                 # argmax >= 20 is background: the same as the argmax of the merged scores (see the class doc)
-                merged.append(dict(output, **{LABELS_KEY: output[LABELS_KEY].clamp(max=self._background_label),
-                                              "num_classes": self._num_classes}))
+                merged.append(
+                    dict(
+                        output,
+                        **{
+                            LABELS_KEY: output[LABELS_KEY].clamp(max=self._background_label),
+                            "num_classes": self._num_classes,
+                        },
+                    )
+                )
             else:
                 merged.append({"sem_seg": self.merge_background(output["sem_seg"])})
         super().process(inputs, merged)
@@ -45,8 +53,10 @@ class BackgroundSemSegEvaluator(CheckedSemSegEvaluator):
     def _check_background_scores(self, num_scores):
         b = self._background_label
         if num_scores <= b:
-            raise ValueError(f"{self._dataset_name}: expected scores for at least {b + 1} classes "
-                             f"({b} foreground, then background ones), got {num_scores}")
+            raise ValueError(
+                f"{self._dataset_name}: expected scores for at least {b + 1} classes "
+                f"({b} foreground, then background ones), got {num_scores}"
+            )
 
     def merge_background(self, scores: torch.Tensor) -> torch.Tensor:
         """(T, H, W) scores over the model's vocabulary -> (21, H, W) scores over the evaluated classes."""

@@ -1,4 +1,5 @@
 """Picks the evaluator of a test dataset from its metadata's evaluator_type."""
+
 from detectron2.data import MetadataCatalog
 
 from .background_sem_seg_evaluation import BackgroundSemSegEvaluator
@@ -29,6 +30,7 @@ def build_sem_seg_evaluator(cfg, dataset_name: str, output_folder=None):
     """
     evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
     if evaluator_type not in _EVALUATORS:
-        raise ValueError(f"dataset {dataset_name!r} has evaluator_type {evaluator_type!r}; "
-                         f"supported: {sorted(_EVALUATORS)}")
+        raise ValueError(
+            f"dataset {dataset_name!r} has evaluator_type {evaluator_type!r}; supported: {sorted(_EVALUATORS)}"
+        )
     return _EVALUATORS[evaluator_type](dataset_name, distributed=True, output_dir=output_folder)

@@ -1,6 +1,7 @@
 """detectron2's SemSegEvaluator, refusing predictions over another number of classes than the dataset's,
 non-finite scores and ground truth that is not a label map of the dataset's classes, and taking label maps as
 well as scores."""
+
 import numpy as np
 from detectron2.evaluation import SemSegEvaluator
 
@@ -57,7 +58,8 @@ class CheckedSemSegEvaluator(SemSegEvaluator):
                 raise ValueError(
                     f"the model scores {num_scores} classes but {self._dataset_name} has {self._num_classes}: a "
                     f"closed-vocabulary model needs MODEL.SEM_SEG_HEAD.NUM_CLASSES {self._num_classes} (and weights "
-                    "trained for them), an open-vocabulary one the dataset's vocabulary")
+                    "trained for them), an open-vocabulary one the dataset's vocabulary"
+                )
         for item, output in zip(inputs, outputs):
             self._prediction_sizes[self.input_file_to_gt_file[item["file_name"]]] = tuple(output["size"])
         super().process(inputs, outputs)
@@ -66,7 +68,13 @@ class CheckedSemSegEvaluator(SemSegEvaluator):
     def scores_or_labels(output):
         """{"sem_seg": scores, or a stand-in whose argmax(dim=0) is the label map; "num_classes": T; "size": (H, W)}."""
         if LABELS_KEY in output:
-            return {"sem_seg": _ArgmaxOf(output[LABELS_KEY]), "num_classes": output["num_classes"],
-                    "size": output[LABELS_KEY].shape}
-        return {"sem_seg": output["sem_seg"], "num_classes": output["sem_seg"].shape[0],
-                "size": output["sem_seg"].shape[1:]}
+            return {
+                "sem_seg": _ArgmaxOf(output[LABELS_KEY]),
+                "num_classes": output["num_classes"],
+                "size": output[LABELS_KEY].shape,
+            }
+        return {
+            "sem_seg": output["sem_seg"],
+            "num_classes": output["sem_seg"].shape[0],
+            "size": output["sem_seg"].shape[1:],
+        }

@@ -3,6 +3,7 @@
 The vocabulary's text embeddings are computed once and stored in the graph as a constant, so the exported model
 needs neither the text tower nor a tokenizer. Needs the `export` extra (onnx, onnxruntime): pip install -e .[export].
 """
+
 import functools
 import logging
 
@@ -41,8 +42,9 @@ def _require(module):
     try:
         return __import__(module)
     except ImportError as e:
-        raise ImportError(f"{module} is needed for ONNX export: pip install -e .[export] (or pip install onnx "
-                          "onnxruntime)") from e
+        raise ImportError(
+            f"{module} is needed for ONNX export: pip install -e .[export] (or pip install onnx onnxruntime)"
+        ) from e
 
 
 def export_onnx(model, path, input_format="RGB", opset_version=17):
@@ -54,9 +56,11 @@ def export_onnx(model, path, input_format="RGB", opset_version=17):
     """
     onnx = _require("onnx")
     if getattr(model, "fast_inference", False):
-        raise ValueError("fast inference (category early rejection) cannot be exported to ONNX: the number of "
-                         "classes it keeps changes from image to image and a traced graph fixes it. Export without "
-                         "--fast (TEST.FAST_INFERENCE False).")
+        raise ValueError(
+            "fast inference (category early rejection) cannot be exported to ONNX: the number of "
+            "classes it keeps changes from image to image and a traced graph fixes it. Export without "
+            "--fast (TEST.FAST_INFERENCE False)."
+        )
     if not isinstance(model, SED):
         raise ValueError(f"{type(model).__name__} is not an open-vocabulary SED model; only SED can be exported.")
     model.eval()
@@ -70,10 +74,16 @@ def export_onnx(model, path, input_format="RGB", opset_version=17):
     decoder = predictor.transformer
     chunked, decoder.chunked_inference = decoder.chunked_inference, False
     try:
-        torch.onnx.export(wrapper, (example,), path, dynamo=False, opset_version=opset_version,
-                          input_names=["image"], output_names=["probabilities"],
-                          dynamic_axes={"image": {2: "height", 3: "width"},
-                                        "probabilities": {2: "height", 3: "width"}})
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            path,
+            dynamo=False,
+            opset_version=opset_version,
+            input_names=["image"],
+            output_names=["probabilities"],
+            dynamic_axes={"image": {2: "height", 3: "width"}, "probabilities": {2: "height", 3: "width"}},
+        )
     finally:
         decoder.chunked_inference = chunked
     onnx.checker.check_model(path)
@@ -127,7 +137,8 @@ def onnx_speed_comparison(wrapper, path, image, iters=3, warmup=1):
 
     results = {}
     for name in ["pytorch", "onnxruntime"]:
-        _, seconds, peak_mib = timed_runs(functools.partial(runner, name), iters, warmup,
-                                          device if name == "pytorch" else "cpu")
+        _, seconds, peak_mib = timed_runs(
+            functools.partial(runner, name), iters, warmup, device if name == "pytorch" else "cpu"
+        )
         results[name] = {"seconds": seconds, "peak_mib": peak_mib}
     return results

@@ -10,6 +10,7 @@ Every failure is a `WeightsUnavailableError` whose one-line message names the fi
 copy by hand and the variable (SED_HOME) that points at local copies; it is a FileNotFoundError, which is what
 callers already report in one line for a missing weights file.
 """
+
 import hashlib
 import http.client
 import logging
@@ -24,8 +25,14 @@ from tqdm import tqdm
 
 from .entries import Checkpoint, get_entry
 
-__all__ = ["WeightsUnavailableError", "cache_dir", "cached_checkpoint_path", "fetch_checkpoint", "format_size",
-           "short_reason"]
+__all__ = [
+    "WeightsUnavailableError",
+    "cache_dir",
+    "cached_checkpoint_path",
+    "fetch_checkpoint",
+    "format_size",
+    "short_reason",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +76,10 @@ def fetch_checkpoint(name, progress=True):
     except KeyError as e:
         raise WeightsUnavailableError(e.args[0]) from None
     if not isinstance(entry, Checkpoint):
-        raise WeightsUnavailableError(f"{name!r} is not a checkpoint of the model zoo but {type(entry).__name__}: "
-                                      "fetch it with python tools/download.py " + name)
+        raise WeightsUnavailableError(
+            f"{name!r} is not a checkpoint of the model zoo but {type(entry).__name__}: "
+            "fetch it with python tools/download.py " + name
+        )
     final = cached_checkpoint_path(entry)
     if os.path.isfile(final):
         return final
@@ -101,9 +110,11 @@ def short_reason(error):
 
 
 def _unavailable(entry, final, reason):
-    return (f"{entry.name}: could not download {entry.filename} ({format_size(entry.size)}) from {entry.url} "
-            f"({reason}). Download it by hand and save it as {final}, or save it as DIR/checkpoints/"
-            f"{entry.filename} and set SED_HOME=DIR, or give the file itself: MODEL.WEIGHTS /path/to/{entry.filename}")
+    return (
+        f"{entry.name}: could not download {entry.filename} ({format_size(entry.size)}) from {entry.url} "
+        f"({reason}). Download it by hand and save it as {final}, or save it as DIR/checkpoints/"
+        f"{entry.filename} and set SED_HOME=DIR, or give the file itself: MODEL.WEIGHTS /path/to/{entry.filename}"
+    )
 
 
 def _download_http(url, part, label, progress, attempts=3):
@@ -115,8 +126,9 @@ def _download_http(url, part, label, progress, attempts=3):
         except _Interrupted as e:
             if attempt == attempts:
                 raise
-            logger.warning("Download of %s interrupted (%s); resuming (attempt %d of %d).", label, e, attempt + 1,
-                           attempts)
+            logger.warning(
+                "Download of %s interrupted (%s); resuming (attempt %d of %d).", label, e, attempt + 1, attempts
+            )
 
 
 def _transfer(url, part, label, progress):
@@ -138,9 +150,12 @@ def _transfer(url, part, label, progress):
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         received = start
-        with open(part, "ab" if start else "wb") as f, tqdm(
-                total=total, initial=start, unit="B", unit_scale=True, desc=label, disable=not progress,
-                file=sys.stderr) as bar:
+        with (
+            open(part, "ab" if start else "wb") as f,
+            tqdm(
+                total=total, initial=start, unit="B", unit_scale=True, desc=label, disable=not progress, file=sys.stderr
+            ) as bar,
+        ):
             try:
                 while True:
                     chunk = response.read(_CHUNK)
@@ -159,9 +174,13 @@ def _download_google_drive(file_id, part, entry, progress):
     try:
         import gdown
     except ImportError:
-        raise WeightsUnavailableError(_unavailable(
-            entry, part[:-len(".part")], "Google Drive downloads need gdown: pip install -e \".[zoo]\" (or pip "
-            "install gdown)")) from None
+        raise WeightsUnavailableError(
+            _unavailable(
+                entry,
+                part[: -len(".part")],
+                'Google Drive downloads need gdown: pip install -e ".[zoo]" (or pip install gdown)',
+            )
+        ) from None
     if not gdown.download(id=file_id, output=part, quiet=not progress, resume=True):
         raise RuntimeError("gdown returned no file")
 
@@ -182,4 +201,5 @@ def _verify(entry, part, final):
         os.remove(part)
         raise WeightsUnavailableError(
             f"{entry.name}: the downloaded {entry.filename} is not the zoo's file ({problem}); it was deleted. Run "
-            f"again to download it again, or download it by hand from {entry.url} and save it as {final}")
+            f"again to download it again, or download it by hand from {entry.url} and save it as {final}"
+        )

@@ -4,6 +4,7 @@ An entry says what a name downloads and what is known about the file. Sizes and 
 someone has downloaded the file and checked it; until then they are None and the download is accepted as it
 comes (the authors publish no checksums).
 """
+
 import dataclasses
 from typing import Optional
 
@@ -50,29 +51,47 @@ class ClipWeights:
 
 _SED_SOURCE = "https://github.com/xb534/SED#results"
 
-MODEL_ZOO = {entry.name: entry for entry in [
-    Checkpoint(
-        name="sed-b", description="SED (B), ConvNeXt-B CLIP, trained on COCO-Stuff (the authors' release); "
-                                  "SED-fast (B) is the same file with TEST.FAST_INFERENCE True TEST.TOPK 8",
-        url="https://drive.google.com/file/d/1qx6zGZgSPkF6TObregRz4uzQqSRHrgUw/view",
-        filename="sed_b_convnextB_768.pth", config="configs/convnextB_768.yaml", source=_SED_SOURCE),
-    Checkpoint(
-        name="sed-l", description="SED (L), ConvNeXt-L CLIP, trained on COCO-Stuff (the authors' release); "
-                                  "SED-fast (L) is the same file with TEST.FAST_INFERENCE True TEST.TOPK 8",
-        url="https://drive.google.com/file/d/1zAXE0QXy47n0cVn7j_2cSR85eqxdDGg8/view",
-        filename="sed_l_convnextL_768.pth", config="configs/convnextL_768.yaml", source=_SED_SOURCE),
-    ClipWeights(
-        name="clip-b", description="open_clip ConvNeXt-B (w, 320 px) CLIP, LAION-Aesthetic: SED-B's encoder",
-        clip_model="convnext_base_w_320", tag="laion_aesthetic_s13b_b82k",
-        hf_repo="laion/CLIP-convnext_base_w_320-laion_aesthetic-s13B-b82K", approx_size=717_541_380,
-        configs=("configs/convnextB_768.yaml",)),
-    ClipWeights(
-        name="clip-l", description="open_clip ConvNeXt-L (d, 320 px) CLIP, LAION-2B fine-tuned soup: SED-L's "
-                                   "encoder",
-        clip_model="convnext_large_d_320", tag="laion2b_s29b_b131k_ft_soup",
-        hf_repo="laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup", approx_size=1_407_090_436,
-        configs=("configs/convnextL_768.yaml",)),
-]}
+MODEL_ZOO = {
+    entry.name: entry
+    for entry in [
+        Checkpoint(
+            name="sed-b",
+            description="SED (B), ConvNeXt-B CLIP, trained on COCO-Stuff (the authors' release); "
+            "SED-fast (B) is the same file with TEST.FAST_INFERENCE True TEST.TOPK 8",
+            url="https://drive.google.com/file/d/1qx6zGZgSPkF6TObregRz4uzQqSRHrgUw/view",
+            filename="sed_b_convnextB_768.pth",
+            config="configs/convnextB_768.yaml",
+            source=_SED_SOURCE,
+        ),
+        Checkpoint(
+            name="sed-l",
+            description="SED (L), ConvNeXt-L CLIP, trained on COCO-Stuff (the authors' release); "
+            "SED-fast (L) is the same file with TEST.FAST_INFERENCE True TEST.TOPK 8",
+            url="https://drive.google.com/file/d/1zAXE0QXy47n0cVn7j_2cSR85eqxdDGg8/view",
+            filename="sed_l_convnextL_768.pth",
+            config="configs/convnextL_768.yaml",
+            source=_SED_SOURCE,
+        ),
+        ClipWeights(
+            name="clip-b",
+            description="open_clip ConvNeXt-B (w, 320 px) CLIP, LAION-Aesthetic: SED-B's encoder",
+            clip_model="convnext_base_w_320",
+            tag="laion_aesthetic_s13b_b82k",
+            hf_repo="laion/CLIP-convnext_base_w_320-laion_aesthetic-s13B-b82K",
+            approx_size=717_541_380,
+            configs=("configs/convnextB_768.yaml",),
+        ),
+        ClipWeights(
+            name="clip-l",
+            description="open_clip ConvNeXt-L (d, 320 px) CLIP, LAION-2B fine-tuned soup: SED-L's encoder",
+            clip_model="convnext_large_d_320",
+            tag="laion2b_s29b_b131k_ft_soup",
+            hf_repo="laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup",
+            approx_size=1_407_090_436,
+            configs=("configs/convnextL_768.yaml",),
+        ),
+    ]
+}
 
 
 def zoo_names(kind=None):

@@ -7,6 +7,7 @@ take zoo names without a change of its own. A bare name (`MODEL.WEIGHTS sed-b`) 
 where configs are read (`weights_uri`), so the saved config.yaml records where the weights came from; a local
 file that happens to be called like a zoo name is still reachable as `./sed-b`.
 """
+
 from detectron2.utils.file_io import PathHandler, PathManager
 
 from .download import fetch_checkpoint
@@ -24,13 +25,13 @@ class ZooPathHandler(PathHandler):
         return [PREFIX]
 
     def _get_local_path(self, path, force=False, **kwargs):
-        return fetch_checkpoint(path[len(PREFIX):])
+        return fetch_checkpoint(path[len(PREFIX) :])
 
     def _open(self, path, mode="r", buffering=-1, **kwargs):
         return open(self._get_local_path(path), mode, buffering=buffering)
 
     def _isfile(self, path, **kwargs):
-        return path[len(PREFIX):] in zoo_names(Checkpoint)
+        return path[len(PREFIX) :] in zoo_names(Checkpoint)
 
 
 def weights_uri(weights):

@@ -1,4 +1,5 @@
 """Test-time inference of any semantic-segmentation model here: sliding windows, multi-scale and flip."""
+
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
@@ -12,8 +13,10 @@ def sliding_window_from_config(cfg) -> Optional[Tuple[Tuple[int, int], Tuple[int
     test = cfg.TEST
     if not test.SLIDING_WINDOW:
         return None
-    return (tuple(test.SLIDING_WINDOW_SIZE_HW) or (test.SLIDING_WINDOW_SIZE,) * 2,
-            tuple(test.SLIDING_WINDOW_STRIDE_HW) or (test.SLIDING_WINDOW_STRIDE,) * 2)
+    return (
+        tuple(test.SLIDING_WINDOW_SIZE_HW) or (test.SLIDING_WINDOW_SIZE,) * 2,
+        tuple(test.SLIDING_WINDOW_STRIDE_HW) or (test.SLIDING_WINDOW_STRIDE,) * 2,
+    )
 
 
 def _window_starts(length: int, crop: int, stride: int) -> List[int]:
@@ -21,8 +24,12 @@ def _window_starts(length: int, crop: int, stride: int) -> List[int]:
     return [min(i * stride, length - crop) for i in range(max(length - crop + stride - 1, 0) // stride + 1)]
 
 
-def sliding_window_inference(logits_fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
-                             crop_size: Tuple[int, int], stride: Tuple[int, int]) -> torch.Tensor:
+def sliding_window_inference(
+    logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    image: torch.Tensor,
+    crop_size: Tuple[int, int],
+    stride: Tuple[int, int],
+) -> torch.Tensor:
     """Logits of an image from fixed-size windows, averaged where windows overlap.
 
     Args:
@@ -44,17 +51,22 @@ def sliding_window_inference(logits_fn: Callable[[torch.Tensor], torch.Tensor], 
     logits, count = None, image.new_zeros(1, padded_h, padded_w)
     for y in _window_starts(padded_h, crop_h, stride_h):
         for x in _window_starts(padded_w, crop_w, stride_w):
-            window = logits_fn(image[None, :, y:y + crop_h, x:x + crop_w])[0]
+            window = logits_fn(image[None, :, y : y + crop_h, x : x + crop_w])[0]
             if logits is None:
                 logits = window.new_zeros(window.shape[0], padded_h, padded_w)
-            logits[:, y:y + crop_h, x:x + crop_w] += window
-            count[:, y:y + crop_h, x:x + crop_w] += 1
+            logits[:, y : y + crop_h, x : x + crop_w] += window
+            count[:, y : y + crop_h, x : x + crop_w] += 1
     return (logits / count)[:, :height, :width]
 
 
-def multi_scale_inference(predict_fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
-                          scales: Sequence[float] = (1.0,), flip: bool = False,
-                          output_size: Optional[Tuple[int, int]] = None, activation: str = "softmax") -> torch.Tensor:
+def multi_scale_inference(
+    predict_fn: Callable[[torch.Tensor], torch.Tensor],
+    image: torch.Tensor,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    output_size: Optional[Tuple[int, int]] = None,
+    activation: str = "softmax",
+) -> torch.Tensor:
     """Scores averaged over rescaled (and horizontally flipped) copies of an image.
 
     Each copy's logits are resized to output_size before the activation, so with scales (1.0,) and no flip the
@@ -77,8 +89,11 @@ def multi_scale_inference(predict_fn: Callable[[torch.Tensor], torch.Tensor], im
     scores = 0
     for scale in scales:
         size = (int(height * scale + 0.5), int(width * scale + 0.5))
-        scaled = image if size == (height, width) else F.interpolate(
-            image[None], size, mode="bilinear", align_corners=False)[0]
+        scaled = (
+            image
+            if size == (height, width)
+            else F.interpolate(image[None], size, mode="bilinear", align_corners=False)[0]
+        )
         for flipped in (False, True) if flip else (False,):
             logits = predict_fn(scaled.flip(-1) if flipped else scaled)
             logits = logits.flip(-1) if flipped else logits

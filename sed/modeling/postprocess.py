@@ -14,6 +14,7 @@ A model with a `labels_only` attribute (SED) returns {"sem_seg_labels", "num_cla
 "scores_finite" says whether the scores behind the labels held only finite values: the argmax of NaN scores is a
 confident-looking class, so evaluation and the predictor refuse such outputs (`output_is_finite`).
 """
+
 import contextlib
 import math
 
@@ -23,13 +24,20 @@ import torch.nn.functional as F
 from .chunks import chunk_slices
 from .protocol import inference_options
 
-__all__ = ["resized_labels", "exact_chunk_classes", "label_outputs", "output_is_finite", "NonFiniteOutputError",
-           "LABELS_KEY", "FINITE_KEY"]
+__all__ = [
+    "resized_labels",
+    "exact_chunk_classes",
+    "label_outputs",
+    "output_is_finite",
+    "NonFiniteOutputError",
+    "LABELS_KEY",
+    "FINITE_KEY",
+]
 
 LABELS_KEY = "sem_seg_labels"
 FINITE_KEY = "scores_finite"
 # Elements of the resized scores of the classes compared exactly that exist at once (float32: 32 MiB).
-EXACT_CHUNK_ELEMENTS = 2 ** 23
+EXACT_CHUNK_ELEMENTS = 2**23
 # Classes whose cell bounds are computed at a time: (this, h, w) scores exist at once, a few times over.
 BOUND_CHUNK_CLASSES = 64
 # Margin, in units of the scores' largest magnitude times their dtype's epsilon, by which a class must lose a cell
@@ -67,8 +75,12 @@ def _source_coordinates(in_size, out_size, index):
     scale = torch.tensor(in_size, dtype=torch.float32) / out_size
     product = scale.double() * index  # exact: float32 x float32 fits a float64
     in_float64 = index * (in_size / out_size) - 0.5
-    return [(product.float() - 0.5).double(), (product - 0.5).float().double(),
-            in_float64 - FLOAT64_SOURCE_SLACK, in_float64 + FLOAT64_SOURCE_SLACK]
+    return [
+        (product.float() - 0.5).double(),
+        (product - 0.5).float().double(),
+        in_float64 - FLOAT64_SOURCE_SLACK,
+        in_float64 + FLOAT64_SOURCE_SLACK,
+    ]
 
 
 def _pair_reduce(x, dim, reduce):
@@ -79,8 +91,11 @@ def _pair_reduce(x, dim, reduce):
 
 def _select_cells(pairs, dim, first, last, reduce):
     """`reduce` of `pairs` along `dim` over pairs first..last of each cell ((K,) each, last - first <= 1)."""
-    if len(first) == pairs.shape[dim] and bool((first == last).all()) and bool(
-            (first == torch.arange(len(first), device=first.device)).all()):
+    if (
+        len(first) == pairs.shape[dim]
+        and bool((first == last).all())
+        and bool((first == torch.arange(len(first), device=first.device)).all())
+    ):
         return pairs  # every pair is a cell, in order (upsampling without wide cells): no copy
     out = pairs.index_select(dim, first)
     wide = (last > first).nonzero().squeeze(1)
@@ -138,8 +153,10 @@ def resized_labels(scores, size):
     # 2. classes that may win a cell: their maximum is not below the best minimum (less the rounding margin).
     # The best-minimum class always may; where it is the only one, it wins.
     threshold = best_min - ROUNDING_ULPS * torch.finfo(scores.dtype).eps * magnitude
-    may_win = [_cell_bounds(scores[classes], rows, cols, torch.maximum) >= threshold
-               for classes in chunk_slices(num_classes, BOUND_CHUNK_CLASSES)]
+    may_win = [
+        _cell_bounds(scores[classes], rows, cols, torch.maximum) >= threshold
+        for classes in chunk_slices(num_classes, BOUND_CHUNK_CLASSES)
+    ]
     contested = sum(m.sum(0) for m in may_win) > 1  # (L, K)
     labels = best_class[row_of][:, col_of]
     if not bool(contested.any()):
@@ -162,8 +179,10 @@ class NonFiniteOutputError(ValueError):
     images of the call that segmented it (None if unknown)."""
 
     def __init__(self, image, position=None):
-        super().__init__(f"{image}: the model's class scores hold NaN or Inf, so no segmentation of it means "
-                         "anything: the weights are broken (a diverged training?); use other weights")
+        super().__init__(
+            f"{image}: the model's class scores hold NaN or Inf, so no segmentation of it means "
+            "anything: the weights are broken (a diverged training?); use other weights"
+        )
         self.image, self.position = image, position
 
     def __reduce__(self):

@@ -18,6 +18,7 @@ Beyond detectron2's contract (a loss dict in training, [{"sem_seg": (K, H, W)}] 
 - `lr_multiplier(param_name)`: the lr factor of each of its parameters (e.g. a pre-trained encoder at 0.01).
 - `benchmark_parts()`: the parts of an inference that the speed benchmark times separately.
 """
+
 import contextlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -46,9 +47,14 @@ class SegmentationModel:
         """Inside the block, inference uses category early rejection or not (`fast`) and returns label maps or
         scores (`labels_only`); None, or an option the model does not support, leaves that setting as it is.
         The settings are restored on leaving the block."""
-        changes = {name: value for name, value, supported in [("fast_inference", fast, self.supports_fast_inference),
-                                                             ("labels_only", labels_only, self.supports_label_maps)]
-                   if value is not None and supported}
+        changes = {
+            name: value
+            for name, value, supported in [
+                ("fast_inference", fast, self.supports_fast_inference),
+                ("labels_only", labels_only, self.supports_label_maps),
+            ]
+            if value is not None and supported
+        }
         previous = {name: getattr(self, name) for name in changes}
         for name, value in changes.items():
             setattr(self, name, bool(value))
@@ -97,8 +103,10 @@ def model_class(cfg) -> type:
     try:
         return META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
     except KeyError as e:
-        raise ValueError(f"MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} is not a registered model: "
-                         "import the module that registers it, or fix the name.") from e
+        raise ValueError(
+            f"MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} is not a registered model: "
+            "import the module that registers it, or fix the name."
+        ) from e
 
 
 def capabilities(model_or_cfg) -> type:

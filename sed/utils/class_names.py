@@ -3,6 +3,7 @@
 A name may list synonyms separated by ", " ("building, edifice"); that is the text encoder's business, here a
 name is just a non-empty string.
 """
+
 import json
 import os
 from collections import Counter
@@ -54,8 +55,10 @@ def load_class_names(path: Union[str, Path]) -> List[str]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"class-name JSON {file} is not valid JSON: {e}") from e
     if not isinstance(names, list) or not names:
-        raise ValueError(f"class-name JSON {file} must hold a non-empty list of names, got {type(names).__name__}"
-                         f"{'' if names else ' (empty)'}")
+        raise ValueError(
+            f"class-name JSON {file} must hold a non-empty list of names, got {type(names).__name__}"
+            f"{'' if names else ' (empty)'}"
+        )
     for i, name in enumerate(names):
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"class-name JSON {file}: entry {i} ({name!r}) is not a non-empty string")

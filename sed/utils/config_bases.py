@@ -3,6 +3,7 @@ path is relative to the file naming it; "~" is expanded; a list names several ba
 leads back to one of its own files, or to a missing file, is one line naming the files instead of a
 RecursionError or a bare FileNotFoundError. Reads yaml only (no detectron2), so that shell helpers can use it
 cheaply."""
+
 import os
 
 import yaml
@@ -34,13 +35,18 @@ def config_chain(config_file):
     def visit(path, trail):
         key = os.path.realpath(path)
         if key in [k for k, _ in trail]:
-            files = [p for k, p in trail[[k for k, _ in trail].index(key):]] + [path]
-            raise ConfigLoopError("the _BASE_ chain of the config loops: " + " -> ".join(files) +
-                                  ": remove or change the _BASE_ line that leads back")
+            files = [p for k, p in trail[[k for k, _ in trail].index(key) :]] + [path]
+            raise ConfigLoopError(
+                "the _BASE_ chain of the config loops: "
+                + " -> ".join(files)
+                + ": remove or change the _BASE_ line that leads back"
+            )
         if not os.path.isfile(path):
             if trail:
-                raise FileNotFoundError(f"config file {path!r} not found (the _BASE_ of {trail[-1][1]}): fix "
-                                        "that _BASE_ line (a relative path is relative to the file naming it)")
+                raise FileNotFoundError(
+                    f"config file {path!r} not found (the _BASE_ of {trail[-1][1]}): fix "
+                    "that _BASE_ line (a relative path is relative to the file naming it)"
+                )
             raise FileNotFoundError(f"config file {path!r} not found")
         with open(path) as f:
             data = yaml.safe_load(f) or {}

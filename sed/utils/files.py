@@ -1,12 +1,20 @@
 """Writing files: atomically (checkpoints, results, caches), pictures and label maps; output folders checked for
 writing before any work starts, and removed again when a failed run left them empty."""
+
 import errno
 import os
 import shutil
 import tempfile
 
-__all__ = ["DiskFullError", "atomic_write", "check_writable_dir", "missing_folders", "remove_if_empty",
-           "write_label_map", "write_png"]
+__all__ = [
+    "DiskFullError",
+    "atomic_write",
+    "check_writable_dir",
+    "missing_folders",
+    "remove_if_empty",
+    "write_label_map",
+    "write_png",
+]
 
 
 class DiskFullError(OSError):
@@ -67,9 +75,12 @@ def atomic_write(path, write, what="file", size=None):
             os.remove(tmp)  # before measuring the free space: the partial file is not lost space
         needed = f"about {_size(size)}" if size else f"more than the {_size(written)} written"
         free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
-        raise DiskFullError(f"no space left on the disk to write the {what} {path} ({os.strerror(full.errno)}): it "
-                            f"needs {needed}, {_size(free)} free there; free some space or write elsewhere, then "
-                            "run again", full.errno) from e
+        raise DiskFullError(
+            f"no space left on the disk to write the {what} {path} ({os.strerror(full.errno)}): it "
+            f"needs {needed}, {_size(free)} free there; free some space or write elsewhere, then "
+            "run again",
+            full.errno,
+        ) from e
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

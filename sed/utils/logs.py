@@ -3,6 +3,7 @@
 A redirected log (`sh run.sh ... > run.log`, OUTPUT_DIR/log.txt) is read in an editor or with grep, where colour
 codes are noise; and a few library lines read as errors although nothing is wrong (see `environment_info`).
 """
+
 import contextlib
 import logging
 import sys

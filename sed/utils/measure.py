@@ -1,5 +1,6 @@
 """Measuring tools any layer may use (the benchmarks, the ONNX export's comparison): peak memory of a block,
 timed repeated runs, a description of the machine. CPU and CUDA alike; figures are printed, never asserted."""
+
 import ctypes
 import os
 import platform
@@ -33,8 +34,13 @@ class PeakMemory:
         self.cuda = str(device).startswith("cuda")
         self.device = device
         self.resettable = not self.cuda and self._reset_rss_peak()
-        self.method = ("torch.cuda.max_memory_allocated" if self.cuda else
-                       "VmHWM via /proc/self/clear_refs" if self.resettable else "ru_maxrss (no reset)")
+        self.method = (
+            "torch.cuda.max_memory_allocated"
+            if self.cuda
+            else "VmHWM via /proc/self/clear_refs"
+            if self.resettable
+            else "ru_maxrss (no reset)"
+        )
 
     @staticmethod
     def _status_kib(key):
@@ -79,8 +85,8 @@ class PeakMemory:
             peak = self._status_kib("VmHWM") * 1024
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        self.peak_mib = max(0, peak - self.start) / 2 ** 20
-        self.total_mib = peak / 2 ** 20
+        self.peak_mib = max(0, peak - self.start) / 2**20
+        self.total_mib = peak / 2**20
         return False
 
 
@@ -103,9 +109,14 @@ def timed_runs(make_run, iters, warmup=0, device="cpu"):
 
 def environment(device, threads=None):
     """The machine a measurement ran on: torch, Python, CPU model and count, GPU, load average."""
-    info = {"torch": torch.__version__, "device": device, "threads": threads or torch.get_num_threads(),
-            "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
+    info = {
+        "torch": torch.__version__,
+        "device": device,
+        "threads": threads or torch.get_num_threads(),
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
     try:
         with open("/proc/cpuinfo") as f:
             model_name = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)

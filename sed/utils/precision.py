@@ -5,6 +5,7 @@ GPUs with tensor cores, 2x to 8x the fp32 rate). The parts whose rounding would 
 values run in fp32 inside it (`full_precision`): normalisations of the cost map, the scores that category early
 rejection ranks, and the final sigmoid.
 """
+
 import contextlib
 
 import torch
@@ -15,8 +16,10 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def check_precision(precision):
     """`precision` if it is a key of PRECISIONS, else a ValueError naming the accepted values."""
     if precision not in PRECISIONS:
-        raise ValueError(f"TEST.PRECISION={precision!r}: expected one of {', '.join(map(repr, PRECISIONS))} "
-                         "(fp32 is exact; bf16 is the fast one on CPUs with AVX512-BF16/AMX and on GPUs).")
+        raise ValueError(
+            f"TEST.PRECISION={precision!r}: expected one of {', '.join(map(repr, PRECISIONS))} "
+            "(fp32 is exact; bf16 is the fast one on CPUs with AVX512-BF16/AMX and on GPUs)."
+        )
     return precision
 
 

@@ -3,6 +3,7 @@
 Text is drawn in DejaVu Sans (the font matplotlib, and so detectron2's overlay, draws with), which covers
 accented Latin, Greek and Cyrillic; names are shortened to MAX_NAME_CHARS characters in the picture.
 """
+
 import colorsys
 import functools
 
@@ -18,7 +19,7 @@ MAX_NAME_CHARS = 40  # longer class names are cut (with "...") in pictures; summ
 def display_name(class_name):
     """A class name as drawn: its first synonym ("grass, lawn" -> "grass"), cut to MAX_NAME_CHARS characters."""
     name = class_name.split(", ")[0]
-    return name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS - 1] + "\u2026"
+    return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "\u2026"
 
 
 @functools.lru_cache(maxsize=8)
@@ -87,8 +88,10 @@ def draw_segmentation(image, label_map, class_names, alpha=0.5, legend=True, max
     overlay = _Visualizer(image, metadata).draw_sem_seg(label_map, alpha=alpha).get_image()
     if not legend:
         return overlay
-    rows = [(colors[label], f"{display_name(class_names[label])} {100 * share:.1f}%")
-            for label, share in class_areas(label_map, len(class_names))]
+    rows = [
+        (colors[label], f"{display_name(class_names[label])} {100 * share:.1f}%")
+        for label, share in class_areas(label_map, len(class_names))
+    ]
     if len(rows) > max_legend_rows:
         rows = rows[:max_legend_rows] + [(None, f"+ {len(rows) - max_legend_rows} more")]
     return _append_legend(overlay, rows)
@@ -102,16 +105,20 @@ def _append_legend(picture, rows):
     font = _font(max(8, round(row_height * 0.6)))
     margin = row_height // 2
     text_width = max(round(font.getlength(text)) for _, text in rows)
-    panel = Image.new("RGB", (3 * margin + row_height + text_width, max(height, 2 * margin + len(rows) * row_height)),
-                      (255, 255, 255))
+    panel = Image.new(
+        "RGB", (3 * margin + row_height + text_width, max(height, 2 * margin + len(rows) * row_height)), (255, 255, 255)
+    )
     draw = ImageDraw.Draw(panel)
     for i, (color, text) in enumerate(rows):
         top = margin + i * row_height
         if color is not None:
-            draw.rectangle((margin, top + 2, margin + row_height - 4, top + row_height - 2), fill=tuple(color),
-                           outline=(80, 80, 80))
+            draw.rectangle(
+                (margin, top + 2, margin + row_height - 4, top + row_height - 2),
+                fill=tuple(color),
+                outline=(80, 80, 80),
+            )
         draw.text((2 * margin + row_height, top + row_height / 2), text, font=font, fill=(0, 0, 0), anchor="lm")
     canvas = np.full((panel.height, picture.shape[1] + panel.width, 3), 255, np.uint8)
-    canvas[:height, :picture.shape[1]] = picture
-    canvas[:, picture.shape[1]:] = np.asarray(panel)
+    canvas[:height, : picture.shape[1]] = picture
+    canvas[:, picture.shape[1] :] = np.asarray(panel)
     return canvas

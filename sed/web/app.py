@@ -7,6 +7,7 @@ downloads are full resolution: raw label maps (the CLI's format), coloured masks
 them all. Bad input gets a one-line message in a visitor's words in the page's status line; an image that
 cannot be read or segmented costs only itself (the others of its batch are segmented, the status names it).
 """
+
 import json
 import logging
 import os
@@ -38,11 +39,20 @@ AREA_COLUMNS = ["image", "class", "area %"]
 FAST_CHOICES = {"auto": None, "on": True, "off": False}
 TYPED, BENCHMARK = "typed classes", "benchmark vocabulary"
 # Readable names of the benchmark vocabularies (datasets/*.json); the page adds their class counts.
-BENCHMARK_TITLES = {"ade150": "ADE20K", "ade847": "ADE20K full", "coco": "COCO-Stuff", "pc459": "PASCAL Context full",
-                    "pc59": "PASCAL Context", "voc20": "PASCAL VOC", "voc20b": "PASCAL VOC with background",
-                    "synthetic": "Quickstart textures"}
-TRAINING_SETS = {"coco_2017_train_stuff_all_sem_seg": "COCO-Stuff's 171 classes",
-                 "synthetic_train_sem_seg": "the quickstart's synthetic textures"}
+BENCHMARK_TITLES = {
+    "ade150": "ADE20K",
+    "ade847": "ADE20K full",
+    "coco": "COCO-Stuff",
+    "pc459": "PASCAL Context full",
+    "pc59": "PASCAL Context",
+    "voc20": "PASCAL VOC",
+    "voc20b": "PASCAL VOC with background",
+    "synthetic": "Quickstart textures",
+}
+TRAINING_SETS = {
+    "coco_2017_train_stuff_all_sem_seg": "COCO-Stuff's 171 classes",
+    "synthetic_train_sem_seg": "the quickstart's synthetic textures",
+}
 THUMBNAIL_SIDE = 160
 # The example for models trained on photos: a drawing shipped with the repository (no photo can be shipped).
 DRAWING_EXAMPLE = (os.path.join(REPO_ROOT, "docs", "images", "demo_input.jpg"), "sky, grass/lawn, house, tree, sun")
@@ -92,7 +102,7 @@ def _thumbnail(path):
     """A (h, w, 3) preview of at most THUMBNAIL_SIDE pixels a side of an image file, or why there is none (read as
     the segmentation reads it, so that it says the same)."""
     try:
-        return render.downscale(load_image(path), THUMBNAIL_SIDE, THUMBNAIL_SIDE ** 2)
+        return render.downscale(load_image(path), THUMBNAIL_SIDE, THUMBNAIL_SIDE**2)
     except (OSError, ValueError) as e:
         return _visitor_reason(e)
 
@@ -123,21 +133,29 @@ class WebDemo:
         text = f"**Model:** {type(segmenter.model).__name__}"
         text += f" (`{weights}`, on {segmenter.device})." if weights else f" on {segmenter.device}."
         if not weights:
-            text += (" **It has random weights** (no MODEL.WEIGHTS): its segmentations are noise; this page "
-                     "shows how the demo works, not what the model can do.")
+            text += (
+                " **It has random weights** (no MODEL.WEIGHTS): its segmentations are noise; this page "
+                "shows how the demo works, not what the model can do."
+            )
         elif self.trained_on_synthetic:
-            text += (f" Trained on the quickstart's synthetic textures, it knows only their "
-                     f"{len(SYNTHETIC_CLASSES)} classes ({', '.join(SYNTHETIC_CLASSES)}): real photos come out "
-                     "as nonsense. Try the examples.")
+            text += (
+                f" Trained on the quickstart's synthetic textures, it knows only their "
+                f"{len(SYNTHETIC_CLASSES)} classes ({', '.join(SYNTHETIC_CLASSES)}): real photos come out "
+                "as nonsense. Try the examples."
+            )
         else:
             trained = ", ".join(TRAINING_SETS.get(name, name) for name in cfg.DATASETS.TRAIN)
             text += f" Trained on {trained}."
         if segmenter.open_vocabulary:
-            text += (" It is open-vocabulary: type any class names, and it labels each pixel with the one that "
-                     "fits best (every pixel gets one of them).")
+            text += (
+                " It is open-vocabulary: type any class names, and it labels each pixel with the one that "
+                "fits best (every pixel gets one of them)."
+            )
         else:
-            text += (f" It is closed-vocabulary: it segments the {len(segmenter.class_names)} classes of "
-                     f"{cfg.DATASETS.TEST[0]}.")
+            text += (
+                f" It is closed-vocabulary: it segments the {len(segmenter.class_names)} classes of "
+                f"{cfg.DATASETS.TEST[0]}."
+            )
         return text
 
     def examples(self):
@@ -169,8 +187,10 @@ class WebDemo:
         segmenter = self.segmenter
         if not segmenter.open_vocabulary:
             if (words or "").strip() or benchmark:
-                raise RequestError(f"This model segments only its own {len(segmenter.class_names)} classes: "
-                                   "leave the vocabulary empty.")
+                raise RequestError(
+                    f"This model segments only its own {len(segmenter.class_names)} classes: "
+                    "leave the vocabulary empty."
+                )
             return list(segmenter.class_names), f"the model's {len(segmenter.class_names)} classes"
         if benchmark and (words or "").strip():
             raise RequestError("Give typed classes or a benchmark vocabulary, not both.")
@@ -181,11 +201,14 @@ class WebDemo:
             return names, f"the {BENCHMARK_TITLES.get(benchmark, benchmark)} vocabulary ({len(names)} classes)"
         text = (words or "").strip()
         if not text:
-            raise RequestError('The vocabulary is empty: type class names separated by commas ("cat, dog, '
-                               'grass/lawn"), or choose a benchmark vocabulary.')
+            raise RequestError(
+                'The vocabulary is empty: type class names separated by commas ("cat, dog, '
+                'grass/lawn"), or choose a benchmark vocabulary.'
+            )
         if not any(separator in text for separator in ",;|"):
-            raise RequestError(f'Type at least two classes, separated by commas: with "{text}" alone every pixel '
-                               "would get that class.")
+            raise RequestError(
+                f'Type at least two classes, separated by commas: with "{text}" alone every pixel would get that class.'
+            )
         try:
             names = parse_vocabulary(text)
         except VocabularyError as e:
@@ -197,8 +220,14 @@ class WebDemo:
         """HTML thumbnails of uploaded files (a file that is no image gets the reason instead)."""
         return render.thumbnails([(os.path.basename(path), _thumbnail(path)) for path in paths or []])
 
-    def segment(self, paths: Sequence[str], words: str = "", benchmark: Optional[str] = None,
-                fast: Optional[bool] = None, progress=None) -> Response:
+    def segment(
+        self,
+        paths: Sequence[str],
+        words: str = "",
+        benchmark: Optional[str] = None,
+        fast: Optional[bool] = None,
+        progress=None,
+    ) -> Response:
         """Segments the images at `paths` over the typed `words` or a `benchmark` vocabulary.
 
         Args:
@@ -244,24 +273,37 @@ class WebDemo:
             labels = os.path.join(output_dir, f"{stem}_labels.png")
             write_label_map(labels, label_map, len(class_names))
             files += [colored, labels]
-            entries.append({"input": name, "size": [int(label_map.shape[0]), int(label_map.shape[1])],
-                            "colored": os.path.basename(colored), "labels": os.path.basename(labels),
-                            "classes": summary_classes(label_map, class_names)})
+            entries.append(
+                {
+                    "input": name,
+                    "size": [int(label_map.shape[0]), int(label_map.shape[1])],
+                    "colored": os.path.basename(colored),
+                    "labels": os.path.basename(labels),
+                    "classes": summary_classes(label_map, class_names),
+                }
+            )
         if not entries:
             raise RequestError("Nothing segmented: " + "; ".join(f"{f['input']}: {f['error']}" for f in failures) + ".")
         uses_fast = self.segmenter.uses_fast_inference(len(class_names))
         summary = os.path.join(output_dir, "summary.json")
         with open(summary, "w") as f:
-            json.dump(segmentation_summary(class_names, uses_fast, entries, failures,
-                                           colors=[list(c) for c in class_colors(len(class_names))]), f, indent=1)
+            json.dump(
+                segmentation_summary(
+                    class_names, uses_fast, entries, failures, colors=[list(c) for c in class_colors(len(class_names))]
+                ),
+                f,
+                indent=1,
+            )
         archive = os.path.join(output_dir, f"segmentation_{len(entries)}_images.zip")
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
             for path in files + [summary]:
                 zf.write(path, os.path.basename(path))
             zf.writestr("classes.json", json.dumps(class_names, indent=1))
         images = f"{len(entries)} image{'s' * (len(entries) != 1)}"
-        status = (f"Segmented {images} over {vocabulary}; fast inference {'on' if uses_fast else 'off'}; "
-                  f"{time.perf_counter() - start:.1f} s")
+        status = (
+            f"Segmented {images} over {vocabulary}; fast inference {'on' if uses_fast else 'off'}; "
+            f"{time.perf_counter() - start:.1f} s"
+        )
         status += "".join(f"; skipped {f['input']}: {f['error']}" for f in failures) + "."
         return Response("".join(cards), rows, [archive] + files + [summary], status, failures)
 
@@ -279,8 +321,10 @@ def build_app(demo: WebDemo):
     choices = benchmark_choices()
     # The benchmark offered first: the model's own vocabulary when it is one, else ADE20K-150.
     names = [name for _, name in choices]
-    default_benchmark = next((name for name in names if parse_vocabulary(name) == segmenter.class_names),
-                             "ade150" if "ade150" in names else names[0])
+    default_benchmark = next(
+        (name for name in names if parse_vocabulary(name) == segmenter.class_names),
+        "ade150" if "ade150" in names else names[0],
+    )
     examples = demo.examples()
 
     def paths_of(files):
@@ -296,8 +340,13 @@ def build_app(demo: WebDemo):
             progress((done, total), desc=f"image {done + 1} of {total}: {name}", unit="images")
 
         try:
-            response = demo.segment(paths_of(files), words if source == TYPED else "",
-                                    benchmark if source == BENCHMARK else None, FAST_CHOICES[fast], report)
+            response = demo.segment(
+                paths_of(files),
+                words if source == TYPED else "",
+                benchmark if source == BENCHMARK else None,
+                FAST_CHOICES[fast],
+                report,
+            )
         except RequestError as e:
             return "", [], None, render.status_html(str(e), "error")
         kind = "warning" if response.failures else "ok"
@@ -315,45 +364,77 @@ def build_app(demo: WebDemo):
             return [path], TYPED, gr.Textbox(), gr.Dropdown()
         return [path], TYPED, gr.Textbox(value=example_words, visible=True), gr.Dropdown(visible=False)
 
-    fast_info = ("Category early rejection: a first pass keeps only the classes likely in the image, and the "
-                 "decoder then works on those. Much faster for large vocabularies, may miss small classes. "
-                 "auto: on above 50 classes.")
+    fast_info = (
+        "Category early rejection: a first pass keeps only the classes likely in the image, and the "
+        "decoder then works on those. Much faster for large vocabularies, may miss small classes. "
+        "auto: on above 50 classes."
+    )
     with gr.Blocks(title="SED: open-vocabulary semantic segmentation", analytics_enabled=False) as app:
         gr.Markdown("## Segment your images with your own words\n" + demo.describe_model())
         with gr.Row(equal_height=False):
             with gr.Column():
-                files = gr.File(label="Images (one or several)", file_count="multiple", file_types=["image"],
-                                elem_id="images")
+                files = gr.File(
+                    label="Images (one or several)", file_count="multiple", file_types=["image"], elem_id="images"
+                )
                 previews = gr.HTML(elem_id="input-previews")
                 if examples:
                     example_table = gr.Dataset(
-                        label="Examples: click one to segment it", components=["image", "textbox"],
-                        headers=["image", "vocabulary"], samples=[list(example) for example in examples],
-                        type="index", elem_id="examples")
+                        label="Examples: click one to segment it",
+                        components=["image", "textbox"],
+                        headers=["image", "vocabulary"],
+                        samples=[list(example) for example in examples],
+                        type="index",
+                        elem_id="examples",
+                    )
             with gr.Column():
                 if open_vocabulary:
-                    source = gr.Radio(label="Vocabulary", choices=[TYPED, BENCHMARK], value=TYPED,
-                                      elem_id="vocabulary-source", info="The one chosen is used; the other is ignored.")
+                    source = gr.Radio(
+                        label="Vocabulary",
+                        choices=[TYPED, BENCHMARK],
+                        value=TYPED,
+                        elem_id="vocabulary-source",
+                        info="The one chosen is used; the other is ignored.",
+                    )
                 else:
                     source = gr.State(TYPED)
-                    gr.Markdown(f"**Vocabulary:** the model's own {len(segmenter.class_names)} classes "
-                                f"({', '.join(display_name(n) for n in segmenter.class_names[:12])}"
-                                f"{', ...' if len(segmenter.class_names) > 12 else ''}).")
-                words = gr.Textbox(label="Classes, separated by commas; synonyms of one class by /",
-                                   placeholder="cat, dog, grass/lawn, sky", elem_id="vocabulary",
-                                   visible=open_vocabulary)
-                benchmark = gr.Dropdown(label="Benchmark vocabulary", choices=choices, value=default_benchmark,
-                                        visible=False, elem_id="benchmark")
-                fast = gr.Radio(label="Fast inference", choices=list(FAST_CHOICES), value="auto", info=fast_info,
-                                interactive=open_vocabulary, visible=open_vocabulary, elem_id="fast")
+                    gr.Markdown(
+                        f"**Vocabulary:** the model's own {len(segmenter.class_names)} classes "
+                        f"({', '.join(display_name(n) for n in segmenter.class_names[:12])}"
+                        f"{', ...' if len(segmenter.class_names) > 12 else ''})."
+                    )
+                words = gr.Textbox(
+                    label="Classes, separated by commas; synonyms of one class by /",
+                    placeholder="cat, dog, grass/lawn, sky",
+                    elem_id="vocabulary",
+                    visible=open_vocabulary,
+                )
+                benchmark = gr.Dropdown(
+                    label="Benchmark vocabulary",
+                    choices=choices,
+                    value=default_benchmark,
+                    visible=False,
+                    elem_id="benchmark",
+                )
+                fast = gr.Radio(
+                    label="Fast inference",
+                    choices=list(FAST_CHOICES),
+                    value="auto",
+                    info=fast_info,
+                    interactive=open_vocabulary,
+                    visible=open_vocabulary,
+                    elem_id="fast",
+                )
                 button = gr.Button("Segment", variant="primary", elem_id="run")
                 status = gr.HTML(elem_id="status")  # next to the button: seen without scrolling
         results = gr.HTML(elem_id="result", js_on_load=render.OPACITY_JS)
         with gr.Row():
             areas = gr.Dataframe(headers=AREA_COLUMNS, label="Class areas", elem_id="areas")
-            downloads = gr.File(label="Downloads: all in one zip; per image the coloured mask and the raw label "
-                                      "map (pixel value = class index); summary.json", file_count="multiple",
-                                elem_id="downloads")
+            downloads = gr.File(
+                label="Downloads: all in one zip; per image the coloured mask and the raw label "
+                "map (pixel value = class index); summary.json",
+                file_count="multiple",
+                elem_id="downloads",
+            )
 
         inputs = [files, source, words, benchmark, fast]
         outputs = [results, areas, downloads, status]
@@ -361,10 +442,12 @@ def build_app(demo: WebDemo):
         if open_vocabulary:
             source.change(choose_source, inputs=source, outputs=[words, benchmark], show_progress="hidden")
         button.click(start, inputs=files, outputs=[button, status], queue=False, show_progress="hidden").then(
-            run, inputs=inputs, outputs=outputs, show_progress_on=status).then(finish, outputs=button, queue=False)
+            run, inputs=inputs, outputs=outputs, show_progress_on=status
+        ).then(finish, outputs=button, queue=False)
         if examples:
-            example_table.click(pick_example, inputs=example_table, outputs=[files, source, words, benchmark],
-                                show_progress="hidden").then(
-                start, inputs=files, outputs=[button, status], queue=False, show_progress="hidden").then(
-                run, inputs=inputs, outputs=outputs, show_progress_on=status).then(finish, outputs=button, queue=False)
+            example_table.click(
+                pick_example, inputs=example_table, outputs=[files, source, words, benchmark], show_progress="hidden"
+            ).then(start, inputs=files, outputs=[button, status], queue=False, show_progress="hidden").then(
+                run, inputs=inputs, outputs=outputs, show_progress_on=status
+            ).then(finish, outputs=button, queue=False)
     return app

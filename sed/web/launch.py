@@ -1,4 +1,5 @@
 """Command line of tools/web_demo.py: build the model once, then serve the page (`sed.web.app`)."""
+
 import argparse
 import logging
 import os
@@ -8,16 +9,25 @@ from ..predictor import OpenVocabSegmenter, build_error_message
 
 __all__ = ["get_parser", "main"]
 
+
 def get_parser():
     parser = argparse.ArgumentParser(description="Segment your own images with your own words in a browser.")
     parser.add_argument("--config-file", required=True, metavar="FILE", help="model config (yaml)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: MODEL.DEVICE if available, else cpu)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to serve on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)",
+    )
     parser.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public link (off by default)")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
-                        help="config overrides, e.g. MODEL.WEIGHTS model.pth (must come last)")
+    parser.add_argument(
+        "--opts",
+        default=[],
+        nargs=argparse.REMAINDER,
+        metavar="KEY VALUE",
+        help="config overrides, e.g. MODEL.WEIGHTS model.pth (must come last)",
+    )
     return parser
 
 
@@ -41,8 +51,14 @@ def main(argv=None):
     demo = WebDemo(segmenter)
     app = build_app(demo)
     try:
-        app.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True, css=CSS,
-                   allowed_paths=sorted({os.path.dirname(path) for path, _ in demo.examples()}))
+        app.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            show_error=True,
+            css=CSS,
+            allowed_paths=sorted({os.path.dirname(path) for path, _ in demo.examples()}),
+        )
     finally:
         demo.close()
     return 0

@@ -7,6 +7,7 @@ text placed on their regions and listed in an HTML legend, so they are read at t
 the image's size; classes under LEGEND_MIN_SHARE of the image are counted, not named. Full-resolution files
 are written by `sed.web.app`.
 """
+
 import base64
 import html
 import io
@@ -17,8 +18,20 @@ from PIL import Image
 
 from ..utils.visualization import class_colors, display_name
 
-__all__ = ["PREVIEW_SIDE", "PREVIEW_PIXELS", "LEGEND_MIN_SHARE", "preview_size", "downscale", "nearest_labels",
-           "color_mask", "name_positions", "result_card", "failure_card", "thumbnails", "status_html"]
+__all__ = [
+    "PREVIEW_SIDE",
+    "PREVIEW_PIXELS",
+    "LEGEND_MIN_SHARE",
+    "preview_size",
+    "downscale",
+    "nearest_labels",
+    "color_mask",
+    "name_positions",
+    "result_card",
+    "failure_card",
+    "thumbnails",
+    "status_html",
+]
 
 # A preview sent to the browser has at most PREVIEW_PIXELS pixels (a photo: about its display size) and
 # PREVIEW_SIDE pixels a side (a panorama: about the page's width).
@@ -66,7 +79,7 @@ def color_mask(label_map, num_classes):
 def name_positions(label_map, labels):
     """{label: (x, y) in [0, 1]} for each of `labels`: the point of its region farthest from the region's border
     (inside the region even when it is curved or split), on a (H, W) label map."""
-    small = nearest_labels(label_map, preview_size(*label_map.shape, _PLACEMENT_SIDE, _PLACEMENT_SIDE ** 2))
+    small = nearest_labels(label_map, preview_size(*label_map.shape, _PLACEMENT_SIDE, _PLACEMENT_SIDE**2))
     height, width = small.shape
     positions = {}
     for label in labels:
@@ -111,16 +124,21 @@ def result_card(index, total, name, image, label_map, class_names, areas, opacit
     colors = class_colors(len(class_names))
     named = [(label, share) for label, share in areas if share >= LEGEND_MIN_SHARE]
     positions = name_positions(labels, [label for label, _ in named])
-    names = "".join(f'<span class="sed-name" style="left: {100 * x:.2f}%; top: {100 * y:.2f}%; transform: '
-                    f'translate({_anchor(x)}%, -50%)">{html.escape(display_name(class_names[label]))}</span>'
-                    for label, (x, y) in positions.items())
+    names = "".join(
+        f'<span class="sed-name" style="left: {100 * x:.2f}%; top: {100 * y:.2f}%; transform: '
+        f'translate({_anchor(x)}%, -50%)">{html.escape(display_name(class_names[label]))}</span>'
+        for label, (x, y) in positions.items()
+    )
     legend = "".join(
         f'<li><span class="sed-swatch" style="background: {_rgb(colors[label])}"></span>'
         f"{html.escape(display_name(class_names[label]))} <small>{100 * share:.1f}%</small></li>"
-        for label, share in named)
+        for label, share in named
+    )
     if len(named) < len(areas):
-        legend += (f"<li class=\"sed-more\">+ {len(areas) - len(named)} more classes, each under "
-                   f"{100 * LEGEND_MIN_SHARE:g}% of the image</li>")
+        legend += (
+            f'<li class="sed-more">+ {len(areas) - len(named)} more classes, each under '
+            f"{100 * LEGEND_MIN_SHARE:g}% of the image</li>"
+        )
     height, width = image.shape[:2]
     shrunk = f", shown at {preview.shape[1]} × {preview.shape[0]}" if preview.shape != image.shape else ""
     input_uri = _data_uri(Image.fromarray(preview), "JPEG")
@@ -140,13 +158,16 @@ def result_card(index, total, name, image, label_map, class_names, areas, opacit
         f"{names}</div>"
         f'<figcaption>segmentation, mask opacity <input type="range" class="sed-opacity" min="0" max="100" '
         f'value="{opacity}"> (at 100% the colours are exactly the legend\'s)</figcaption>'
-        f'<ul class="sed-legend">{legend}</ul></figure></div></section>')
+        f'<ul class="sed-legend">{legend}</ul></figure></div></section>'
+    )
 
 
 def failure_card(index, total, name, reason):
     """The HTML of an image that could not be segmented (the others of its batch are)."""
-    return (f'<section class="sed-card sed-failed"><h3 class="sed-caption">{index + 1} of {total}: '
-            f"{html.escape(name)}</h3><p>Not segmented: {html.escape(reason)}</p></section>")
+    return (
+        f'<section class="sed-card sed-failed"><h3 class="sed-caption">{index + 1} of {total}: '
+        f"{html.escape(name)}</h3><p>Not segmented: {html.escape(reason)}</p></section>"
+    )
 
 
 def thumbnails(entries):

@@ -1,20 +1,27 @@
 """MindSpore .ckpt files read and written with protobuf only: dtypes, shapes, sliced tensors, bad files, and files
 that MindSpore itself wrote (crc_check trailer, append_dict strings, BFloat16)."""
+
 import numpy as np
 import pytest
-
 from conftest import FIXTURES
 
-from sed.checkpoint.mindspore_format import (MindSporeCheckpointError, _checkpoint_message_class,
-                                             read_mindspore_checkpoint, write_mindspore_checkpoint)
+from sed.checkpoint.mindspore_format import (
+    MindSporeCheckpointError,
+    _checkpoint_message_class,
+    read_mindspore_checkpoint,
+    write_mindspore_checkpoint,
+)
 
 
 def test_tensors_round_trip_with_their_dtype_and_shape(tmp_path):
     rng = np.random.default_rng(0)
-    tensors = {"fc.weight": rng.standard_normal((3, 4)).astype(np.float32),
-               "bn.moving_mean": rng.standard_normal(3).astype(np.float16),
-               "global_step": np.array([7], np.int32), "scalar": np.array(2.5, np.float64),
-               "mask": np.array([[True, False]])}
+    tensors = {
+        "fc.weight": rng.standard_normal((3, 4)).astype(np.float32),
+        "bn.moving_mean": rng.standard_normal(3).astype(np.float16),
+        "global_step": np.array([7], np.int32),
+        "scalar": np.array(2.5, np.float64),
+        "mask": np.array([[True, False]]),
+    }
     write_mindspore_checkpoint(tmp_path / "a.ckpt", tensors)
     read, skipped = read_mindspore_checkpoint(tmp_path / "a.ckpt")
     assert skipped == {}
@@ -52,8 +59,20 @@ def test_files_that_are_not_mindspore_checkpoints_are_named(tmp_path):
 # Files written by MindSpore 2.10 itself (tests/fixtures/make_mindspore_fixtures.py); expected.npz holds the values
 # MindSpore's own load_checkpoint reads back from them.
 MINDSPORE_FILES = FIXTURES / "mindspore"
-EXPECTED_TAGS = ["fc.weight", "fc.bias", "double", "sliced", "global_step", "count", "int8", "uint8", "int16", "mask",
-                 "bf16", "bf16_sliced"]
+EXPECTED_TAGS = [
+    "fc.weight",
+    "fc.bias",
+    "double",
+    "sliced",
+    "global_step",
+    "count",
+    "int8",
+    "uint8",
+    "int16",
+    "mask",
+    "bf16",
+    "bf16_sliced",
+]
 
 
 @pytest.mark.parametrize("name", ["dtypes.ckpt", "crc.ckpt", "append_dict.ckpt"])

@@ -2,6 +2,7 @@
 unpickling would create a file, and must refuse it in one line without that file ever appearing; genuine
 Detectron / detectron2 .pkl checkpoints still load. (train_net's --eval-only and --resume paths:
 tests/engine/test_engine_bad_inputs.py; the ADE20K index of datasets/: tests/data/test_prepare_datasets.py.)"""
+
 import io
 import pickle
 from collections import OrderedDict
@@ -9,11 +10,11 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, load_cfg, load_tool, write_hostile_checkpoint
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from torch import nn
 
-from conftest import REPO, load_cfg, load_tool, write_hostile_checkpoint
 from sed.checkpoint.safe_load import UnsafeCheckpointError, load_pickle, torch_load
 
 CODE_RAN = "CODE_RAN"
@@ -29,8 +30,13 @@ def marker(tmp_path):
 
 @pytest.mark.parametrize("protocol", [0, 2, 4, 5])
 def test_weights_pickles_load_with_every_protocol(protocol):
-    data = {"model": OrderedDict(w=np.arange(6, dtype=np.float32).reshape(2, 3), s=np.float64(2.5)),
-            "__author__": "Detectron", "names": np.array(["a", None], dtype=object), "shape": (1, 2.0), "n": [3]}
+    data = {
+        "model": OrderedDict(w=np.arange(6, dtype=np.float32).reshape(2, 3), s=np.float64(2.5)),
+        "__author__": "Detectron",
+        "names": np.array(["a", None], dtype=object),
+        "shape": (1, 2.0),
+        "n": [3],
+    }
     loaded = load_pickle(io.BytesIO(pickle.dumps(data, protocol=protocol)))
     np.testing.assert_array_equal(loaded["model"]["w"], data["model"]["w"])
     assert loaded["model"]["s"] == 2.5 and loaded["shape"] == (1, 2.0) and list(loaded["names"]) == ["a", None]
@@ -81,8 +87,11 @@ def test_detectron2_checkpointer_refuses_non_finite_weights(tmp_path, suffix):
     else:
         torch.save({"model": {k: torch.from_numpy(v) for k, v in weights.items()}}, tmp_path / "w.pth")
     model = _TwoLayers()
-    with pytest.raises(NonFiniteCheckpointError, match=rf"w\{suffix}: 2 weight tensor\(s\) hold NaN or Inf "
-                                                       r"\(fc.weight, fc.bias\)"):
+    with pytest.raises(
+        NonFiniteCheckpointError,
+        match=rf"w\{suffix}: 2 weight tensor\(s\) hold NaN or Inf "
+        r"\(fc.weight, fc.bias\)",
+    ):
         DetectionCheckpointer(model).load(str(tmp_path / f"w{suffix}"))
     assert torch.isfinite(model.fc.weight).all()
 
@@ -108,8 +117,9 @@ def test_clip_weights_file(tmp_path, marker):
 
     path = write_hostile_checkpoint(tmp_path / "open_clip_pytorch_model.bin", marker)
     with pytest.raises(UnsafeCheckpointError, match="open_clip_pytorch_model.bin names .*could run code"):
-        OpenVocabSegmenter("configs/tiny_cpu.yaml", opts=[*TINY_OPTS, "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS", str(path)],
-                           device="cpu")
+        OpenVocabSegmenter(
+            "configs/tiny_cpu.yaml", opts=[*TINY_OPTS, "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS", str(path)], device="cpu"
+        )
 
 
 def test_demo(tmp_path, marker, capfd):
@@ -117,9 +127,20 @@ def test_demo(tmp_path, marker, capfd):
 
     Image.new("RGB", (32, 24)).save(tmp_path / "a.png")
     path = write_hostile_checkpoint(tmp_path / "evil.pkl", marker)
-    status = load_tool("demo").main(["--config-file", "configs/tiny_cpu.yaml", "--input", str(tmp_path / "a.png"),
-                                     "--output", str(tmp_path / "out"), "--opts", *TINY_OPTS,
-                                     "MODEL.WEIGHTS", str(path)])
+    status = load_tool("demo").main(
+        [
+            "--config-file",
+            "configs/tiny_cpu.yaml",
+            "--input",
+            str(tmp_path / "a.png"),
+            "--output",
+            str(tmp_path / "out"),
+            "--opts",
+            *TINY_OPTS,
+            "MODEL.WEIGHTS",
+            str(path),
+        ]
+    )
     lines = capfd.readouterr().err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and "evil.pkl names" in lines[0] and "no image was processed" in lines[0]
 
@@ -160,8 +181,10 @@ def test_config_yaml_tags(tmp_path, marker):
     from sed.config import load_config
 
     config = tmp_path / "evil.yaml"
-    config.write_text(f"_BASE_: {REPO / 'configs' / 'tiny_cpu.yaml'}\n"
-                      f"OUTPUT_DIR: !!python/object/apply:builtins.open ['{marker}', 'w']\n")
+    config.write_text(
+        f"_BASE_: {REPO / 'configs' / 'tiny_cpu.yaml'}\n"
+        f"OUTPUT_DIR: !!python/object/apply:builtins.open ['{marker}', 'w']\n"
+    )
     with pytest.raises(ValueError, match="evil.yaml holds a YAML tag that builds Python objects") as error:
         load_config(str(config))
     assert "\n" not in str(error.value)

@@ -3,6 +3,7 @@
 Each `make_*` writes a couple of small images under `root` as the real download lays them out and returns the
 raw label arrays it wrote, keyed by image id.
 """
+
 import importlib
 import json
 import pickle
@@ -107,8 +108,10 @@ def make_ade20k_full(root, big=False):
         label[:, 300:] = last
         label[:10] = 0
         maps[("validation", "ADE_val_00000002")] = label
-    folders = {"training": "ADE20K_2021_17_01/images/ADE/training/urban/street",
-               "validation": "ADE20K_2021_17_01/images/ADE/validation/home_or_hotel/bedroom"}
+    folders = {
+        "training": "ADE20K_2021_17_01/images/ADE/training/urban/street",
+        "validation": "ADE20K_2021_17_01/images/ADE/validation/home_or_hotel/bedroom",
+    }
     index = {"filename": [], "folder": [], "objectnames": objectnames}
     for (split, stem), label in maps.items():
         folder = root / folders[split]

@@ -1,16 +1,17 @@
 """Cityscapes (fine) through detectron2's registration as the project re-registers it: a tiny tree in the layout of
 the official zips (+ the *_labelTrainIds.png of cityscapesscripts' createTrainIdLabelImgs) loads, maps, evaluates
 with a known prediction and a tiny ECENet; missing folders and label maps are named with what to do."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, load_cfg, miou_by_hand
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 from PIL import Image
 
-from conftest import REPO, load_cfg, miou_by_hand
 from sed.data import build_test_mapper, build_train_mapper
 from sed.engine import Trainer
 from sed.engine.cli import run
@@ -27,8 +28,8 @@ def _ground_truths():
     """{frame: (H, W) trainIds}: sky above (first row unlabelled), road left and car right below; then all road."""
     a = np.full((H, W), SKY, np.uint8)
     a[0] = 255
-    a[H // 2:, : W // 2] = ROAD
-    a[H // 2:, W // 2:] = CAR
+    a[H // 2 :, : W // 2] = ROAD
+    a[H // 2 :, W // 2 :] = CAR
     return {"000000_000019": a, "000000_000576": np.full((H, W), ROAD, np.uint8)}
 
 
@@ -36,7 +37,7 @@ def _predictions():
     """Like the ground truth, but the road reaches 3/4 of the width on the first frame."""
     a = _ground_truths()["000000_000019"].copy()
     a[0] = SKY
-    a[H // 2:, : 3 * W // 4] = ROAD
+    a[H // 2 :, : 3 * W // 4] = ROAD
     return {"000000_000019": a, "000000_000576": np.full((H, W), ROAD, np.uint8)}
 
 
@@ -80,14 +81,29 @@ def test_tiny_tree_loads_maps_and_evaluates_by_hand(datasets_root):
     write_cityscapes(datasets_root)
     records = sorted(DatasetCatalog.get(VAL), key=lambda r: r["file_name"])
     assert [r["sem_seg_file_name"].rsplit("/", 1)[1] for r in records] == [
-        f"{CITY}_{frame}_gtFine_labelTrainIds.png" for frame in _ground_truths()]
+        f"{CITY}_{frame}_gtFine_labelTrainIds.png" for frame in _ground_truths()
+    ]
     assert all((r["height"], r["width"]) == (H, W) for r in records)
 
     # training mapper: exact labels without augmentation (the recipe's resize at ratio 1 of the image's own size);
     # the recipe's augmentations give a 512x1024 crop
-    cfg = load_cfg(CONFIG, ["DATASETS.TRAIN", f"('{VAL}',)", "INPUT.RESIZE_RATIO_RANGE", "(1.0, 1.0)",
-                            "INPUT.RESIZE_BASE_SCALE", f"({W}, {H})", "INPUT.CROP.ENABLED", "False",
-                            "INPUT.COLOR_AUG_SSD", "False", "INPUT.RANDOM_FLIP", "none"])
+    cfg = load_cfg(
+        CONFIG,
+        [
+            "DATASETS.TRAIN",
+            f"('{VAL}',)",
+            "INPUT.RESIZE_RATIO_RANGE",
+            "(1.0, 1.0)",
+            "INPUT.RESIZE_BASE_SCALE",
+            f"({W}, {H})",
+            "INPUT.CROP.ENABLED",
+            "False",
+            "INPUT.COLOR_AUG_SSD",
+            "False",
+            "INPUT.RANDOM_FLIP",
+            "none",
+        ],
+    )
     mapped = build_train_mapper(cfg)(records[0])
     assert mapped["image"].shape == (3, H, W) and mapped["image"].dtype == torch.uint8
     assert torch.equal(mapped["sem_seg"], torch.as_tensor(_ground_truths()["000000_000019"]).long())
@@ -101,7 +117,7 @@ def test_tiny_tree_loads_maps_and_evaluates_by_hand(datasets_root):
     assert type(evaluator) is CheckedSemSegEvaluator
     evaluator.reset()
     for record in records:
-        frame = record["file_name"].rsplit("/", 1)[1][len(CITY) + 1: -len("_leftImg8bit.png")]
+        frame = record["file_name"].rsplit("/", 1)[1][len(CITY) + 1 : -len("_leftImg8bit.png")]
         evaluator.process([{"file_name": record["file_name"]}], [{"sem_seg": _scores(_predictions()[frame])}])
     result = evaluator.evaluate()["sem_seg"]
     # sky: tp 48 = gt 48 (row 0 ignored) -> 1; road: tp 32 + 128, gt 160, predicted 48 + 128 -> 160 / 176;
@@ -114,8 +130,10 @@ def test_tiny_tree_loads_maps_and_evaluates_by_hand(datasets_root):
 
 def test_a_tiny_ecenet_evaluates_on_it(datasets_root, tmp_path):
     write_cityscapes(datasets_root)
-    cfg = load_cfg("ecenet/ecenet_tiny_cpu.yaml", ["DATASETS.TEST", f"('{VAL}',)", "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
-                                                   "19", "OUTPUT_DIR", str(tmp_path / "out")])
+    cfg = load_cfg(
+        "ecenet/ecenet_tiny_cpu.yaml",
+        ["DATASETS.TEST", f"('{VAL}',)", "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "19", "OUTPUT_DIR", str(tmp_path / "out")],
+    )
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     results = Trainer.test(cfg, model)
@@ -128,8 +146,17 @@ def test_missing_folder_names_it_and_the_readme(datasets_root, capfd):
     with pytest.raises(FileNotFoundError, match=f"needs the folder {folder},.*datasets/README.md"):
         DatasetCatalog.get(VAL)
     # the same reason is tools/train_net.py's one-line error, before any model is built
-    code = run(["--config-file", str(REPO / "configs" / CONFIG), "--eval-only", "OUTPUT_DIR",
-                str(datasets_root / "out"), "MODEL.DEVICE", "cpu"])
+    code = run(
+        [
+            "--config-file",
+            str(REPO / "configs" / CONFIG),
+            "--eval-only",
+            "OUTPUT_DIR",
+            str(datasets_root / "out"),
+            "MODEL.DEVICE",
+            "cpu",
+        ]
+    )
     lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and str(folder) in lines[0] and "datasets/README.md" in lines[0]
 

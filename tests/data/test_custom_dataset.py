@@ -1,13 +1,14 @@
 """A folder dataset registered from a YAML spec: records, 1-based label maps rewritten, metadata as the built-in
 datasets', its vocabulary by name, DATASETS.CUSTOM in the config, and one-line errors for bad specs."""
+
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
-from sed.utils.class_names import REPO_ROOT as REPO
 from sed.data.datasets import register_custom_dataset
 from sed.data.vocabulary import parse_vocabulary
+from sed.utils.class_names import REPO_ROOT as REPO
 
 SPEC = """
 name: pets_test
@@ -67,21 +68,26 @@ def test_spec_registers_each_split_with_remapped_labels(pets, tmp_path):
 def test_config_key_registers_specs(pets):
     from sed.engine.cli import UsageError, load_config
 
-    cfg = load_config(str(REPO / "configs" / "quickstart.yaml"),
-                      ["DATASETS.CUSTOM", f'("{pets}",)', "DATASETS.TEST", '("pets_test_val",)'])
+    cfg = load_config(
+        str(REPO / "configs" / "quickstart.yaml"),
+        ["DATASETS.CUSTOM", f'("{pets}",)', "DATASETS.TEST", '("pets_test_val",)'],
+    )
     assert "pets_test_val" in DatasetCatalog.list() and len(DatasetCatalog.get(cfg.DATASETS.TEST[0])) == 2
     with pytest.raises(UsageError, match="not found"):
         load_config(str(REPO / "configs" / "quickstart.yaml"), ["DATASETS.CUSTOM", '("no_such.yaml",)'])
 
 
-@pytest.mark.parametrize("change, message", [
-    (("classes: [cat, dog, grass/lawn]", "classes: [cat, cat]"), "listed twice"),
-    (("ignore_label: 255", "ignore_label: 1"), "ignore_label 1 is a class id"),
-    (("mask_suffix", "mask_sufix"), "unknown field"),
-    (("name: pets_test", "name: ade20k_150_test\nx: 1"), "unknown field"),
-    (("  val: {images: images/val, masks: masks/val}", "  val: images/val"), "'splits' must map"),
-    (("  train: {", "  train_sem_seg: {"), r"already registered \(a built-in dataset\)"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("classes: [cat, dog, grass/lawn]", "classes: [cat, cat]"), "listed twice"),
+        (("ignore_label: 255", "ignore_label: 1"), "ignore_label 1 is a class id"),
+        (("mask_suffix", "mask_sufix"), "unknown field"),
+        (("name: pets_test", "name: ade20k_150_test\nx: 1"), "unknown field"),
+        (("  val: {images: images/val, masks: masks/val}", "  val: images/val"), "'splits' must map"),
+        (("  train: {", "  train_sem_seg: {"), r"already registered \(a built-in dataset\)"),
+    ],
+)
 def test_bad_spec_is_one_line_naming_the_field(pets, change, message):
     spec = SPEC.replace(*change)
     if "train_sem_seg" in spec:

@@ -1,12 +1,20 @@
 """Registered datasets: metadata, and loading prepared tiny datasets through DatasetCatalog."""
+
 import os
 
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from raw_datasets import (
+    load_script,
+    make_ade20k_150,
+    make_ade20k_full,
+    make_coco_stuff,
+    make_pascal_context,
+    make_voc,
+    pascal_context_val_list,
+)
 
 import sed  # noqa: F401  registers the datasets
-from raw_datasets import (load_script, make_ade20k_150, make_ade20k_full, make_coco_stuff, make_pascal_context,
-                          make_voc, pascal_context_val_list)
 from sed.utils.class_names import load_class_names
 
 # name: (number of classes, ignore label, evaluator type, class JSON)
@@ -30,8 +38,9 @@ def test_metadata(name):
     meta = MetadataCatalog.get(name)
     assert len(meta.stuff_classes) == num_classes and meta.ignore_label == ignore
     assert meta.evaluator_type == evaluator_type and meta.class_json == class_json
-    assert len(meta.stuff_colors) == num_classes and all(len(c) == 3 and 0 <= min(c) <= max(c) < 256
-                                                         for c in meta.stuff_colors)
+    assert len(meta.stuff_colors) == num_classes and all(
+        len(c) == 3 and 0 <= min(c) <= max(c) < 256 for c in meta.stuff_colors
+    )
     if evaluator_type == "sem_seg":
         assert meta.stuff_classes == load_class_names(class_json)
     else:
@@ -46,8 +55,9 @@ def test_colours_are_per_class_name_and_stable():
 
 
 def _records(name):
-    return sorted((os.path.basename(r["file_name"]), os.path.basename(r["sem_seg_file_name"]))
-                  for r in DatasetCatalog.get(name))
+    return sorted(
+        (os.path.basename(r["file_name"]), os.path.basename(r["sem_seg_file_name"])) for r in DatasetCatalog.get(name)
+    )
 
 
 def test_prepared_datasets_load_from_the_root_set_after_import(tmp_path, monkeypatch):
@@ -56,8 +66,13 @@ def test_prepared_datasets_load_from_the_root_set_after_import(tmp_path, monkeyp
     make_ade20k_full(tmp_path)
     make_voc(tmp_path)
     make_pascal_context(tmp_path)
-    for script in ("prepare_coco_stuff", "prepare_ade20k_150", "prepare_ade20k_full", "prepare_voc",
-                   "prepare_pascal_context_59"):
+    for script in (
+        "prepare_coco_stuff",
+        "prepare_ade20k_150",
+        "prepare_ade20k_full",
+        "prepare_voc",
+        "prepare_pascal_context_59",
+    ):
         load_script(script).prepare(tmp_path)
     load_script("prepare_pascal_context_459").prepare(tmp_path, val_list=pascal_context_val_list(tmp_path))
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
@@ -102,4 +117,5 @@ def test_missing_dataset_folder_names_it_and_the_prepare_script(tmp_path, monkey
 def test_default_root_is_datasets_relative_to_the_cwd(monkeypatch):
     monkeypatch.delenv("DETECTRON2_DATASETS", raising=False)
     assert MetadataCatalog.get("ade20k_150_test_sem_seg").image_root == os.path.join(
-        "datasets", "ADEChallengeData2016", "images", "validation")
+        "datasets", "ADEChallengeData2016", "images", "validation"
+    )

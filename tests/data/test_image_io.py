@@ -1,5 +1,6 @@
 """Image files of every Pillow mode become correct 8-bit RGB (16-bit greyscale scaled, not clipped to white), and a
 file that cannot be read raises an error naming it: in the demo's reader and in the training mapper alike."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,8 +18,11 @@ def _sixteen_bit_png(path):
 def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
     expected = _sixteen_bit_png(tmp_path / "grey16.png")
     assert Image.open(tmp_path / "grey16.png").mode.startswith("I")
-    for rgb in (read_image(tmp_path / "grey16.png"), load_image(str(tmp_path / "grey16.png")),
-                load_image(Image.open(tmp_path / "grey16.png"))):
+    for rgb in (
+        read_image(tmp_path / "grey16.png"),
+        load_image(str(tmp_path / "grey16.png")),
+        load_image(Image.open(tmp_path / "grey16.png")),
+    ):
         assert rgb.dtype == np.uint8 and rgb.shape == (2, 4, 3)
         np.testing.assert_array_equal(rgb[:, :, 1], expected)
     np.testing.assert_array_equal(read_image(tmp_path / "grey16.png", format="BGR")[:, :, 0], expected)
@@ -43,8 +47,10 @@ def test_unreadable_files_are_named_and_can_all_be_listed(tmp_path):
 
 
 def test_an_error_re_raised_by_a_data_loader_keeps_its_line():
-    wrapped = ImageFileError("Caught ImageFileError in DataLoader worker process 0.\nOriginal Traceback (most "
-                             "recent call last):\n  ...\nsed.data.image_io.ImageFileError: x.jpg: truncated\n")
+    wrapped = ImageFileError(
+        "Caught ImageFileError in DataLoader worker process 0.\nOriginal Traceback (most "
+        "recent call last):\n  ...\nsed.data.image_io.ImageFileError: x.jpg: truncated\n"
+    )
     assert wrapped.one_line == "x.jpg: truncated"
 
 

@@ -1,12 +1,13 @@
 """The training mapper, its augmentations and the mapper selection."""
+
 import numpy as np
 import pytest
 import torch
+from conftest import load_cfg
 from detectron2.data import DatasetMapper
 from detectron2.data import transforms as T
 from PIL import Image
 
-from conftest import load_cfg
 from sed.data import (
     ColorAugSSD,
     ColorAugSSDTransform,
@@ -46,8 +47,18 @@ def test_tiny_config_resizes_crops_and_returns_tensors(tmp_path):
 def test_padding_uses_128_for_the_image_and_ignore_for_labels(tmp_path):
     """The authors' mapper pads with 128 (mid-grey), labels with the ignore value."""
     image, label = _image(40, 50), np.random.RandomState(2).randint(0, 5, (40, 50)).astype(np.uint8)
-    mapper = _mapper("INPUT.MIN_SIZE_TRAIN", "(40,)", "INPUT.CROP.ENABLED", "False", "INPUT.RANDOM_FLIP", "none",
-                     "INPUT.SIZE_DIVISIBILITY", "32", "INPUT.COLOR_AUG_SSD", "False")
+    mapper = _mapper(
+        "INPUT.MIN_SIZE_TRAIN",
+        "(40,)",
+        "INPUT.CROP.ENABLED",
+        "False",
+        "INPUT.RANDOM_FLIP",
+        "none",
+        "INPUT.SIZE_DIVISIBILITY",
+        "32",
+        "INPUT.COLOR_AUG_SSD",
+        "False",
+    )
     out = mapper(_record(tmp_path, image, label))
     assert out["image"].shape == (3, 64, 64) and out["sem_seg"].shape == (64, 64)
     # The resize is the identity here, so the unpadded part is the input, in RGB order.
@@ -59,9 +70,20 @@ def test_padding_uses_128_for_the_image_and_ignore_for_labels(tmp_path):
 
 def test_bgr_format_reverses_channels(tmp_path):
     image, label = _image(40, 50), np.zeros((40, 50), dtype=np.uint8)
-    out = _mapper("INPUT.MIN_SIZE_TRAIN", "(40,)", "INPUT.CROP.ENABLED", "False", "INPUT.RANDOM_FLIP", "none",
-                  "INPUT.SIZE_DIVISIBILITY", "-1", "INPUT.FORMAT", "BGR", "INPUT.COLOR_AUG_SSD", "False")(
-        _record(tmp_path, image, label))
+    out = _mapper(
+        "INPUT.MIN_SIZE_TRAIN",
+        "(40,)",
+        "INPUT.CROP.ENABLED",
+        "False",
+        "INPUT.RANDOM_FLIP",
+        "none",
+        "INPUT.SIZE_DIVISIBILITY",
+        "-1",
+        "INPUT.FORMAT",
+        "BGR",
+        "INPUT.COLOR_AUG_SSD",
+        "False",
+    )(_record(tmp_path, image, label))
     np.testing.assert_array_equal(out["image"].permute(1, 2, 0).numpy(), image[:, :, ::-1])
 
 
@@ -74,8 +96,16 @@ def test_crop_is_redrawn_until_no_class_dominates(tmp_path):
     label = np.zeros((64, 64), dtype=np.uint8)
     label[:, 32:] = 1
     record = _record(tmp_path, _image(64, 64), label)
-    opts = ["INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.CROP.SIZE", "(32, 32)", "INPUT.RANDOM_FLIP", "none",
-            "INPUT.SIZE_DIVISIBILITY", "-1"]
+    opts = [
+        "INPUT.MIN_SIZE_TRAIN",
+        "(64,)",
+        "INPUT.CROP.SIZE",
+        "(32, 32)",
+        "INPUT.RANDOM_FLIP",
+        "none",
+        "INPUT.SIZE_DIVISIBILITY",
+        "-1",
+    ]
     constrained = _mapper(*opts, "INPUT.CROP.SINGLE_CATEGORY_MAX_AREA", "0.75")
     free = _mapper(*opts, "INPUT.CROP.SINGLE_CATEGORY_MAX_AREA", "1.0")
     shares, free_shares = [], []
@@ -93,8 +123,18 @@ def test_crop_is_redrawn_until_no_class_dominates(tmp_path):
 def test_same_seed_same_output_with_every_augmentation(tmp_path):
     label = np.random.RandomState(3).randint(0, 171, (60, 90)).astype(np.uint8)
     record = _record(tmp_path, _image(60, 90), label)
-    mapper = _mapper("INPUT.MIN_SIZE_TRAIN", "(48, 64, 80)", "INPUT.CROP.SIZE", "(40, 40)", "INPUT.COLOR_AUG_SSD",
-                     "True", "INPUT.CROP.SINGLE_CATEGORY_MAX_AREA", "0.75", "INPUT.SIZE_DIVISIBILITY", "-1")
+    mapper = _mapper(
+        "INPUT.MIN_SIZE_TRAIN",
+        "(48, 64, 80)",
+        "INPUT.CROP.SIZE",
+        "(40, 40)",
+        "INPUT.COLOR_AUG_SSD",
+        "True",
+        "INPUT.CROP.SINGLE_CATEGORY_MAX_AREA",
+        "0.75",
+        "INPUT.SIZE_DIVISIBILITY",
+        "-1",
+    )
     outputs = []
     for seed in (5, 5, 6):
         np.random.seed(seed)
@@ -107,19 +147,33 @@ def test_same_seed_same_output_with_every_augmentation(tmp_path):
 def test_16_bit_tiff_labels_keep_their_values(tmp_path):
     label = np.array([[0, 846, 65535, 300]] * 4, dtype=np.uint16)
     # A-847's label space: 847 classes, ignore 65535
-    out = _mapper("INPUT.MIN_SIZE_TRAIN", "(8,)", "INPUT.CROP.ENABLED", "False", "INPUT.RANDOM_FLIP", "none",
-                  "INPUT.SIZE_DIVISIBILITY", "-1", "DATASETS.TRAIN", "('ade20k_full_sem_seg_freq_val_all',)")(
-        _record(tmp_path, _image(4, 4), label, "tif"))
+    out = _mapper(
+        "INPUT.MIN_SIZE_TRAIN",
+        "(8,)",
+        "INPUT.CROP.ENABLED",
+        "False",
+        "INPUT.RANDOM_FLIP",
+        "none",
+        "INPUT.SIZE_DIVISIBILITY",
+        "-1",
+        "DATASETS.TRAIN",
+        "('ade20k_full_sem_seg_freq_val_all',)",
+    )(_record(tmp_path, _image(4, 4), label, "tif"))
     expected = np.repeat(np.repeat(label.astype(np.int64), 2, axis=0), 2, axis=1)
     np.testing.assert_array_equal(out["sem_seg"].numpy(), expected)
 
 
-@pytest.mark.parametrize("label, message", [
-    (np.array([[0, 171], [255, 3]], np.uint8),
-     r"label value\(s\) 171 are neither a class id \(0\.\.170: 171 classes\)"),
-    (np.zeros((4, 3), np.uint8), "the label map is 3x4 but its image is 4x4"),
-    (np.zeros((4, 4, 3), np.uint8), r"it has 3 dimensions \(4x4x3\), not one class id per pixel"),
-])
+@pytest.mark.parametrize(
+    "label, message",
+    [
+        (
+            np.array([[0, 171], [255, 3]], np.uint8),
+            r"label value\(s\) 171 are neither a class id \(0\.\.170: 171 classes\)",
+        ),
+        (np.zeros((4, 3), np.uint8), "the label map is 3x4 but its image is 4x4"),
+        (np.zeros((4, 4, 3), np.uint8), r"it has 3 dimensions \(4x4x3\), not one class id per pixel"),
+    ],
+)
 def test_a_bad_label_map_is_refused_naming_it(tmp_path, label, message):
     """Checked where training first reads it: a wrong loss or a bare AssertionError hours in otherwise."""
     from sed.data.image_io import ImageFileError
@@ -160,12 +214,19 @@ class _ScriptedRandom:
 
 
 @pytest.mark.parametrize("fmt", ["RGB", "BGR"])
-@pytest.mark.parametrize("brightness,contrast_first,contrast,saturation,hue", [
-    (-20.5, True, 1.4, 0.6, 11), (13.0, False, 0.7, 1.3, -17), (None, True, None, 1.45, 5),
-    (None, False, 0.55, None, -3), (30.0, True, None, None, None),
-])
-def test_color_aug_ssd_equals_detectron2_pointrend_transform(monkeypatch, fmt, brightness, contrast_first,
-                                                             contrast, saturation, hue):
+@pytest.mark.parametrize(
+    "brightness,contrast_first,contrast,saturation,hue",
+    [
+        (-20.5, True, 1.4, 0.6, 11),
+        (13.0, False, 0.7, 1.3, -17),
+        (None, True, None, 1.45, 5),
+        (None, False, 0.55, None, -3),
+        (30.0, True, None, None, None),
+    ],
+)
+def test_color_aug_ssd_equals_detectron2_pointrend_transform(
+    monkeypatch, fmt, brightness, contrast_first, contrast, saturation, hue
+):
     """Same parameters, same image out as PointRend's ColorAugSSDTransform, which the authors' mapper applies
     (it draws from Python's `random` as it goes: the draws are scripted here in its order)."""
     from detectron2.projects.point_rend import color_augmentation
@@ -178,8 +239,9 @@ def test_color_aug_ssd_equals_detectron2_pointrend_transform(monkeypatch, fmt, b
     monkeypatch.setattr(color_augmentation, "random", _ScriptedRandom(draws))
     image = np.random.RandomState(3).randint(0, 256, (16, 24, 3)).astype(np.uint8)
     theirs = color_augmentation.ColorAugSSDTransform(fmt).apply_image(image.copy())
-    ours = ColorAugSSDTransform(fmt, brightness=brightness, contrast=contrast, contrast_first=contrast_first,
-                                saturation=saturation, hue=hue).apply_image(image.copy())
+    ours = ColorAugSSDTransform(
+        fmt, brightness=brightness, contrast=contrast, contrast_first=contrast_first, saturation=saturation, hue=hue
+    ).apply_image(image.copy())
     np.testing.assert_array_equal(ours, theirs)
 
 
@@ -193,42 +255,61 @@ def test_color_aug_ssd_draws_parameters_in_range():
     assert {t.contrast_first for t in drawn} == {True, False}
 
 
-@pytest.mark.parametrize("hw,ratio,expected", [
-    ((100, 200), 1.0, (512, 1024)),  # the short side binds: 512 / 100
-    ((200, 100), 1.0, (1024, 512)),
-    ((100, 1000), 1.0, (205, 2048)),  # the long side binds: 2048 / 1000
-    ((100, 200), 0.5, (256, 512)),
-])
+@pytest.mark.parametrize(
+    "hw,ratio,expected",
+    [
+        ((100, 200), 1.0, (512, 1024)),  # the short side binds: 512 / 100
+        ((200, 100), 1.0, (1024, 512)),
+        ((100, 1000), 1.0, (205, 2048)),  # the long side binds: 2048 / 1000
+        ((100, 200), 0.5, (256, 512)),
+    ],
+)
 def test_random_resize_by_ratio_matches_mmseg_keep_ratio(hw, ratio, expected):
     tfm = RandomResizeByRatio((2048, 512), (ratio, ratio)).get_transform(np.zeros(hw + (3,), dtype=np.uint8))
     assert (tfm.new_h, tfm.new_w) == expected
 
 
 def test_resize_ratio_range_option_replaces_shortest_edge_resize():
-    cfg = load_cfg("tiny_cpu.yaml", ["INPUT.RESIZE_RATIO_RANGE", "(0.5, 2.0)", "INPUT.RESIZE_BASE_SCALE",
-                                     "(2048, 640)", "INPUT.COLOR_AUG_SSD", "True"])
+    cfg = load_cfg(
+        "tiny_cpu.yaml",
+        [
+            "INPUT.RESIZE_RATIO_RANGE",
+            "(0.5, 2.0)",
+            "INPUT.RESIZE_BASE_SCALE",
+            "(2048, 640)",
+            "INPUT.COLOR_AUG_SSD",
+            "True",
+        ],
+    )
     augs = build_semantic_train_augmentations(cfg, 255)
-    assert [type(a) for a in augs] == [RandomResizeByRatio, T.RandomCrop_CategoryAreaConstraint, ColorAugSSD,
-                                       T.RandomFlip]
+    assert [type(a) for a in augs] == [
+        RandomResizeByRatio,
+        T.RandomCrop_CategoryAreaConstraint,
+        ColorAugSSD,
+        T.RandomFlip,
+    ]
     assert augs[0].base_scale == (2048, 640) and augs[0].ratio_range == (0.5, 2.0)
-    assert isinstance(build_semantic_train_augmentations(load_cfg("convnextB_768.yaml"), 255)[0],
-                      T.ResizeShortestEdge)
+    assert isinstance(build_semantic_train_augmentations(load_cfg("convnextB_768.yaml"), 255)[0], T.ResizeShortestEdge)
 
 
 # (h, w) of images with width:height 4:3, 3:4, 1:1, 2:1, 1:3 and 4:1 (wider than ADE20K's 3.2:1 base scale)
 ASPECT_RATIOS = [(48, 64), (64, 48), (48, 48), (32, 64), (96, 32), (16, 64)]
 
 
-@pytest.mark.parametrize("config,base_scale", [
-    ("ecenet/ecenet_swinB_ade20k_640.yaml", (2048, 640)),  # the spec's base scales (long, short)
-    ("ecenet/ecenet_swinB_pc59_480.yaml", (520, 520)),
-    ("ecenet/ecenet_swinB_cityscapes_512x1024.yaml", (2048, 1024)),
-    ("ecenet/ecenet_tiny_cpu.yaml", (205, 64)),  # ADE20K's scaled down 10x
-])
+@pytest.mark.parametrize(
+    "config,base_scale",
+    [
+        ("ecenet/ecenet_swinB_ade20k_640.yaml", (2048, 640)),  # the spec's base scales (long, short)
+        ("ecenet/ecenet_swinB_pc59_480.yaml", (520, 520)),
+        ("ecenet/ecenet_swinB_cityscapes_512x1024.yaml", (2048, 1024)),
+        ("ecenet/ecenet_tiny_cpu.yaml", (205, 64)),  # ADE20K's scaled down 10x
+    ],
+)
 def test_ecenet_recipes_resize_by_a_random_ratio_of_the_base_scale(tmp_path, config, base_scale):
     # Crop and padding off, so the mapper's output size is the resize's.
     mapper = MaskFormerSemanticDatasetMapper(
-        load_cfg(config, ["INPUT.CROP.ENABLED", "False", "INPUT.SIZE_DIVISIBILITY", "-1"]), True)
+        load_cfg(config, ["INPUT.CROP.ENABLED", "False", "INPUT.SIZE_DIVISIBILITY", "-1"]), True
+    )
     for seed, (h, w) in enumerate(ASPECT_RATIOS):
         record = _record(tmp_path, _image(h, w), np.zeros((h, w), dtype=np.uint8))
         # mmsegmentation's Resize(img_scale=base_scale, ratio_range=(0.5, 2.0), keep_ratio=True): its

@@ -1,4 +1,5 @@
 """The datasets/prepare_*.py scripts on tiny raw datasets in the real download formats."""
+
 import functools
 import os
 import subprocess
@@ -8,7 +9,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
-
 from raw_datasets import (
     DATASETS_DIR,
     ade_full_raw_ids,
@@ -18,8 +18,8 @@ from raw_datasets import (
     make_ade20k_full,
     make_coco_stuff,
     make_pascal_context,
-    pascal_context_val_list,
     make_voc,
+    pascal_context_val_list,
     read_label,
 )
 
@@ -60,8 +60,10 @@ def test_ade20k_full_maps_raw_ids_to_847_classes_as_uint16_tiff(tmp_path):
     assert label.dtype == np.uint16 and Image.open(train_tif).format == "TIFF"
     # wall -> 0, unlabelled -> 65535, a rare class -> 65535, building -> 1, the last class -> 846
     np.testing.assert_array_equal(label, [[0, 65535, 65535], [1, 846, 0]])
-    np.testing.assert_array_equal(read_label(base / "annotations_detectron2" / "validation" / "ADE_val_00000001.tif"),
-                                  [[846, 1], [65535, 65535], [0, 0]])
+    np.testing.assert_array_equal(
+        read_label(base / "annotations_detectron2" / "validation" / "ADE_val_00000001.tif"),
+        [[846, 1], [65535, 65535], [0, 0]],
+    )
     image = Image.open(base / "images_detectron2" / "validation" / "ADE_val_00000001.jpg")
     assert image.size == (2, 3) and image.mode == "RGB"
     # The 520x600 image has its shorter side brought to 512; nearest labels keep the class layout.
@@ -96,8 +98,9 @@ def test_ade20k_full_refuses_an_index_that_would_run_code(tmp_path):
     write_hostile_checkpoint(index, tmp_path / "CODE_RAN")
     with pytest.raises(SystemExit, match="index_ade20k.pkl is not ADE20K's index .*could run code"):
         module = load_script("prepare_ade20k_full")
-        module.main_wrapper(module.prepare, module.make_parser(module.__doc__, module.SPLITS),
-                            ["--root", str(tmp_path)])
+        module.main_wrapper(
+            module.prepare, module.make_parser(module.__doc__, module.SPLITS), ["--root", str(tmp_path)]
+        )
     assert not (tmp_path / "CODE_RAN").exists()
 
 
@@ -111,8 +114,9 @@ def test_voc_writes_labels_without_and_with_background(tmp_path):
     # raw [[0, 1, 20], [255, 15, 0]]: background 0, aeroplane 1, tvmonitor 20, border 255, person 15
     np.testing.assert_array_equal(no_bg, [[255, 0, 19], [255, 14, 255]])
     np.testing.assert_array_equal(bg, [[20, 0, 19], [255, 14, 20]])
-    np.testing.assert_array_equal(read_label(base / "annotations_detectron2_bg" / "val" / "2007_000033.png"),
-                                  [[20, 20], [255, 6]])
+    np.testing.assert_array_equal(
+        read_label(base / "annotations_detectron2_bg" / "val" / "2007_000033.png"), [[20, 20], [255, 6]]
+    )
     assert not (base / "annotations_detectron2" / "train" / "2007_000033.png").exists()
 
 
@@ -157,18 +161,25 @@ def test_pascal_context_59_keeps_the_59_classes(tmp_path):
 
 def test_pascal_context_59_ids_are_the_standard_subset():
     lut = load_script("prepare_pascal_context_59").build_lut(
-        {i + 1: name for i, name in enumerate(class_names("pc459.json"))})
+        {i + 1: name for i, name in enumerate(class_names("pc459.json"))}
+    )
     ids = np.flatnonzero(lut != 255)
     assert len(ids) == 59 and (lut[ids] == np.arange(59)).all()
     assert list(ids[:10]) == [2, 9, 18, 19, 22, 23, 25, 31, 33, 34] and list(ids[-3:]) == [445, 454, 458]
 
 
-@pytest.mark.parametrize("script,make,outputs", [
-    ("prepare_coco_stuff", make_coco_stuff, "coco-stuff/annotations_detectron2/train2017/000000000009.png"),
-    ("prepare_voc", make_voc, "VOCdevkit/VOC2012/annotations_detectron2_bg/val/2007_000033.png"),
-    ("prepare_pascal_context_459", make_pascal_context,
-     "VOCdevkit/VOC2010/annotations_detectron2/pc459_val/2008_000003.tif"),
-])
+@pytest.mark.parametrize(
+    "script,make,outputs",
+    [
+        ("prepare_coco_stuff", make_coco_stuff, "coco-stuff/annotations_detectron2/train2017/000000000009.png"),
+        ("prepare_voc", make_voc, "VOCdevkit/VOC2012/annotations_detectron2_bg/val/2007_000033.png"),
+        (
+            "prepare_pascal_context_459",
+            make_pascal_context,
+            "VOCdevkit/VOC2010/annotations_detectron2/pc459_val/2008_000003.tif",
+        ),
+    ],
+)
 def test_a_second_run_skips_what_exists_and_redoes_what_is_missing(tmp_path, script, make, outputs):
     make(tmp_path)
     module = load_script(script)
@@ -195,14 +206,17 @@ def test_ade20k_full_resumes_only_when_image_and_labels_exist(tmp_path):
     assert module.prepare(tmp_path) == {"training": (1, 0), "validation": (1, 0)}
 
 
-@pytest.mark.parametrize("script,missing", [
-    ("prepare_coco_stuff", "coco-stuff/annotations/train2017"),
-    ("prepare_ade20k_150", "ADEChallengeData2016/annotations/training"),
-    ("prepare_ade20k_full", "ADE20K_2021_17_01"),
-    ("prepare_voc", "VOCdevkit/VOC2012/JPEGImages"),
-    ("prepare_pascal_context_59", "VOCdevkit/VOC2010/JPEGImages"),
-    ("prepare_pascal_context_459", "VOCdevkit/VOC2010/JPEGImages"),
-])
+@pytest.mark.parametrize(
+    "script,missing",
+    [
+        ("prepare_coco_stuff", "coco-stuff/annotations/train2017"),
+        ("prepare_ade20k_150", "ADEChallengeData2016/annotations/training"),
+        ("prepare_ade20k_full", "ADE20K_2021_17_01"),
+        ("prepare_voc", "VOCdevkit/VOC2012/JPEGImages"),
+        ("prepare_pascal_context_59", "VOCdevkit/VOC2010/JPEGImages"),
+        ("prepare_pascal_context_459", "VOCdevkit/VOC2010/JPEGImages"),
+    ],
+)
 def test_missing_raw_folder_is_named_with_where_to_download_it(tmp_path, script, missing):
     with pytest.raises(FileNotFoundError) as info:
         load_script(script).prepare(tmp_path)

@@ -1,12 +1,13 @@
 """The synthetic quickstart dataset: COCO-Stuff layout, deterministic, registered lazily, clear when missing."""
+
 import json
 
 import numpy as np
 import pytest
+from conftest import REPO
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
-from conftest import REPO
 from sed.data.synthetic import IGNORE_LABEL, SYNTHETIC_CLASSES, generate_synthetic_dataset
 
 
@@ -58,9 +59,10 @@ def test_config_uses_synthetic_reads_the_yaml_chain_and_overrides(tmp_path):
     assert config_uses_synthetic(str(configs / "quickstart.yaml"))
     assert not config_uses_synthetic(str(configs / "tiny_cpu.yaml"))
     assert config_uses_synthetic(str(configs / "tiny_cpu.yaml"), ["DATASETS.TEST", '("synthetic_test_sem_seg",)'])
-    assert not config_uses_synthetic(str(configs / "quickstart.yaml"),
-                                     ["DATASETS.TRAIN", '("coco_2017_train_stuff_all_sem_seg",)',
-                                      "DATASETS.TEST", "()"])
+    assert not config_uses_synthetic(
+        str(configs / "quickstart.yaml"),
+        ["DATASETS.TRAIN", '("coco_2017_train_stuff_all_sem_seg",)', "DATASETS.TEST", "()"],
+    )
     child = tmp_path / "child.yaml"
     child.write_text(f"_BASE_: {configs / 'quickstart.yaml'}\nSOLVER:\n  MAX_ITER: 1\n")
     assert config_uses_synthetic(str(child))

@@ -1,9 +1,10 @@
 """sed.data.verification on benchmarks prepared from the raw-format fixtures, intact and broken: each kind of
 problem is found and named, the class table counts pixels, and the benchmark image counts are checked."""
+
 import numpy as np
 import pytest
-
 from raw_datasets import load_script, make_ade20k_150, make_pascal_context, write_jpg, write_png
+
 from sed.data.verification import EXPECTED_IMAGES, verify_dataset
 
 
@@ -38,8 +39,9 @@ def test_broken_files_are_each_reported(ade150):
     report = verify_dataset("ade20k_150_test_sem_seg")
     text = "\n".join(report.problems)
     assert "1 size mismatches:" in text and "size.png: the label map is 5x4 but its image is 4x4" in text
-    assert ("range.png: label value(s) 150, 200 are neither a class id (0..149: 150 classes) nor the ignore "
-            "label 255") in text
+    assert (
+        "range.png: label value(s) 150, 200 are neither a class id (0..149: 150 classes) nor the ignore label 255"
+    ) in text
     assert "1 unreadable label maps:" in text and "broken.png" in text
     assert "1 label maps without an image: orphan" in text
     assert report.num_label_maps == 5 and not report.ok

@@ -1,7 +1,7 @@
 import pytest
 
-from sed.utils.class_names import load_class_names
 from sed.data.vocabulary import VocabularyError, benchmark_vocabularies, parse_vocabulary
+from sed.utils.class_names import load_class_names
 
 
 def test_typed_classes_and_synonyms():
@@ -24,20 +24,23 @@ def test_json_files_load(tmp_path):
         parse_vocabulary(str(tmp_path / "missing.json"))
 
 
-@pytest.mark.parametrize("vocabulary,message", [
-    ("", "The vocabulary is empty"),
-    ([], "The vocabulary is empty"),
-    ("cat,, dog", "the class at position 2 is empty"),
-    ("cat, dog,", "the class at position 3 is empty"),
-    (["cat", " "], "the class at position 2 is empty"),
-    ("cat, /lawn", "the class at position 2 ('/lawn') has an empty synonym"),
-    ("cat, dog, CAT", "'CAT' is listed twice (positions 1 and 3)"),
-    (["grass, lawn", "grass/lawn"], "listed twice"),
-    ("cat; dog; grass", "';' is not a separator"),
-    ("cat | dog", "'|' is not a separator"),
-    ("ade15", "neither a benchmark vocabulary"),
-    ("cat", "a single class makes no segmentation"),
-])
+@pytest.mark.parametrize(
+    "vocabulary,message",
+    [
+        ("", "The vocabulary is empty"),
+        ([], "The vocabulary is empty"),
+        ("cat,, dog", "the class at position 2 is empty"),
+        ("cat, dog,", "the class at position 3 is empty"),
+        (["cat", " "], "the class at position 2 is empty"),
+        ("cat, /lawn", "the class at position 2 ('/lawn') has an empty synonym"),
+        ("cat, dog, CAT", "'CAT' is listed twice (positions 1 and 3)"),
+        (["grass, lawn", "grass/lawn"], "listed twice"),
+        ("cat; dog; grass", "';' is not a separator"),
+        ("cat | dog", "'|' is not a separator"),
+        ("ade15", "neither a benchmark vocabulary"),
+        ("cat", "a single class makes no segmentation"),
+    ],
+)
 def test_bad_vocabularies_are_rejected_with_the_reason(vocabulary, message):
     with pytest.raises(VocabularyError) as error:
         parse_vocabulary(vocabulary)

@@ -1,4 +1,5 @@
 """Shared helpers of the engine tests (a module with a unique name: the tests tree has no __init__ files)."""
+
 import os
 import sys
 from pathlib import Path
@@ -9,9 +10,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 # The quickstart model at 64 px: the engine tests' model (fast on 2 CPU cores).
 FAST_OPTS = [
-    "MODEL.CLIP_RESOLUTION", "(64, 64)",
-    "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.CROP.SIZE", "(64, 64)", "INPUT.MIN_SIZE_TEST", "64",
-    "SOLVER.IMS_PER_BATCH", "2",
+    "MODEL.CLIP_RESOLUTION",
+    "(64, 64)",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(64,)",
+    "INPUT.CROP.SIZE",
+    "(64, 64)",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
 ]
 
 

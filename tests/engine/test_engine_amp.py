@@ -1,19 +1,31 @@
 """SOLVER.AMP.ENABLED on CPU trains under bfloat16 autocast (with a log line saying so),
 SOLVER.CLIP_GRADIENT_CHECKPOINTING trains too, and the logged lr is the base lr (not the CLIP tower's)."""
+
 import logging
 
 import torch
 from detectron2.utils.env import seed_all_rng
-
 from engine_helpers import one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
+
 from sed.engine import Trainer
 from sed.engine.train_step import StepTrainer
 
 
 def test_amp_on_cpu_uses_bfloat16_autocast(tmp_path, synthetic_root, one_thread, caplog):  # noqa: F811
-    cfg = quickstart_cfg("SOLVER.AMP.ENABLED", "True", "SOLVER.CLIP_GRADIENT_CHECKPOINTING", "True",
-                         "SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()", "OUTPUT_DIR", str(tmp_path),
-                         "SOLVER.CLIP_MULTIPLIER", "0.01")
+    cfg = quickstart_cfg(
+        "SOLVER.AMP.ENABLED",
+        "True",
+        "SOLVER.CLIP_GRADIENT_CHECKPOINTING",
+        "True",
+        "SOLVER.MAX_ITER",
+        "2",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        str(tmp_path),
+        "SOLVER.CLIP_MULTIPLIER",
+        "0.01",
+    )
     seed_all_rng(0)
     with caplog.at_level(logging.INFO, logger="sed.engine.trainer"):
         trainer = Trainer(cfg)

@@ -4,6 +4,7 @@ traceback, none of torch's advice), and nothing lost: earlier results kept, no e
 Table-driven: a case prepares its inputs in a temporary folder and returns the command's arguments; the command
 runs in-process (`sed.engine.cli.run`, all of train_net.py but the interpreter start) to keep the suite fast.
 """
+
 import json
 import logging
 import os
@@ -13,12 +14,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import fill_disk, write_hostile_checkpoint
 from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import setup_logger
+from engine_helpers import FAST_OPTS, REPO, one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from PIL import Image
 
-from conftest import fill_disk, write_hostile_checkpoint
-from engine_helpers import FAST_OPTS, REPO, one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine.cli import run
 from sed.engine.trainer import Trainer
 
@@ -53,8 +54,15 @@ def random_bytes_checkpoint(tmp_path, out):
 def other_models_checkpoint(tmp_path, out):
     _with_previous_results(out)
     # Key names of ECENet's Swin backbone: a checkpoint of the other model of this project.
-    torch.save({"model": {"backbone.patch_embed.proj.weight": torch.zeros(8, 3, 4, 4),
-                          "sem_seg_head.cls_embed.weight": torch.zeros(8, 8)}}, tmp_path / "ecenet.pth")
+    torch.save(
+        {
+            "model": {
+                "backbone.patch_embed.proj.weight": torch.zeros(8, 3, 4, 4),
+                "sem_seg_head.cls_embed.weight": torch.zeros(8, 8),
+            }
+        },
+        tmp_path / "ecenet.pth",
+    )
     return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "ecenet.pth")
 
 
@@ -75,14 +83,27 @@ def code_in_last_checkpoint_on_resume(tmp_path, out):
     out.mkdir(parents=True)
     write_hostile_checkpoint(out / "model_0000001.pth", tmp_path / CODE_RAN)
     (out / "last_checkpoint").write_text("model_0000001.pth")
-    return ["--config-file", QUICKSTART, "--resume", *FAST_OPTS, "SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()",
-            "OUTPUT_DIR", out]
+    return [
+        "--config-file",
+        QUICKSTART,
+        "--resume",
+        *FAST_OPTS,
+        "SOLVER.MAX_ITER",
+        "2",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        out,
+    ]
 
 
 def non_finite_checkpoint(tmp_path, out):
     _with_previous_results(out)
-    weights = {"w": torch.zeros(3), "sem_seg_head.a": torch.tensor([1.0, float("nan")]),
-               "sem_seg_head.b": torch.tensor([float("inf")])}
+    weights = {
+        "w": torch.zeros(3),
+        "sem_seg_head.a": torch.tensor([1.0, float("nan")]),
+        "sem_seg_head.b": torch.tensor([float("inf")]),
+    }
     torch.save({"model": weights}, tmp_path / "diverged.pth")
     return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "diverged.pth")
 
@@ -111,16 +132,26 @@ def non_finite_outputs(tmp_path, out):
     """Finite weights so large that the model's scores overflow to NaN: a confident-looking segmentation."""
     _with_previous_results(out)
     model = Trainer.build_model(quickstart_cfg())
-    weights = {name: value * 1e30 if value.is_floating_point() else value
-               for name, value in model.state_dict().items()}
+    weights = {name: value * 1e30 if value.is_floating_point() else value for name, value in model.state_dict().items()}
     torch.save({"model": weights}, tmp_path / "overflowing.pth")
     return _eval_only(out, "MODEL.WEIGHTS", tmp_path / "overflowing.pth")
 
 
 def _training(out):
     # Every image is read in the first iteration (batch 16 of 16 images).
-    return ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.IMS_PER_BATCH", "16", "SOLVER.MAX_ITER", "2",
-            "DATASETS.TEST", "()", "OUTPUT_DIR", out]
+    return [
+        "--config-file",
+        QUICKSTART,
+        *FAST_OPTS,
+        "SOLVER.IMS_PER_BATCH",
+        "16",
+        "SOLVER.MAX_ITER",
+        "2",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        out,
+    ]
 
 
 def out_of_range_training_label(tmp_path, out):
@@ -162,29 +193,52 @@ def looping_config(tmp_path, out):
 
 CASES = {  # case: (what the one line says, and no other line may say)
     truncated_checkpoint: (["cut.pth is not a readable checkpoint", "truncated"], ["weights_only", "match"]),
-    random_bytes_checkpoint: (["noise.pth is not a readable checkpoint"], ["weights_only", "does not match",
-                                                                            "does not fit"]),
+    random_bytes_checkpoint: (
+        ["noise.pth is not a readable checkpoint"],
+        ["weights_only", "does not match", "does not fit"],
+    ),
     other_models_checkpoint: (["ecenet.pth", "does not fit", "backbone.patch_embed.proj.weight"], ["weights_only"]),
     code_in_pkl_checkpoint: (["model_final.pkl names io.open", "could run code", "convert"], ["weights_only"]),
     code_in_pth_checkpoint: (["model_final.pth names", "could run code", "convert"], ["weights_only"]),
     code_in_last_checkpoint_on_resume: (["model_0000001.pth names", "could run code"], ["weights_only"]),
-    non_finite_checkpoint: (["diverged.pth: 2 weight tensor(s) hold NaN or Inf (sem_seg_head.a, sem_seg_head.b)"],
-                            ["does not fit"]),
+    non_finite_checkpoint: (
+        ["diverged.pth: 2 weight tensor(s) hold NaN or Inf (sem_seg_head.a, sem_seg_head.b)"],
+        ["does not fit"],
+    ),
     corrupt_test_label: (["annotations_detectron2", "truncated or corrupt", "replace the file"], []),
-    out_of_range_test_label: (["val2017/", ".png: label value(s) 200 are neither a class id",
-                               "nor the ignore label 255"], []),
+    out_of_range_test_label: (
+        ["val2017/", ".png: label value(s) 200 are neither a class id", "nor the ignore label 255"],
+        [],
+    ),
     non_finite_outputs: ([".jpg: the model's class scores hold NaN or Inf"], []),
-    out_of_range_training_label: (["train2017/", ".png: label value(s) 31 are neither a class id",
-                                   "python tools/verify_dataset.py synthetic_train_sem_seg"], ["AssertionError"]),
-    training_label_of_another_size: (["train2017/", ".png: the label map is 50x64 but its image is 64x64"],
-                                     ["AssertionError"]),
-    corrupt_training_image: (["train2017", ".jpg: truncated or corrupt",
-                              "python tools/verify_dataset.py synthetic_train_sem_seg"], []),
+    out_of_range_training_label: (
+        [
+            "train2017/",
+            ".png: label value(s) 31 are neither a class id",
+            "python tools/verify_dataset.py synthetic_train_sem_seg",
+        ],
+        ["AssertionError"],
+    ),
+    training_label_of_another_size: (
+        ["train2017/", ".png: the label map is 50x64 but its image is 64x64"],
+        ["AssertionError"],
+    ),
+    corrupt_training_image: (
+        ["train2017", ".jpg: truncated or corrupt", "python tools/verify_dataset.py synthetic_train_sem_seg"],
+        [],
+    ),
     empty_dataset_folders: (["'ade20k_150_test_sem_seg'", "hold no *.jpg image", "prepare_ade20k_150.py"], []),
-    looping_config: (["the _BASE_ chain of the config loops", "a.yaml -> ", "b.yaml -> ", "remove or change"],
-                     ["RecursionError"]),
-    misspelt_dataset: (["'synthetic_tset_sem_seg' (DATASETS.TEST) is not registered",
-                        "did you mean synthetic_test_sem_seg, synthetic_train_sem_seg?"], []),
+    looping_config: (
+        ["the _BASE_ chain of the config loops", "a.yaml -> ", "b.yaml -> ", "remove or change"],
+        ["RecursionError"],
+    ),
+    misspelt_dataset: (
+        [
+            "'synthetic_tset_sem_seg' (DATASETS.TEST) is not registered",
+            "did you mean synthetic_test_sem_seg, synthetic_train_sem_seg?",
+        ],
+        [],
+    ),
 }
 
 
@@ -192,6 +246,7 @@ CASES = {  # case: (what the one line says, and no other line may say)
 def fresh_loggers():
     """detectron2's `setup_logger` is cached: its handlers would write to the streams of the test that first set
     it up, closed by the time a later case logs. Each case sets logging up anew."""
+
     def reset():
         for name in ("detectron2", "fvcore", "sed"):
             for handler in list(logging.getLogger(name).handlers):
@@ -204,8 +259,14 @@ def fresh_loggers():
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=lambda case: case.__name__)
-def test_bad_input_gives_one_line_and_keeps_everything(case, capfd, tmp_path, synthetic_root, one_thread,  # noqa: F811
-                                                       fresh_loggers):
+def test_bad_input_gives_one_line_and_keeps_everything(
+    case,
+    capfd,
+    tmp_path,
+    synthetic_root,
+    one_thread,  # noqa: F811
+    fresh_loggers,
+):
     expected, forbidden = CASES[case]
     out = tmp_path / "out" / "run"
     argv = case(tmp_path, out)
@@ -239,10 +300,22 @@ def _one_error_line(capfd):
 
 
 def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
-        tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
+    tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch
+):  # noqa: F811
     out = tmp_path / "run"
-    train = ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2",
-             "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
+    train = [
+        "--config-file",
+        QUICKSTART,
+        *FAST_OPTS,
+        "SOLVER.MAX_ITER",
+        "4",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "2",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        str(out),
+    ]
     with monkeypatch.context() as patch:
         fill_disk(patch, paths="model_0000003.pth")
         assert run(train) == 2
@@ -256,7 +329,8 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
 
 
 def test_a_full_disk_while_writing_results_is_one_line(
-        tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
+    tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch
+):  # noqa: F811
     out = tmp_path / "run"
     fill_disk(monkeypatch, paths="results.json")
     assert run([str(a) for a in _eval_only(out)]) == 2
@@ -267,7 +341,8 @@ def test_a_full_disk_while_writing_results_is_one_line(
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_during_training_saves_the_iteration_says_so_and_resume_finishes(
-        signum, tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch):  # noqa: F811
+    signum, tmp_path, synthetic_root, one_thread, fresh_loggers, capfd, monkeypatch
+):  # noqa: F811
     from detectron2.engine import HookBase
 
     from sed.engine.trainer import Trainer
@@ -279,15 +354,28 @@ def test_a_signal_during_training_saves_the_iteration_says_so_and_resume_finishe
 
     build_hooks = Trainer.build_hooks
     out = tmp_path / "run"
-    train = ["--config-file", QUICKSTART, *FAST_OPTS, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "3",
-             "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
+    train = [
+        "--config-file",
+        QUICKSTART,
+        *FAST_OPTS,
+        "SOLVER.MAX_ITER",
+        "4",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "3",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        str(out),
+    ]
     with monkeypatch.context() as patch:
         patch.setattr(Trainer, "build_hooks", lambda self: [SignalInIteration1(), *build_hooks(self)])
         assert run(train) == 128 + signum
     lines = [line for line in capfd.readouterr().err.splitlines() if "train" in line or "Traceback" in line]
     name = signal.Signals(signum).name
-    assert lines == [f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: stopped by {name} after iteration 1: "
-                     f"saved {out}/model_0000001.pth; run the same command with --resume to continue"]
+    assert lines == [
+        f"{os.path.basename(sys.argv[0]) or 'train_net.py'}: stopped by {name} after iteration 1: "
+        f"saved {out}/model_0000001.pth; run the same command with --resume to continue"
+    ]
     assert (out / "last_checkpoint").read_text() == "model_0000001.pth"
     assert run([*train[:2], "--resume", *train[2:]]) == 0
     assert "Resuming at iteration 2" in capfd.readouterr().out

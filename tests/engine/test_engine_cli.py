@@ -3,14 +3,15 @@
 The cases run `sed.engine.cli.run` (the whole of tools/train_net.py but the interpreter start) in-process, to keep
 the suite fast; one case runs the script in a subprocess to check the wiring (exit code, one line, no traceback).
 """
+
 import json
 import shutil
 import subprocess
 import sys
 
 import torch
-
 from engine_helpers import FAST_OPTS, REPO, subprocess_env, synthetic_root  # noqa: F401 (fixture)
+
 from sed.engine.cli import run
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
@@ -51,8 +52,17 @@ def test_missing_test_dataset_fails_or_is_skipped(capfd, tmp_path, synthetic_roo
 
 
 def test_unregistered_dataset(capfd, tmp_path):
-    code, lines = _run(capfd, "--config-file", QUICKSTART, "--eval-only", "--skip-missing-datasets",
-                       "OUTPUT_DIR", tmp_path, "DATASETS.TEST", '("no_such_dataset",)')
+    code, lines = _run(
+        capfd,
+        "--config-file",
+        QUICKSTART,
+        "--eval-only",
+        "--skip-missing-datasets",
+        "OUTPUT_DIR",
+        tmp_path,
+        "DATASETS.TEST",
+        '("no_such_dataset",)',
+    )
     assert code == 2 and "'no_such_dataset' (DATASETS.TEST) is not registered" in _one_error_line(lines)
 
 
@@ -90,23 +100,57 @@ def test_more_gpus_than_present(capfd, tmp_path, monkeypatch):
 
 
 def test_batch_must_split_over_processes(capfd, tmp_path, synthetic_root):  # noqa: F811
-    code, lines = _run(capfd, "--config-file", QUICKSTART, "--num-gpus", "3", "OUTPUT_DIR", tmp_path,
-                       "MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "4")
+    code, lines = _run(
+        capfd,
+        "--config-file",
+        QUICKSTART,
+        "--num-gpus",
+        "3",
+        "OUTPUT_DIR",
+        tmp_path,
+        "MODEL.DEVICE",
+        "cpu",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+    )
     assert code == 2 and "SOLVER.IMS_PER_BATCH 4 does not split evenly over 3 processes" in _one_error_line(lines)
 
 
 def test_missing_weights_file(capfd, tmp_path, synthetic_root):  # noqa: F811
-    code, lines = _run(capfd, "--config-file", QUICKSTART, "--eval-only", "OUTPUT_DIR", tmp_path,
-                       "MODEL.WEIGHTS", tmp_path / "nope.pth")
+    code, lines = _run(
+        capfd,
+        "--config-file",
+        QUICKSTART,
+        "--eval-only",
+        "OUTPUT_DIR",
+        tmp_path,
+        "MODEL.WEIGHTS",
+        tmp_path / "nope.pth",
+    )
     assert code == 2 and "nope.pth" in _one_error_line(lines) and "no such file" in lines[0]
 
 
 def test_script_prints_one_line_without_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", QUICKSTART, "OUTPUT_DIR",
-         str(tmp_path), "MODEL.SEM_SEG_HEAD.NOT_A_KEY", "1"],
-        capture_output=True, text=True, env=subprocess_env(), cwd=str(tmp_path), timeout=300)
+        [
+            sys.executable,
+            str(REPO / "tools" / "train_net.py"),
+            "--config-file",
+            QUICKSTART,
+            "OUTPUT_DIR",
+            str(tmp_path),
+            "MODEL.SEM_SEG_HEAD.NOT_A_KEY",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=str(tmp_path),
+        timeout=300,
+    )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines == ["train_net.py: error: config key MODEL.SEM_SEG_HEAD.NOT_A_KEY does not exist: check its "
-                     "spelling (the project's keys are in sed/config.py, the others are detectron2's defaults)"]
+    assert lines == [
+        "train_net.py: error: config key MODEL.SEM_SEG_HEAD.NOT_A_KEY does not exist: check its "
+        "spelling (the project's keys are in sed/config.py, the others are detectron2's defaults)"
+    ]

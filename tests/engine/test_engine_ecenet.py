@@ -3,17 +3,18 @@ it at the end, then evaluates the saved checkpoint with --eval-only, as `sh run.
 (then eval.sh, whose plan for every ECENet config is the config's own DATASETS.TEST). The command runs in-process
 (`sed.engine.cli.run`: tools/train_net.py but the interpreter start), to keep the suite fast; the shell scripts
 themselves are model-agnostic and run in tests/engine/test_engine_quickstart.py."""
+
 import json
 
 import pytest
 import torch
-from detectron2.modeling import build_model
-
 from conftest import load_tool, miou_by_hand
+from detectron2.modeling import build_model
 from engine_helpers import REPO, make_synthetic, one_thread  # noqa: F401 (fixture)
+
 from sed.engine import Trainer
-from sed.engine.eval_suite import evaluation_plan
 from sed.engine.cli import load_config, run
+from sed.engine.eval_suite import evaluation_plan
 
 TINY = str(REPO / "configs" / "ecenet" / "ecenet_tiny_cpu.yaml")
 TEST_SET = "synthetic_test_sem_seg"
@@ -38,8 +39,22 @@ def test_train_then_evaluate_the_checkpoint(tmp_path, monkeypatch, one_thread): 
         return test(cls, cfg, model, *args, **kwargs)
 
     monkeypatch.setattr(Trainer, "test", classmethod(recording_test))
-    assert run(["--config-file", TINY, "--eval-only", "--skip-missing-datasets", *opts, "OUTPUT_DIR",
-                str(out / "eval" / name), "MODEL.WEIGHTS", str(out / "model_final.pth")]) == 0
+    assert (
+        run(
+            [
+                "--config-file",
+                TINY,
+                "--eval-only",
+                "--skip-missing-datasets",
+                *opts,
+                "OUTPUT_DIR",
+                str(out / "eval" / name),
+                "MODEL.WEIGHTS",
+                str(out / "model_final.pth"),
+            ]
+        )
+        == 0
+    )
     evaluated = json.loads((out / "eval" / name / "results.json").read_text())[TEST_SET]["sem_seg"]
     # --eval-only evaluated the checkpoint's weights, every tensor of them
     saved = torch.load(out / "model_final.pth", weights_only=False)["model"]
@@ -54,12 +69,15 @@ def test_train_then_evaluate_the_checkpoint(tmp_path, monkeypatch, one_thread): 
     assert trained["mIoU"] == pytest.approx(expected, abs=1e-9)
 
 
-@pytest.mark.parametrize("config,test_set", [
-    ("ecenet_swinB_ade20k_640.yaml", "ade20k_150_test_sem_seg"),
-    ("ecenet_swinB_pc59_480.yaml", "context_59_test_sem_seg"),
-    ("ecenet_swinB_cityscapes_512x1024.yaml", "cityscapes_fine_sem_seg_val"),
-    ("ecenet_tiny_cpu.yaml", TEST_SET),
-])
+@pytest.mark.parametrize(
+    "config,test_set",
+    [
+        ("ecenet_swinB_ade20k_640.yaml", "ade20k_150_test_sem_seg"),
+        ("ecenet_swinB_pc59_480.yaml", "context_59_test_sem_seg"),
+        ("ecenet_swinB_cityscapes_512x1024.yaml", "cityscapes_fine_sem_seg_val"),
+        ("ecenet_tiny_cpu.yaml", TEST_SET),
+    ],
+)
 def test_eval_sh_plans_the_configs_own_test_set(config, test_set, capsys):
     path = str(REPO / "configs" / "ecenet" / config)
     assert evaluation_plan(load_config(path)) == [(test_set, ["DATASETS.TEST", f'("{test_set}",)'])]

@@ -1,11 +1,12 @@
 """ECENet's optimizer through the engine: head lr x MODEL.ECENET.HEAD_LR_MULTIPLIER and backbone lr x
 SOLVER.BACKBONE_MULTIPLIER (the model's `lr_multiplier`, the model protocol), no weight decay on norms and Swin's
 relative-position tables, the recipe's AdamW with full-model clipping."""
+
 import pytest
 import torch
+from conftest import load_cfg
 from detectron2.modeling import build_model
 
-from conftest import load_cfg
 from sed.engine.optimizer import build_lr_scheduler, build_optimizer, get_param_groups
 
 
@@ -18,8 +19,12 @@ def tiny():
 def _norm_parameter_names(model):
     """Names of the parameters owned by a normalisation layer, found by class name (independent of the engine's
     own list of norm types): BatchNorm2d, LayerNorm (torch's and detectron2's channels-first one)."""
-    return {f"{module_name}.{name}" for module_name, module in model.named_modules() if "Norm" in type(module).__name__
-            for name, _ in module.named_parameters(recurse=False)}
+    return {
+        f"{module_name}.{name}"
+        for module_name, module in model.named_modules()
+        if "Norm" in type(module).__name__
+        for name, _ in module.named_parameters(recurse=False)
+    }
 
 
 def test_head_lr_is_ten_times_and_norms_and_tables_do_not_decay(tiny):

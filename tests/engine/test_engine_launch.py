@@ -1,20 +1,31 @@
 """Two CPU processes (gloo) train the tiny model under DistributedDataParallel and end with identical weights."""
+
 import os
 
 import pytest
 import torch
 from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
-
 from engine_helpers import quickstart_cfg, synthetic_root  # noqa: F401 (fixture)
+
 from sed.engine import Trainer, launch
 from sed.modeling.protocol import unwrap_model
 
 
 def _worker(output_dir, datasets_root):
     os.environ["DETECTRON2_DATASETS"] = datasets_root
-    cfg = quickstart_cfg("MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "4", "SOLVER.MAX_ITER", "2",
-                         "DATASETS.TEST", "()", "OUTPUT_DIR", output_dir)
+    cfg = quickstart_cfg(
+        "MODEL.DEVICE",
+        "cpu",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+        "SOLVER.MAX_ITER",
+        "2",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        output_dir,
+    )
     seed_all_rng(100 + comm.get_rank())  # different initial weights per rank: DDP must broadcast rank 0's
     trainer = Trainer(cfg)
     assert comm.get_world_size() == 2 and torch.distributed.get_backend() == "gloo"
@@ -63,8 +74,9 @@ def test_a_rank_without_rank_0_gives_up_at_the_timeout():
     from sed.engine.launch import DistributedStartError, _rendezvous
 
     url = f"tcp://127.0.0.1:{_free_port()}"
-    with pytest.raises(DistributedStartError, match=f"rank 1 could not reach rank 0 at {url} within 2 s: start "
-                                                    "machine 0"):
+    with pytest.raises(
+        DistributedStartError, match=f"rank 1 could not reach rank 0 at {url} within 2 s: start machine 0"
+    ):
         _rendezvous(url, 2, 1, timedelta(seconds=2))
 
 
@@ -75,9 +87,25 @@ def _run_train_net(args, tmp_path, datasets_root, **popen):
     from engine_helpers import FAST_OPTS, REPO, subprocess_env
 
     return subprocess.Popen(
-        [sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", "configs/quickstart.yaml", *args,
-         *FAST_OPTS, "MODEL.DEVICE", "cpu", "DATASETS.TEST", "()", "OUTPUT_DIR", str(tmp_path / "out")],
-        cwd=REPO, env=subprocess_env(DETECTRON2_DATASETS=str(datasets_root)), text=True, **popen)
+        [
+            sys.executable,
+            str(REPO / "tools" / "train_net.py"),
+            "--config-file",
+            "configs/quickstart.yaml",
+            *args,
+            *FAST_OPTS,
+            "MODEL.DEVICE",
+            "cpu",
+            "DATASETS.TEST",
+            "()",
+            "OUTPUT_DIR",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        env=subprocess_env(DETECTRON2_DATASETS=str(datasets_root)),
+        text=True,
+        **popen,
+    )
 
 
 @pytest.mark.slow
@@ -85,14 +113,21 @@ def test_a_machine_that_never_starts_ends_the_run_in_one_line(tmp_path, syntheti
     import subprocess
 
     url = f"tcp://127.0.0.1:{_free_port()}"
-    proc = _run_train_net(["--num-machines", "2", "--machine-rank", "0", "--dist-url", url, "--dist-timeout", "5"],
-                          tmp_path, synthetic_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _run_train_net(
+        ["--num-machines", "2", "--machine-rank", "0", "--dist-url", url, "--dist-timeout", "5"],
+        tmp_path,
+        synthetic_root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     _, stderr = proc.communicate(timeout=300)
     errors = [line for line in stderr.splitlines() if ": error: " in line]
     assert proc.returncode == 2 and "Traceback" not in stderr, stderr[-3000:]
-    assert errors == [f"train_net.py: error: only 1 of 2 processes joined {url} within 5 s (missing ranks 1): start "
-                      "them with the same --dist-url and --num-machines (each machine its --machine-rank), or "
-                      "raise --dist-timeout"]
+    assert errors == [
+        f"train_net.py: error: only 1 of 2 processes joined {url} within 5 s (missing ranks 1): start "
+        "them with the same --dist-url and --num-machines (each machine its --machine-rank), or "
+        "raise --dist-timeout"
+    ]
     assert f"Waiting at {url} for 2 processes: 1 joined, missing ranks 1" in stderr
     assert not (tmp_path / "out").exists()
 
@@ -127,9 +162,22 @@ def test_kill_term_of_the_launcher_stops_its_workers_with_a_checkpoint(tmp_path,
     import time
 
     log = open(tmp_path / "log.txt", "w")
-    proc = _run_train_net(["--num-gpus", "2", "SOLVER.MAX_ITER", "100000", "SOLVER.CHECKPOINT_PERIOD", "100000",
-                           "SOLVER.IMS_PER_BATCH", "2"], tmp_path, synthetic_root, stdout=log,
-                          stderr=subprocess.STDOUT)
+    proc = _run_train_net(
+        [
+            "--num-gpus",
+            "2",
+            "SOLVER.MAX_ITER",
+            "100000",
+            "SOLVER.CHECKPOINT_PERIOD",
+            "100000",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+        ],
+        tmp_path,
+        synthetic_root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 240
     while "Starting training from iteration" not in (tmp_path / "log.txt").read_text():
         assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "log.txt").read_text()[-3000:]

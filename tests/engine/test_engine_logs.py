@@ -1,5 +1,6 @@
 """What a redirected training run (`sh run.sh ... > file`, OUTPUT_DIR/log.txt) leaves to read: the log says what
 happened, without colour codes (the output is not a terminal) and without library lines that are untrue here."""
+
 import importlib.util
 import subprocess
 import sys
@@ -22,10 +23,27 @@ def test_redirected_training_log_says_what_happened(tmp_path, synthetic_root):  
     torch.save({"model": build_model(quickstart_cfg()).state_dict()}, weights)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file",
-         str(REPO / "configs" / "quickstart.yaml"), *FAST_OPTS, "SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()",
-         "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(out)],
-        capture_output=True, text=True, env=subprocess_env(), cwd=str(tmp_path), timeout=600)
+        [
+            sys.executable,
+            str(REPO / "tools" / "train_net.py"),
+            "--config-file",
+            str(REPO / "configs" / "quickstart.yaml"),
+            *FAST_OPTS,
+            "SOLVER.MAX_ITER",
+            "2",
+            "DATASETS.TEST",
+            "()",
+            "MODEL.WEIGHTS",
+            str(weights),
+            "OUTPUT_DIR",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=str(tmp_path),
+        timeout=600,
+    )
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     log = (out / "log.txt").read_text()
     for where, text in {"stdout": proc.stdout, "stderr": proc.stderr, "log.txt": log}.items():

@@ -1,11 +1,12 @@
 """Optimizer of the recipe: parameter groups, lr multipliers, weight decay exceptions, full-model clipping,
 schedules. Model-agnostic: a toy model stands in for SED where the rule is generic."""
+
 import pytest
 import torch
-from torch import nn
-
 from conftest import load_cfg
 from engine_helpers import quickstart_cfg
+from torch import nn
+
 from sed.engine.optimizer import build_lr_scheduler, build_optimizer, get_param_groups
 from sed.modeling.protocol import SegmentationModel
 
@@ -25,8 +26,9 @@ class Toy(SegmentationModel, nn.Module):
     def __init__(self, with_hook=False):
         super().__init__()
         self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
-        self.clip_model = nn.ModuleDict({"visual": nn.Linear(4, 4), "text": nn.Linear(4, 4),
-                                         "token_embedding": nn.Embedding(10, 4)})
+        self.clip_model = nn.ModuleDict(
+            {"visual": nn.Linear(4, 4), "text": nn.Linear(4, 4), "token_embedding": nn.Embedding(10, 4)}
+        )
         for p in self.clip_model["text"].parameters():
             p.requires_grad = False
         self.head = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.GroupNorm(2, 4))
@@ -92,8 +94,18 @@ def test_sed_clip_image_tower_gets_the_clip_multiplier(tiny_sed):
 def test_full_model_gradient_clipping_clips_the_global_norm():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8))
-    cfg = _cfg("SOLVER.BASE_LR", "0.1", "SOLVER.WEIGHT_DECAY", "0.0", "SOLVER.OPTIMIZER", "SGD",
-               "SOLVER.MOMENTUM", "0.0", "SOLVER.CLIP_GRADIENTS.CLIP_VALUE", "0.01")
+    cfg = _cfg(
+        "SOLVER.BASE_LR",
+        "0.1",
+        "SOLVER.WEIGHT_DECAY",
+        "0.0",
+        "SOLVER.OPTIMIZER",
+        "SGD",
+        "SOLVER.MOMENTUM",
+        "0.0",
+        "SOLVER.CLIP_GRADIENTS.CLIP_VALUE",
+        "0.01",
+    )
     optimizer = build_optimizer(cfg, model)
     assert "FullModelGradientClipping" in type(optimizer).__name__
     before = [p.detach().clone() for p in model.parameters()]
@@ -130,4 +142,4 @@ def test_cosine_schedule_without_warmup_and_poly():
     for _ in range(5):
         optimizer.step()
         scheduler.step()
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(cfg.SOLVER.BASE_LR * 0.5 ** 0.9, rel=1e-3)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(cfg.SOLVER.BASE_LR * 0.5**0.9, rel=1e-3)

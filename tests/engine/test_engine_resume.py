@@ -1,6 +1,7 @@
 """--resume continues exactly: N iterations straight equal N/2, an interruption, then a resume for the rest
 (same weights, optimizer state and learning rate), on CPU with a fixed seed; also after SIGTERM / SIGINT at any
 iteration."""
+
 import os
 import signal
 
@@ -8,10 +9,10 @@ import pytest
 import torch
 from detectron2.engine import HookBase
 from detectron2.utils.env import seed_all_rng
-
 from engine_helpers import one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
-from sed.engine import Trainer
+
 from sed.checkpoint.loading import SafeCheckpointer
+from sed.engine import Trainer
 from sed.engine.stop_signals import TrainingStopped
 
 
@@ -30,8 +31,18 @@ class _InterruptAfter(HookBase):
 
 def _trainer(output_dir):
     # SEED 3 (not the config's): resume must restore the run's seeds, not rely on a default.
-    cfg = quickstart_cfg("SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2", "DATASETS.TEST", "()",
-                         "SEED", "3", "OUTPUT_DIR", str(output_dir))
+    cfg = quickstart_cfg(
+        "SOLVER.MAX_ITER",
+        "4",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "2",
+        "DATASETS.TEST",
+        "()",
+        "SEED",
+        "3",
+        "OUTPUT_DIR",
+        str(output_dir),
+    )
     seed_all_rng(cfg.SEED)  # what default_setup does in tools/train_net.py
     return Trainer(cfg)
 
@@ -116,14 +127,27 @@ class _SignalAt(HookBase):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_saves_the_iteration_and_resume_ends_bit_identical(signum, tmp_path,
-                                                                   synthetic_root, one_thread):  # noqa: F811
+def test_a_signal_saves_the_iteration_and_resume_ends_bit_identical(signum, tmp_path, synthetic_root, one_thread):  # noqa: F811
     """Stopped in iteration 2 of 5 (checkpoints every 2: between two re-seedings), --resume ends exactly as the
     uninterrupted run: weights, optimizer state and learning rate."""
+
     def trainer(output_dir):
-        cfg = quickstart_cfg("SOLVER.MAX_ITER", "5", "SOLVER.CHECKPOINT_PERIOD", "2", "DATASETS.TEST", "()",
-                             "SEED", "3", "OUTPUT_DIR", str(output_dir), "DATALOADER.NUM_WORKERS", "0",
-                             "MODEL.ENC.DROP_PATH_RATE", "0.2")  # drop path: the torch generator matters too
+        cfg = quickstart_cfg(
+            "SOLVER.MAX_ITER",
+            "5",
+            "SOLVER.CHECKPOINT_PERIOD",
+            "2",
+            "DATASETS.TEST",
+            "()",
+            "SEED",
+            "3",
+            "OUTPUT_DIR",
+            str(output_dir),
+            "DATALOADER.NUM_WORKERS",
+            "0",
+            "MODEL.ENC.DROP_PATH_RATE",
+            "0.2",
+        )  # drop path: the torch generator matters too
         seed_all_rng(cfg.SEED)
         return Trainer(cfg)
 

@@ -2,6 +2,7 @@
 detectron2's registry and the model protocol only, trains, is evaluated as eval.sh would (plan, periodic
 evaluation, --eval-only) and segments images with the demo, with the engine, the predictor and the demo as they
 are."""
+
 import json
 import zlib
 
@@ -9,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import load_tool, miou_by_hand
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
+from engine_helpers import FAST_OPTS, REPO, one_thread, synthetic_root  # noqa: F401 (fixtures)
 from PIL import Image
 from torch import nn
 
-from conftest import load_tool, miou_by_hand
-from engine_helpers import FAST_OPTS, REPO, one_thread, synthetic_root  # noqa: F401 (fixtures)
 from sed.engine import Trainer
 from sed.engine.cli import load_config, run
 from sed.engine.eval_suite import evaluation_plan
@@ -42,9 +43,11 @@ class ToyOpenVocabulary(SegmentationModel, nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
-        return {"train_class_names": class_names.load_class_names(cfg.MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON),
-                "test_class_names": class_names.test_vocabulary(cfg, cfg.DATASETS.TEST[0]),
-                "ignore_value": cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE}
+        return {
+            "train_class_names": class_names.load_class_names(cfg.MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON),
+            "test_class_names": class_names.test_vocabulary(cfg, cfg.DATASETS.TEST[0]),
+            "ignore_value": cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE,
+        }
 
     def lr_multiplier(self, param_name):
         return PIXEL_LR if param_name.startswith("pixels.") else 1.0
@@ -54,16 +57,25 @@ class ToyOpenVocabulary(SegmentationModel, nn.Module):
 
     def _logits(self, image, class_names):
         """(T, H, W) scores of a (3, H, W) 0..255 image."""
-        embeddings = torch.stack([torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(n.encode())))
-                                  for n in class_names]).to(image.device)
+        embeddings = torch.stack(
+            [
+                torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(n.encode())))
+                for n in class_names
+            ]
+        ).to(image.device)
         return self.scale * torch.einsum("chw,tc->thw", self.pixels(image[None].float() / 255 - 0.5)[0], embeddings)
 
     def forward(self, batched_inputs):
         device = self.pixels.weight.device
         if self.training:
-            loss = sum(F.cross_entropy(self._logits(x["image"].to(device), self.train_class_names)[None],
-                                       x["sem_seg"][None].to(device), ignore_index=self.ignore_value)
-                       for x in batched_inputs)
+            loss = sum(
+                F.cross_entropy(
+                    self._logits(x["image"].to(device), self.train_class_names)[None],
+                    x["sem_seg"][None].to(device),
+                    ignore_index=self.ignore_value,
+                )
+                for x in batched_inputs
+            )
             return {"loss_sem_seg": loss / len(batched_inputs)}
         results = []
         for x in batched_inputs:
@@ -78,8 +90,10 @@ OPTS = ["MODEL.META_ARCHITECTURE", "ToyOpenVocabulary", *FAST_OPTS]
 
 def test_a_third_model_trains_evaluates_and_segments(tmp_path, monkeypatch, synthetic_root, one_thread):  # noqa: F811
     out = tmp_path / "train"
-    cfg = load_config(str(REPO / "configs" / "quickstart.yaml"),
-                      [*OPTS, "SOLVER.MAX_ITER", "3", "SOLVER.CHECKPOINT_PERIOD", "100", "OUTPUT_DIR", str(out)])
+    cfg = load_config(
+        str(REPO / "configs" / "quickstart.yaml"),
+        [*OPTS, "SOLVER.MAX_ITER", "3", "SOLVER.CHECKPOINT_PERIOD", "100", "OUTPUT_DIR", str(out)],
+    )
     cfg.freeze()
     assert capabilities(cfg) is ToyOpenVocabulary  # read through the registry
 
@@ -97,8 +111,17 @@ def test_a_third_model_trains_evaluates_and_segments(tmp_path, monkeypatch, synt
     [(name, opts)] = evaluation_plan(cfg)  # an open-vocabulary model on its config's own test set
     assert name == "synthetic_test_sem_seg"
     eval_dir = tmp_path / "eval" / name
-    argv = ["--config-file", str(REPO / "configs" / "quickstart.yaml"), "--eval-only", *OPTS, *opts,
-            "OUTPUT_DIR", str(eval_dir), "MODEL.WEIGHTS", str(out / "model_final.pth")]
+    argv = [
+        "--config-file",
+        str(REPO / "configs" / "quickstart.yaml"),
+        "--eval-only",
+        *OPTS,
+        *opts,
+        "OUTPUT_DIR",
+        str(eval_dir),
+        "MODEL.WEIGHTS",
+        str(out / "model_final.pth"),
+    ]
     evaluated_models = []
     test = Trainer.test.__func__
 
@@ -117,9 +140,22 @@ def test_a_third_model_trains_evaluates_and_segments(tmp_path, monkeypatch, synt
 
     demo = load_tool("demo")
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / "a.png")
-    status = demo.main(["--config-file", "configs/quickstart.yaml", "--input", str(tmp_path / "a.png"),
-                        "--vocabulary", "sky, grass/lawn, red car", "--output", str(tmp_path / "demo"),
-                        "--opts", *OPTS, "MODEL.WEIGHTS", str(out / "model_final.pth")])
+    status = demo.main(
+        [
+            "--config-file",
+            "configs/quickstart.yaml",
+            "--input",
+            str(tmp_path / "a.png"),
+            "--vocabulary",
+            "sky, grass/lawn, red car",
+            "--output",
+            str(tmp_path / "demo"),
+            "--opts",
+            *OPTS,
+            "MODEL.WEIGHTS",
+            str(out / "model_final.pth"),
+        ]
+    )
     assert status == 0
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["class_names"] == ["sky", "grass, lawn", "red car"] and not summary["fast_inference"]
@@ -129,9 +165,29 @@ def test_a_third_model_trains_evaluates_and_segments(tmp_path, monkeypatch, synt
 
 def test_the_speed_benchmark_times_a_third_model_by_its_parts(tmp_path, synthetic_root, one_thread):  # noqa: F811
     out = tmp_path / "speed.json"
-    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs" / "quickstart.yaml"), "--vocabulary", "5",
-                                        "--iters", "1", "--warmup", "0", "--skip-startup", "--image-size", "32", "40",
-                                        "--output", str(out), "--opts", *OPTS]) == 0
+    assert (
+        load_tool("benchmark").main(
+            [
+                "--config-file",
+                str(REPO / "configs" / "quickstart.yaml"),
+                "--vocabulary",
+                "5",
+                "--iters",
+                "1",
+                "--warmup",
+                "0",
+                "--skip-startup",
+                "--image-size",
+                "32",
+                "40",
+                "--output",
+                str(out),
+                "--opts",
+                *OPTS,
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["config"]["model"] == "ToyOpenVocabulary" and result["config"]["num_classes"] == 5
     assert set(result["latency_ms"]) == {"pixels", "pre_post_processing", "total"}

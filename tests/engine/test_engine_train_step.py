@@ -2,6 +2,7 @@
 the full batch (SED, with the recipe's full-model gradient clipping); non-finite steps are skipped, counted and
 stop the run when too many come in a row; the Trainer wires SOLVER.ACCUMULATE_STEPS and
 SOLVER.REFERENCE_WORLD_SIZE (detectron2's linear scaling rule)."""
+
 import copy
 import itertools
 import logging
@@ -12,9 +13,9 @@ from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import EventStorage
+from engine_helpers import one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from torch import nn
 
-from engine_helpers import one_thread, quickstart_cfg, synthetic_root  # noqa: F401 (fixtures)
 from sed.data.build import build_train_mapper
 from sed.engine import Trainer, build_optimizer
 from sed.engine.train_step import NonFiniteTrainingError, StepTrainer, micro_batch_size
@@ -30,8 +31,16 @@ def _one_step(model, optimizer, batches, accumulate_steps):
 
 @pytest.mark.parametrize("clip", [True, False])
 def test_accumulated_step_equals_full_batch_step(synthetic_root, one_thread, clip):  # noqa: F811
-    cfg = quickstart_cfg("SOLVER.OPTIMIZER", "SGD", "SOLVER.BASE_LR", "1.0", "SOLVER.IMS_PER_BATCH", "4",
-                         "SOLVER.CLIP_GRADIENTS.ENABLED", str(clip))
+    cfg = quickstart_cfg(
+        "SOLVER.OPTIMIZER",
+        "SGD",
+        "SOLVER.BASE_LR",
+        "1.0",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+        "SOLVER.CLIP_GRADIENTS.ENABLED",
+        str(clip),
+    )
     assert cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE == "full_model"  # the recipe's clipping, when enabled
     seed_all_rng(0)
     mapper = build_train_mapper(cfg)
@@ -39,12 +48,20 @@ def test_accumulated_step_equals_full_batch_step(synthetic_root, one_thread, cli
     full = build_model(cfg).train()
     accumulated = copy.deepcopy(full)
     storage = _one_step(full, build_optimizer(cfg, full), [images], accumulate_steps=1)
-    _one_step(accumulated, build_optimizer(cfg, accumulated), [images[:1], images[1:2], images[2:3], images[3:]],
-              accumulate_steps=4)
-    grads = [(n, p.grad, q.grad) for (n, p), q in zip(full.named_parameters(), accumulated.parameters())
-             if p.grad is not None]
-    assert grads and all(torch.allclose(a, b, rtol=1e-4, atol=1e-8) for _, a, b in grads), \
-        max(grads, key=lambda g: (g[1] - g[2]).abs().max())[0]
+    _one_step(
+        accumulated,
+        build_optimizer(cfg, accumulated),
+        [images[:1], images[1:2], images[2:3], images[3:]],
+        accumulate_steps=4,
+    )
+    grads = [
+        (n, p.grad, q.grad)
+        for (n, p), q in zip(full.named_parameters(), accumulated.parameters())
+        if p.grad is not None
+    ]
+    assert grads and all(torch.allclose(a, b, rtol=1e-4, atol=1e-8) for _, a, b in grads), max(
+        grads, key=lambda g: (g[1] - g[2]).abs().max()
+    )[0]
     # clipping at 0.01 acted on the accumulated gradient (without it, the norm is the loss's own)
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for _, g, _ in grads]))
     assert (norm == pytest.approx(0.01, rel=1e-3)) == clip
@@ -86,15 +103,28 @@ def test_non_finite_steps_are_skipped_counted_and_stop_the_run(caplog):
 
 
 def test_trainer_accumulates_and_scales_to_the_reference_world_size(tmp_path, synthetic_root, one_thread):  # noqa: F811
-    cfg = quickstart_cfg("SOLVER.ACCUMULATE_STEPS", "2", "SOLVER.REFERENCE_WORLD_SIZE", "2",
-                         "SOLVER.IMS_PER_BATCH", "8", "SOLVER.MAX_ITER", "1", "DATASETS.TEST", "()",
-                         "OUTPUT_DIR", str(tmp_path))
+    cfg = quickstart_cfg(
+        "SOLVER.ACCUMULATE_STEPS",
+        "2",
+        "SOLVER.REFERENCE_WORLD_SIZE",
+        "2",
+        "SOLVER.IMS_PER_BATCH",
+        "8",
+        "SOLVER.MAX_ITER",
+        "1",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        str(tmp_path),
+    )
     trainer = Trainer(cfg)
     # one process for a reference of 2: half the batch and the lr, twice the iterations (detectron2's rule)
     assert trainer.cfg.SOLVER.IMS_PER_BATCH == 4 and trainer.max_iter == 2
     assert trainer.cfg.SOLVER.BASE_LR == pytest.approx(cfg.SOLVER.BASE_LR / 2)
     assert isinstance(trainer._trainer, StepTrainer) and trainer._trainer.accumulate_steps == 2
     assert len(next(trainer._trainer._data_loader_iter)) == 2  # micro-batches of 4 / 2 images
-    with pytest.raises(ValueError, match="IMS_PER_BATCH 6 does not split evenly over 2 processes x "
-                                         "SOLVER.ACCUMULATE_STEPS 2: use a multiple of 4"):
+    with pytest.raises(
+        ValueError,
+        match="IMS_PER_BATCH 6 does not split evenly over 2 processes x SOLVER.ACCUMULATE_STEPS 2: use a multiple of 4",
+    ):
         micro_batch_size(quickstart_cfg("SOLVER.IMS_PER_BATCH", "6", "SOLVER.ACCUMULATE_STEPS", "2"), 2)

@@ -1,21 +1,24 @@
 """What eval.sh evaluates (decided by the model protocol in one place), the results table, and eval.sh reporting
 a benchmark whose dataset is missing as skipped."""
+
 import json
 import subprocess
 
 import pytest
-
 from engine_helpers import REPO, subprocess_env
+
+from sed.engine.cli import load_config
 from sed.engine.eval_suite import OPEN_VOCABULARY_BENCHMARKS, evaluation_plan
 from sed.engine.results import collect_results, format_results
-from sed.engine.cli import load_config
 
-SIX = [("ade847", "ade20k_full_sem_seg_freq_val_all", "datasets/ade847.json"),
-       ("pc459", "context_459_test_sem_seg", "datasets/pc459.json"),
-       ("ade150", "ade20k_150_test_sem_seg", "datasets/ade150.json"),
-       ("pc59", "context_59_test_sem_seg", "datasets/pc59.json"),
-       ("voc20", "voc_2012_test_sem_seg", "datasets/voc20.json"),
-       ("voc20b", "voc_2012_test_background_sem_seg", "datasets/voc20b.json")]
+SIX = [
+    ("ade847", "ade20k_full_sem_seg_freq_val_all", "datasets/ade847.json"),
+    ("pc459", "context_459_test_sem_seg", "datasets/pc459.json"),
+    ("ade150", "ade20k_150_test_sem_seg", "datasets/ade150.json"),
+    ("pc59", "context_59_test_sem_seg", "datasets/pc59.json"),
+    ("voc20", "voc_2012_test_sem_seg", "datasets/voc20.json"),
+    ("voc20b", "voc_2012_test_background_sem_seg", "datasets/voc20b.json"),
+]
 
 
 def _cfg(config, *opts):
@@ -27,21 +30,30 @@ def test_sed_configs_evaluate_the_six_open_vocabulary_benchmarks():
     for config in ("convnextB_768.yaml", "convnextL_768.yaml", "tiny_cpu.yaml"):
         plan = evaluation_plan(_cfg(config))
         assert [name for name, _ in plan] == [s[0] for s in SIX]
-        for (name, opts), (_, dataset, class_json) in zip(plan, SIX):
+        for (_, opts), (_, dataset, class_json) in zip(plan, SIX):
             settings = dict(zip(opts[::2], opts[1::2]))
-            assert settings == {"MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON": class_json,
-                                "DATASETS.TEST": f'("{dataset}",)',
-                                "MODEL.SEM_SEG_HEAD.POOLING_SIZES": "[1,1]"}
+            assert settings == {
+                "MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON": class_json,
+                "DATASETS.TEST": f'("{dataset}",)',
+                "MODEL.SEM_SEG_HEAD.POOLING_SIZES": "[1,1]",
+            }
             assert not any(" " in o for o in opts)  # eval.sh splits them on spaces
             cfg = _cfg(config, *opts)  # they are valid overrides
             assert list(cfg.DATASETS.TEST) == [dataset] and list(cfg.MODEL.SEM_SEG_HEAD.POOLING_SIZES) == [1, 1]
 
 
 def test_other_models_evaluate_their_own_test_sets():
-    cfg = _cfg("tiny_cpu.yaml", "MODEL.META_ARCHITECTURE", "SemanticSegmentor",
-               "DATASETS.TEST", '("ade20k_150_test_sem_seg", "context_59_test_sem_seg")')
-    assert evaluation_plan(cfg) == [("ade20k_150_test_sem_seg", ["DATASETS.TEST", '("ade20k_150_test_sem_seg",)']),
-                                    ("context_59_test_sem_seg", ["DATASETS.TEST", '("context_59_test_sem_seg",)'])]
+    cfg = _cfg(
+        "tiny_cpu.yaml",
+        "MODEL.META_ARCHITECTURE",
+        "SemanticSegmentor",
+        "DATASETS.TEST",
+        '("ade20k_150_test_sem_seg", "context_59_test_sem_seg")',
+    )
+    assert evaluation_plan(cfg) == [
+        ("ade20k_150_test_sem_seg", ["DATASETS.TEST", '("ade20k_150_test_sem_seg",)']),
+        ("context_59_test_sem_seg", ["DATASETS.TEST", '("context_59_test_sem_seg",)']),
+    ]
     assert [n for n, _ in evaluation_plan(_cfg("quickstart.yaml"))] == ["synthetic_test_sem_seg"]  # EVAL_SUITE
     cfg = _cfg("quickstart.yaml", "TEST.EVAL_SUITE", "open_vocabulary")
     assert len(evaluation_plan(cfg)) == 6
@@ -49,11 +61,15 @@ def test_other_models_evaluate_their_own_test_sets():
 
 def test_results_table(tmp_path):
     (tmp_path / "ade150").mkdir()
-    (tmp_path / "ade150" / "results.json").write_text(json.dumps(
-        {"ade20k_150_test_sem_seg": {"sem_seg": {"mIoU": 31.64, "fwIoU": 55.0, "pACC": 70.25, "IoU-wall": 1.0}}}))
+    (tmp_path / "ade150" / "results.json").write_text(
+        json.dumps(
+            {"ade20k_150_test_sem_seg": {"sem_seg": {"mIoU": 31.64, "fwIoU": 55.0, "pACC": 70.25, "IoU-wall": 1.0}}}
+        )
+    )
     (tmp_path / "voc20").mkdir()
-    (tmp_path / "voc20" / "results.json").write_text(json.dumps(
-        {"voc_2012_test_sem_seg": {"skipped": "dataset 'voc_2012_test_sem_seg' needs the folder x"}}))
+    (tmp_path / "voc20" / "results.json").write_text(
+        json.dumps({"voc_2012_test_sem_seg": {"skipped": "dataset 'voc_2012_test_sem_seg' needs the folder x"}})
+    )
     rows = collect_results(str(tmp_path), ["ade150", "voc20", "pc59"])
     lines = format_results(rows).splitlines()
     assert lines[2].split() == "| A-150 | ade20k_150_test_sem_seg | 31.64 | 55.00 | 70.25 | ok |".split()
@@ -68,9 +84,21 @@ def test_results_table(tmp_path):
 def test_eval_sh_reports_a_missing_dataset_as_skipped_and_fails_when_nothing_was_evaluated(tmp_path):
     env = subprocess_env(DETECTRON2_DATASETS=str(tmp_path / "no_datasets"))
     proc = subprocess.run(
-        ["sh", str(REPO / "eval.sh"), str(REPO / "configs" / "quickstart.yaml"), "1", str(tmp_path / "out"),
-         "DATASETS.TEST", '("synthetic_test_sem_seg",)'],
-        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
+        [
+            "sh",
+            str(REPO / "eval.sh"),
+            str(REPO / "configs" / "quickstart.yaml"),
+            "1",
+            str(tmp_path / "out"),
+            "DATASETS.TEST",
+            '("synthetic_test_sem_seg",)',
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stderr[-2000:]  # the only benchmark was skipped: nothing evaluated
     assert "nothing was evaluated" in proc.stderr
     table = [line for line in proc.stdout.splitlines() if line.startswith("| synthetic_test_sem_seg")]

@@ -1,6 +1,7 @@
 """One training step on CUDA: against the authors' step (tests/fixtures/sed_train_step_tiny.pt, computed on the CPU)
 in float32, and float16 (GradScaler) and bfloat16 autocast steps through the trainer's StepTrainer against the
 float32 step. Marked `gpu`: skipped without CUDA. AMP tolerances are first estimates (no GPU has run these yet)."""
+
 import itertools
 
 import pytest
@@ -33,10 +34,17 @@ def trainer_step(parity, device, amp_dtype):
     torch.manual_seed(0)
     model = parity.build(extra=["MODEL.DEVICE", device]).train()
     optimizer = Trainer.build_optimizer(load_cfg("convnextB_768.yaml", parity.opts()), model)
-    batch = [{"image": reference["train_image"].clone(), "sem_seg": reference["train_target"].long(),
-              "height": 768, "width": 768}]
-    trainer = StepTrainer(model, itertools.repeat(batch), optimizer, amp_dtype=amp_dtype,
-                          device_type=torch.device(device).type)
+    batch = [
+        {
+            "image": reference["train_image"].clone(),
+            "sem_seg": reference["train_target"].long(),
+            "height": 768,
+            "width": 768,
+        }
+    ]
+    trainer = StepTrainer(
+        model, itertools.repeat(batch), optimizer, amp_dtype=amp_dtype, device_type=torch.device(device).type
+    )
     with EventStorage(0) as storage:
         for trainer.iter in range(5):
             skipped = trainer.skipped_steps
@@ -48,10 +56,12 @@ def trainer_step(parity, device, amp_dtype):
     return losses, grads, {n: p.detach().cpu() for n, p in model.named_parameters()}, trainer.skipped_steps
 
 
-@pytest.mark.parametrize("dtype,loss_rtol,min_cosine", [(torch.float16, 1e-2, 0.99), (torch.bfloat16, 5e-2, 0.98)],
-                         ids=["fp16", "bf16"])
-def test_mixed_precision_step_is_finite_and_close_to_float32(parity, gpu_device, strict_fp32, dtype, loss_rtol,
-                                                               min_cosine):
+@pytest.mark.parametrize(
+    "dtype,loss_rtol,min_cosine", [(torch.float16, 1e-2, 0.99), (torch.bfloat16, 5e-2, 0.98)], ids=["fp16", "bf16"]
+)
+def test_mixed_precision_step_is_finite_and_close_to_float32(
+    parity, gpu_device, strict_fp32, dtype, loss_rtol, min_cosine
+):
     fp32_losses, fp32_grads, _, _ = trainer_step(parity, gpu_device, None)
     losses, grads, params, skipped = trainer_step(parity, gpu_device, dtype)
     assert skipped < 5, "every float16 step overflowed"

@@ -5,11 +5,10 @@ Tolerances: losses 1e-4; each gradient tensor within 2e-3 of its own largest ref
 largest reference gradient of all (the CLIP image tower's gradients are all below 1.2e-4, so one absolute tolerance
 for every tensor would not see them); parameters after the step 1e-6.
 """
+
 import pytest
 import torch
-
 from conftest import FIXTURES, load_cfg
-
 
 IMAGE_TOWER = "sem_seg_head.predictor.clip_model.visual."
 
@@ -18,8 +17,11 @@ def gradient_mismatches(grads, reference):
     """Names of the gradients that differ from the reference by more than 2e-3 of the tensor's own largest
     reference value plus 1e-6 of the largest reference gradient of all. grads, reference: {name: tensor}."""
     largest = max(g.abs().max().item() for g in reference.values())
-    return [name for name, ref in reference.items()
-            if (grads[name] - ref).abs().max().item() > 2e-3 * ref.abs().max().item() + 1e-6 * largest]
+    return [
+        name
+        for name, ref in reference.items()
+        if (grads[name] - ref).abs().max().item() > 2e-3 * ref.abs().max().item() + 1e-6 * largest
+    ]
 
 
 def training_step(parity, device="cpu"):
@@ -31,8 +33,16 @@ def training_step(parity, device="cpu"):
     assert reference["source_fixture"] == "sed_parity_tiny.pt"
     torch.manual_seed(0)
     model = parity.build(extra=["MODEL.DEVICE", device]).train()
-    losses = model([{"image": reference["train_image"].clone(), "sem_seg": reference["train_target"].long(),
-                     "height": 768, "width": 768}])
+    losses = model(
+        [
+            {
+                "image": reference["train_image"].clone(),
+                "sem_seg": reference["train_target"].long(),
+                "height": 768,
+                "width": 768,
+            }
+        ]
+    )
     optimizer = Trainer.build_optimizer(load_cfg("convnextB_768.yaml", parity.opts()), model)
     optimizer.zero_grad()
     sum(losses.values()).backward()

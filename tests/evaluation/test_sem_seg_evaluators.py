@@ -1,4 +1,5 @@
 """Evaluators on known predictions, against mIoU computed by hand."""
+
 import numpy as np
 import pytest
 import torch
@@ -11,12 +12,21 @@ from sed.evaluation import BackgroundSemSegEvaluator, CheckedSemSegEvaluator, bu
 # Where each registered benchmark keeps images and ground truth, relative to the datasets root.
 LAYOUT = {
     "voc_2012_test_sem_seg": ("VOCdevkit/VOC2012/JPEGImages", "VOCdevkit/VOC2012/annotations_detectron2/val", "png"),
-    "voc_2012_test_background_sem_seg": ("VOCdevkit/VOC2012/JPEGImages",
-                                         "VOCdevkit/VOC2012/annotations_detectron2_bg/val", "png"),
-    "ade20k_full_sem_seg_freq_val_all": ("ADE20K_2021_17_01/images_detectron2/validation",
-                                         "ADE20K_2021_17_01/annotations_detectron2/validation", "tif"),
-    "context_459_test_sem_seg": ("VOCdevkit/VOC2010/JPEGImages",
-                                 "VOCdevkit/VOC2010/annotations_detectron2/pc459_val", "tif"),
+    "voc_2012_test_background_sem_seg": (
+        "VOCdevkit/VOC2012/JPEGImages",
+        "VOCdevkit/VOC2012/annotations_detectron2_bg/val",
+        "png",
+    ),
+    "ade20k_full_sem_seg_freq_val_all": (
+        "ADE20K_2021_17_01/images_detectron2/validation",
+        "ADE20K_2021_17_01/annotations_detectron2/validation",
+        "tif",
+    ),
+    "context_459_test_sem_seg": (
+        "VOCdevkit/VOC2010/JPEGImages",
+        "VOCdevkit/VOC2010/annotations_detectron2/pc459_val",
+        "tif",
+    ),
 }
 
 
@@ -45,17 +55,22 @@ def _evaluate(evaluator, name, predictions, num_scores):
     records = {r["file_name"].rsplit("/", 1)[1][:-4]: r for r in DatasetCatalog.get(name)}
     evaluator.reset()
     for image_id, pred in predictions.items():
-        evaluator.process([{"file_name": records[image_id]["file_name"]}],
-                          [{"sem_seg": _scores(np.array(pred), num_scores)}])
+        evaluator.process(
+            [{"file_name": records[image_id]["file_name"]}], [{"sem_seg": _scores(np.array(pred), num_scores)}]
+        )
     return evaluator.evaluate()["sem_seg"]
 
 
 def test_voc20_miou_by_hand(datasets_root, tmp_path):
     name = "voc_2012_test_sem_seg"
-    _write_dataset(datasets_root, name, {
-        "a": np.array([[0, 0, 1, 1], [0, 0, 1, 255]]),
-        "b": np.array([[2, 2], [2, 3]]),
-    })
+    _write_dataset(
+        datasets_root,
+        name,
+        {
+            "a": np.array([[0, 0, 1, 1], [0, 0, 1, 255]]),
+            "b": np.array([[2, 2], [2, 3]]),
+        },
+    )
     out_dir = tmp_path / "eval"
     evaluator = build_sem_seg_evaluator(None, name, str(out_dir))
     assert type(evaluator) is CheckedSemSegEvaluator
@@ -123,15 +138,20 @@ def _evaluate_labels(evaluator, name, predictions, num_scores):
     records = {r["file_name"].rsplit("/", 1)[1][:-4]: r for r in DatasetCatalog.get(name)}
     evaluator.reset()
     for image_id, pred in predictions.items():
-        evaluator.process([{"file_name": records[image_id]["file_name"]}],
-                          [{"sem_seg_labels": torch.as_tensor(pred), "num_classes": num_scores}])
+        evaluator.process(
+            [{"file_name": records[image_id]["file_name"]}],
+            [{"sem_seg_labels": torch.as_tensor(pred), "num_classes": num_scores}],
+        )
     return evaluator.evaluate()["sem_seg"]
 
 
-@pytest.mark.parametrize("name,num_scores,gt,pred", [
-    ("voc_2012_test_sem_seg", 20, [[0, 0, 1, 1], [0, 0, 1, 255]], [[0, 1, 1, 1], [0, 0, 1, 2]]),
-    ("voc_2012_test_background_sem_seg", 59, [[20, 20, 0], [14, 255, 20]], [[25, 0, 0], [14, 3, 58]]),
-])
+@pytest.mark.parametrize(
+    "name,num_scores,gt,pred",
+    [
+        ("voc_2012_test_sem_seg", 20, [[0, 0, 1, 1], [0, 0, 1, 255]], [[0, 1, 1, 1], [0, 0, 1, 2]]),
+        ("voc_2012_test_background_sem_seg", 59, [[20, 20, 0], [14, 255, 20]], [[25, 0, 0], [14, 3, 58]]),
+    ],
+)
 def test_label_maps_evaluate_as_their_scores(datasets_root, name, num_scores, gt, pred):
     _write_dataset(datasets_root, name, {"a": np.array(gt)})
     from_scores = _evaluate(build_sem_seg_evaluator(None, name, None), name, {"a": pred}, num_scores)
@@ -147,8 +167,11 @@ def test_ground_truth_outside_the_classes_is_refused_naming_the_file(datasets_ro
     """detectron2 would count such a value in a wrong cell of the confusion matrix: a wrong mIoU, no error."""
     name = "voc_2012_test_sem_seg"
     _write_dataset(datasets_root, name, {"a": np.array([[0, 1], [value, 255]])})
-    with pytest.raises(OSError, match=rf"a\.png: label value\(s\) {value} are neither a class id \(0\.\.19: 20 "
-                                      r"classes\) nor the ignore label 255"):
+    with pytest.raises(
+        OSError,
+        match=rf"a\.png: label value\(s\) {value} are neither a class id \(0\.\.19: 20 "
+        r"classes\) nor the ignore label 255",
+    ):
         _evaluate(build_sem_seg_evaluator(None, name, None), name, {"a": [[0, 1], [1, 1]]}, 20)
 
 
@@ -159,8 +182,7 @@ def test_ground_truth_of_another_size_than_the_prediction_is_refused(datasets_ro
         _evaluate(build_sem_seg_evaluator(None, name, None), name, {"a": [[0, 1], [1, 1]]}, 20)
 
 
-@pytest.mark.parametrize("name, num_scores", [("voc_2012_test_sem_seg", 20),
-                                              ("voc_2012_test_background_sem_seg", 25)])
+@pytest.mark.parametrize("name, num_scores", [("voc_2012_test_sem_seg", 20), ("voc_2012_test_background_sem_seg", 25)])
 @pytest.mark.parametrize("labels", [False, True])
 def test_non_finite_scores_are_refused_naming_the_image(datasets_root, name, num_scores, labels):
     from sed.modeling.postprocess import FINITE_KEY, LABELS_KEY, NonFiniteOutputError
@@ -169,8 +191,9 @@ def test_non_finite_scores_are_refused_naming_the_image(datasets_root, name, num
     [record] = DatasetCatalog.get(name)
     scores = _scores(np.zeros((2, 2), int), num_scores)
     scores[3, 1, 1] = float("nan")  # argmax would make it class 3, a confident answer
-    output = ({LABELS_KEY: scores.argmax(0), "num_classes": num_scores, FINITE_KEY: False} if labels
-              else {"sem_seg": scores})
+    output = (
+        {LABELS_KEY: scores.argmax(0), "num_classes": num_scores, FINITE_KEY: False} if labels else {"sem_seg": scores}
+    )
     evaluator = build_sem_seg_evaluator(None, name, None)
     evaluator.reset()
     with pytest.raises(NonFiniteOutputError, match=r"a\.jpg: the model's class scores hold NaN or Inf"):

@@ -1,4 +1,5 @@
 """CLIP weights that open_clip cannot download: one line with the file, its size, the cache and the fixes."""
+
 import open_clip
 import pytest
 
@@ -12,9 +13,15 @@ def offline(*args, **kwargs):
 
 def check_message(message):
     assert "\n" not in message and "Traceback" not in message
-    for part in ["convnext_base_w_320/laion_aesthetic_s13b_b82k", "Name or service not known",
-                 "huggingface.co/laion/CLIP-convnext_base_w_320-laion_aesthetic-s13B-b82K", "0.72 GB", hub_cache_dir(),
-                 "python tools/download.py clip-b", "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS /path/to/"]:
+    for part in [
+        "convnext_base_w_320/laion_aesthetic_s13b_b82k",
+        "Name or service not known",
+        "huggingface.co/laion/CLIP-convnext_base_w_320-laion_aesthetic-s13B-b82K",
+        "0.72 GB",
+        hub_cache_dir(),
+        "python tools/download.py clip-b",
+        "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS /path/to/",
+    ]:
         assert part in message
 
 

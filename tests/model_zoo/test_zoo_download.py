@@ -1,4 +1,5 @@
 """Zoo checkpoints downloaded from a local HTTP server: cache, progress, checksum, resume, offline message."""
+
 import os
 from pathlib import Path
 
@@ -92,8 +93,14 @@ def test_offline_gives_one_line_naming_file_size_place_and_variable(zoo_home, se
         fetch_checkpoint("tiny-test")
     message = str(error.value)
     assert "\n" not in message and "Traceback" not in message
-    for part in ["tiny-test.pth", "1.0 MB", str(zoo_home / "checkpoints" / "tiny-test.pth"), "SED_HOME",
-                 "MODEL.WEIGHTS /path/to/tiny-test.pth", "refused"]:
+    for part in [
+        "tiny-test.pth",
+        "1.0 MB",
+        str(zoo_home / "checkpoints" / "tiny-test.pth"),
+        "SED_HOME",
+        "MODEL.WEIGHTS /path/to/tiny-test.pth",
+        "refused",
+    ]:
         assert part in message
 
 

@@ -1,4 +1,5 @@
 """Zoo names wherever weights are taken: configs, detectron2's PathManager, OpenVocabSegmenter, train_net, demo."""
+
 import io
 
 import pytest
@@ -58,9 +59,21 @@ def test_segmenter_loads_weights_by_name(served, tiny_checkpoint):
 
 
 def test_train_net_fetches_once_before_starting_processes(served, tmp_path):
-    args = cli.build_parser().parse_args(["--config-file", TINY, "--eval-only", "MODEL.WEIGHTS", "tiny-test",
-                                          "MODEL.DEVICE", "cpu", "DATASETS.TEST", "()", "OUTPUT_DIR",
-                                          str(tmp_path / "out")])
+    args = cli.build_parser().parse_args(
+        [
+            "--config-file",
+            TINY,
+            "--eval-only",
+            "MODEL.WEIGHTS",
+            "tiny-test",
+            "MODEL.DEVICE",
+            "cpu",
+            "DATASETS.TEST",
+            "()",
+            "OUTPUT_DIR",
+            str(tmp_path / "out"),
+        ]
+    )
     cfg = cli.load_config(args.config_file, args.opts)
     cli.preflight(cfg, args)
     assert (tmp_path / "home" / "checkpoints" / "tiny-test.pth").is_file()
@@ -69,8 +82,19 @@ def test_train_net_fetches_once_before_starting_processes(served, tmp_path):
 
 def test_train_net_offline_is_one_line_and_exit_2(served, tmp_path, capsys):
     served.stop()
-    code = cli.run(["--config-file", TINY, "--eval-only", "MODEL.WEIGHTS", "tiny-test", "MODEL.DEVICE", "cpu",
-                    "OUTPUT_DIR", str(tmp_path / "out")])
+    code = cli.run(
+        [
+            "--config-file",
+            TINY,
+            "--eval-only",
+            "MODEL.WEIGHTS",
+            "tiny-test",
+            "MODEL.DEVICE",
+            "cpu",
+            "OUTPUT_DIR",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and "tiny-test.pth" in err and "SED_HOME" in err
@@ -81,9 +105,24 @@ def test_demo_offline_is_one_line_and_exit_2(served, tmp_path, capsys):
     served.stop()
     image = tmp_path / "a.png"
     from PIL import Image
+
     Image.new("RGB", (64, 48)).save(image)
-    code = load_tool("demo").main(["--config-file", TINY, "--input", str(image), "--vocabulary", "cat, dog",
-                                   "--output", str(tmp_path / "out"), "--opts", *OPTS, "MODEL.WEIGHTS", "tiny-test"])
+    code = load_tool("demo").main(
+        [
+            "--config-file",
+            TINY,
+            "--input",
+            str(image),
+            "--vocabulary",
+            "cat, dog",
+            "--output",
+            str(tmp_path / "out"),
+            "--opts",
+            *OPTS,
+            "MODEL.WEIGHTS",
+            "tiny-test",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "could not download tiny-test.pth" in err and "Traceback" not in err

@@ -1,4 +1,5 @@
 """The generic sliding-window and multi-scale/flip inference of sed/modeling/inference.py."""
+
 import math
 
 import pytest
@@ -38,8 +39,8 @@ def test_larger_image_windows_and_overlap_average():
     expected = torch.zeros(5, 7)
     count = torch.zeros(5, 7)
     for value, (y, x) in enumerate([(0, 0), (0, 3), (2, 0), (2, 3)], start=1):
-        expected[y:y + 3, x:x + 4] += value
-        count[y:y + 3, x:x + 4] += 1
+        expected[y : y + 3, x : x + 4] += value
+        count[y : y + 3, x : x + 4] += 1
     torch.testing.assert_close(out[0], expected / count)
     torch.testing.assert_close(sliding_window_inference(pointwise, image, (3, 4), (2, 3)), pointwise(image[None])[0])
 

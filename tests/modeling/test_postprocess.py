@@ -1,4 +1,5 @@
 """Label maps without the resized scores: exactly argmax(resize(scores)), ties included."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -102,13 +103,14 @@ def test_label_outputs_switches_only_models_that_can():
 def test_sed_label_outputs_equal_the_argmax_of_its_probabilities(parity, fast):
     model = parity.build(fast=fast, extra=["TEST.TOPK", "2"])
     g = torch.Generator().manual_seed(0)
-    inputs = [parity.input(), {"image": torch.randint(0, 256, (3, 61, 97), generator=g).float(), "height": 45,
-                               "width": 133}]
+    inputs = [
+        parity.input(),
+        {"image": torch.randint(0, 256, (3, 61, 97), generator=g).float(), "height": 45, "width": 133},
+    ]
     with torch.no_grad():
         scores = model(inputs)
         with label_outputs(model):
             labels = model(inputs)
-    for s, l in zip(scores, labels):
-        assert "sem_seg" not in l and l["num_classes"] == s["sem_seg"].shape[0]
-        assert torch.equal(l[LABELS_KEY], s["sem_seg"].argmax(0))
-
+    for s, label in zip(scores, labels):
+        assert "sem_seg" not in label and label["num_classes"] == s["sem_seg"].shape[0]
+        assert torch.equal(label[LABELS_KEY], s["sem_seg"].argmax(0))

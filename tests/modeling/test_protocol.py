@@ -1,4 +1,5 @@
 """The model protocol's methods: what shared code may ask of any model."""
+
 import pytest
 import torch
 
@@ -16,7 +17,6 @@ def test_inference_options_apply_for_the_block_and_only_what_the_model_supports(
     assert model.fast_inference is False
     with pytest.raises(ValueError, match="takes no vocabulary"):
         model.set_vocabulary(["cat"])
-
 
 
 def test_inference_options_leave_a_model_without_the_protocol_alone():

@@ -1,17 +1,33 @@
 """tools/benchmark.py runs end to end on the tiny config (CI checks that it works; it asserts nothing about speed)."""
+
 import json
 
 import pytest
-
 from conftest import REPO, load_tool
-
 
 
 def test_benchmark_tiny_config_writes_json(tmp_path, capsys):
     out = tmp_path / "tmp.json"
     # One thread keeps the run steady on shared CI machines.
-    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "20",
-                             "--iters", "2", "--warmup", "1", "--threads", "1", "--output", str(out)]) == 0
+    assert (
+        load_tool("benchmark").main(
+            [
+                "--config-file",
+                str(REPO / "configs/tiny_cpu.yaml"),
+                "--vocabulary",
+                "20",
+                "--iters",
+                "2",
+                "--warmup",
+                "1",
+                "--threads",
+                "1",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["config"]["num_classes"] == 20 and result["config"]["fast_inference"] is False
     assert result["environment"]["device"] == "cpu" and result["environment"]["threads"] == 1
@@ -40,16 +56,37 @@ def test_benchmark_records_the_classes_the_decoder_kept(tmp_path, monkeypatch):
 
     monkeypatch.setattr(decoder, "category_rejection", recording)
     out = tmp_path / "fast.json"
-    assert load_tool("benchmark").main([
-        "--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20", "--topk", "1", "--iters", "2",
-        "--warmup", "0", "--threads", "1", "--skip-startup", "--skip-flops", "--random-text-embeddings",
-        "--output", str(out)]) == 0
+    assert (
+        load_tool("benchmark").main(
+            [
+                "--config-file",
+                str(REPO / "configs/tiny_cpu.yaml"),
+                "--vocabulary",
+                "voc20",
+                "--topk",
+                "1",
+                "--iters",
+                "2",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+                "--skip-startup",
+                "--skip-flops",
+                "--random-text-embeddings",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())["rejection"]
     assert returned and len(returned) % 3 == 0 and all(1 <= k <= 20 for k in returned)
-    per_image = [returned[i:i + 3] for i in range(0, len(returned), 3)]
+    per_image = [returned[i : i + 3] for i in range(0, len(returned), 3)]
     assert result["kept_per_stage"] == per_image[-1] and not result["forced_by_keep"]
-    assert result["kept_per_stage_mean"] == pytest.approx([sum(k[s] for k in per_image) / len(per_image)
-                                                           for s in range(3)])
+    assert result["kept_per_stage_mean"] == pytest.approx(
+        [sum(k[s] for k in per_image) / len(per_image) for s in range(3)]
+    )
 
 
 def test_benchmark_keep_forces_the_kept_set(tmp_path, monkeypatch):
@@ -82,10 +119,30 @@ def test_benchmark_keep_forces_the_kept_set(tmp_path, monkeypatch):
 
     monkeypatch.setattr(speed_benchmark, "rejection_override", recorded_override)
     out = tmp_path / "keep.json"
-    assert load_tool("benchmark").main([
-        "--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--vocabulary", "voc20", "--keep", "3", "--iters", "1",
-        "--warmup", "0", "--threads", "1", "--skip-startup", "--skip-flops", "--random-text-embeddings",
-        "--output", str(out)]) == 0
+    assert (
+        load_tool("benchmark").main(
+            [
+                "--config-file",
+                str(REPO / "configs/tiny_cpu.yaml"),
+                "--vocabulary",
+                "voc20",
+                "--keep",
+                "3",
+                "--iters",
+                "1",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+                "--skip-startup",
+                "--skip-flops",
+                "--random-text-embeddings",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert calls and len(calls) % 3 == 0
     for scores, kept in calls:
         assert sorted(kept.tolist()) == sorted(torch.argsort(scores, descending=True)[:3].tolist())
@@ -94,10 +151,13 @@ def test_benchmark_keep_forces_the_kept_set(tmp_path, monkeypatch):
     assert result["rejection"]["kept_per_stage"] == [len(kept) for _, kept in calls[-3:]] == [3, 3, 3]
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--vocabulary", "ade9999"], "unknown"),
-    (["--device", "cuda"], "CUDA is not available"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--vocabulary", "ade9999"], "unknown"),
+        (["--device", "cuda"], "CUDA is not available"),
+    ],
+)
 def test_benchmark_errors_are_clear(argv, message, capsys, monkeypatch):
     import torch
 
@@ -108,20 +168,63 @@ def test_benchmark_errors_are_clear(argv, message, capsys, monkeypatch):
 
 def test_train_benchmark_reports_memory_per_batch_size_and_checkpointing(tmp_path, capsys):
     out = tmp_path / "train.json"
-    assert load_tool("benchmark").main(["--train", "--config-file", str(REPO / "configs/quickstart.yaml"), "--iters", "1",
-                             "--warmup", "0", "--threads", "1", "--output", str(out), "--batch-sizes", "1", "2",
-                             "--opts", "INPUT.CROP.SIZE", "(64,64)", "MODEL.CLIP_RESOLUTION", "(64,64)"]) == 0
+    assert (
+        load_tool("benchmark").main(
+            [
+                "--train",
+                "--config-file",
+                str(REPO / "configs/quickstart.yaml"),
+                "--iters",
+                "1",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+                "--output",
+                str(out),
+                "--batch-sizes",
+                "1",
+                "2",
+                "--opts",
+                "INPUT.CROP.SIZE",
+                "(64,64)",
+                "MODEL.CLIP_RESOLUTION",
+                "(64,64)",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())["train"]
-    assert [(r["batch_size"], r["clip_gradient_checkpointing"]) for r in rows] == [(1, False), (2, False), (1, True),
-                                                                                   (2, True)]
+    assert [(r["batch_size"], r["clip_gradient_checkpointing"]) for r in rows] == [
+        (1, False),
+        (2, False),
+        (1, True),
+        (2, True),
+    ]
     assert all(r["peak_mib"] >= 0 and r["total_mib"] > r["peak_mib"] and r["s_per_iter"] > 0 for r in rows)
     assert "images/GPU" in capsys.readouterr().out
 
 
 def test_benchmark_measures_ecenet_by_part(tmp_path):
     out = tmp_path / "ecenet.json"
-    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--iters", "1",
-                             "--warmup", "0", "--threads", "1", "--skip-startup", "--output", str(out)]) == 0
+    assert (
+        load_tool("benchmark").main(
+            [
+                "--config-file",
+                str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"),
+                "--iters",
+                "1",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+                "--skip-startup",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["config"]["model"] == "ECENet" and result["config"]["num_classes"] == 8
     assert set(result["latency_ms"]) == {"backbone", "head", "pre_post_processing", "total"}
@@ -130,14 +233,27 @@ def test_benchmark_measures_ecenet_by_part(tmp_path):
 
 
 def test_benchmark_refuses_sed_options_for_ecenet(capsys):
-    assert load_tool("benchmark").main(["--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--fast",
-                             "--skip-startup", "--skip-flops", "--iters", "1"]) == 2
+    assert (
+        load_tool("benchmark").main(
+            [
+                "--config-file",
+                str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"),
+                "--fast",
+                "--skip-startup",
+                "--skip-flops",
+                "--iters",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "--fast: only for SED" in capsys.readouterr().err
 
 
 def test_overrides_after_a_list_option_stay_overrides():
-    args = load_tool("benchmark").parse_args(["--config-file", "c.yaml", "--batch-sizes", "1", "2", "4",
-                                              "--opts", "MODEL.DEVICE", "cpu"])
+    args = load_tool("benchmark").parse_args(
+        ["--config-file", "c.yaml", "--batch-sizes", "1", "2", "4", "--opts", "MODEL.DEVICE", "cpu"]
+    )
     assert args.batch_sizes == [1, 2, 4] and args.opts == ["MODEL.DEVICE", "cpu"]
 
 

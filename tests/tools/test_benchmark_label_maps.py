@@ -1,17 +1,33 @@
 """tools/benchmark_label_maps.py: every synthetic map kind runs and the two label maps agree (no speed asserted)."""
+
 import json
 
 import pytest
-
 from conftest import load_tool
+
 from sed.benchmark.label_maps import MAP_KINDS, synthetic_scores
 
 
 def test_every_map_kind_gives_equal_labels_and_json(tmp_path, capsys):
     out = tmp_path / "label_maps.json"
-    status = load_tool("benchmark_label_maps").main([
-        "--classes", "40", "--size", "24", "19", "--out-size", "83", "61", "--kept", "4", "--threads", "1",
-        "--output", str(out)])
+    status = load_tool("benchmark_label_maps").main(
+        [
+            "--classes",
+            "40",
+            "--size",
+            "24",
+            "19",
+            "--out-size",
+            "83",
+            "61",
+            "--kept",
+            "4",
+            "--threads",
+            "1",
+            "--output",
+            str(out),
+        ]
+    )
     assert status == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["kind"] for r in rows] == list(MAP_KINDS)

@@ -1,10 +1,10 @@
 """The parts of tools/compare_with_authors.py and tools/compare_precision.py that do not need the authors' code or
 a model: importing a checkout's decoder under its own package name, the kept-class rule, the agreement measures."""
+
 import sys
 
 import pytest
 import torch
-
 from conftest import load_tool
 
 

@@ -1,4 +1,5 @@
 """tools/demo.py with the tiny random-weight SED: one real command-line run, the other cases through main()."""
+
 import json
 import os
 import subprocess
@@ -9,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import load_tool
 from PIL import Image
 
-from conftest import load_tool
 from sed.predictor import SegmentationResult
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,9 +53,27 @@ def test_command_line_writes_results_and_skips_bad_inputs_by_name(inputs, tmp_pa
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
-        [sys.executable, "tools/demo.py", *MODEL, "--input", inputs / "a.png", inputs / "dir", inputs / "missing.jpg",
-         "--vocabulary", VOCABULARY, "--output", out, "--probabilities", *OPTS],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "tools/demo.py",
+            *MODEL,
+            "--input",
+            inputs / "a.png",
+            inputs / "dir",
+            inputs / "missing.jpg",
+            "--vocabulary",
+            VOCABULARY,
+            "--output",
+            out,
+            "--probabilities",
+            *OPTS,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stderr
     assert f"Skipped {inputs / 'missing.jpg'}: no such file or directory" in proc.stderr
     assert f"Skipped {inputs / 'dir' / 'broken.png'}: not an image file" in proc.stderr
@@ -81,21 +100,37 @@ def test_command_line_writes_results_and_skips_bad_inputs_by_name(inputs, tmp_pa
 
 def test_every_input_segmented_exits_0_and_each_file_once(inputs, tmp_path, capsys):
     out = tmp_path / "out"
-    status, stdout, _ = run_main([*MODEL, "--input", inputs / "a.png", inputs / "*.png", "--vocabulary", VOCABULARY,
-                                  "--no-fast", "--output", out, *OPTS], capsys)
+    status, stdout, _ = run_main(
+        [
+            *MODEL,
+            "--input",
+            inputs / "a.png",
+            inputs / "*.png",
+            "--vocabulary",
+            VOCABULARY,
+            "--no-fast",
+            "--output",
+            out,
+            *OPTS,
+        ],
+        capsys,
+    )
     assert status == 0
     assert sorted(p.name for p in out.iterdir()) == ["a_labels.png", "a_overlay.png", "summary.json"]
     assert "1 segmented, 0 failed" in stdout
 
 
-@pytest.mark.parametrize("vocabulary,message", [
-    (["--vocabulary", "cat, , dog"], "the class at position 2 is empty"),
-    (["--vocabulary", "cat, dog, Cat"], "'Cat' is listed twice (positions 1 and 3)"),
-    (["--vocabulary", "cat; dog"], "';' is not a separator"),
-    (["--vocabulary", "cat, grass/"], "has an empty synonym"),
-    (["--dataset", "ade15"], "neither a benchmark vocabulary (ade150, ade847"),
-    (["--dataset", "cat, dog"], "typed classes go to --vocabulary"),
-])
+@pytest.mark.parametrize(
+    "vocabulary,message",
+    [
+        (["--vocabulary", "cat, , dog"], "the class at position 2 is empty"),
+        (["--vocabulary", "cat, dog, Cat"], "'Cat' is listed twice (positions 1 and 3)"),
+        (["--vocabulary", "cat; dog"], "';' is not a separator"),
+        (["--vocabulary", "cat, grass/"], "has an empty synonym"),
+        (["--dataset", "ade15"], "neither a benchmark vocabulary (ade150, ade847"),
+        (["--dataset", "cat, dog"], "typed classes go to --vocabulary"),
+    ],
+)
 def test_bad_vocabularies_exit_2_before_any_model(vocabulary, message, inputs, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(demo, "OpenVocabSegmenter", lambda *a, **k: pytest.fail("a model was built"))
     out = tmp_path / "out"
@@ -107,16 +142,41 @@ def test_a_checkpoint_that_does_not_fit_exits_2_before_any_image(inputs, tmp_pat
     monkeypatch.setattr(demo, "load_image", lambda path: pytest.fail("an image was read"))
     torch.save({"model": {"not_a_module.weight": torch.zeros(2)}}, tmp_path / "other.pth")
     out = tmp_path / "out"
-    status, _, stderr = run_main([*MODEL, "--input", inputs / "a.png", "--vocabulary", VOCABULARY, "--output", out,
-                                  *OPTS, "MODEL.WEIGHTS", tmp_path / "other.pth"], capsys)
+    status, _, stderr = run_main(
+        [
+            *MODEL,
+            "--input",
+            inputs / "a.png",
+            "--vocabulary",
+            VOCABULARY,
+            "--output",
+            out,
+            *OPTS,
+            "MODEL.WEIGHTS",
+            tmp_path / "other.pth",
+        ],
+        capsys,
+    )
     assert status == 2 and not out.exists()
     assert "The checkpoint does not match the config configs/tiny_cpu.yaml; no image was processed" in stderr
     assert "does not fit this SED model" in stderr
 
 
 def test_no_readable_input_exits_2(inputs, tmp_path, capsys):
-    status, _, stderr = run_main([*MODEL, "--input", inputs / "dir" / "broken.png", inputs / "*.gif",
-                                  "--vocabulary", VOCABULARY, "--output", tmp_path / "out", *OPTS], capsys)
+    status, _, stderr = run_main(
+        [
+            *MODEL,
+            "--input",
+            inputs / "dir" / "broken.png",
+            inputs / "*.gif",
+            "--vocabulary",
+            VOCABULARY,
+            "--output",
+            tmp_path / "out",
+            *OPTS,
+        ],
+        capsys,
+    )
     assert status == 2
     assert f"Skipped {inputs / '*.gif'}: pattern matches no image" in stderr
     assert f"Skipped {inputs / 'dir' / 'broken.png'}: not an image file" in stderr
@@ -129,8 +189,19 @@ def test_video_frames_are_segmented(tmp_path, capsys):
     for seed in range(3):
         video.write(make_image(96, 128, seed))
     video.release()
-    status, _, _ = run_main([*MODEL, "--video-input", tmp_path / "clip.mp4", "--vocabulary", VOCABULARY,
-                             "--output", tmp_path / "out", *OPTS], capsys)
+    status, _, _ = run_main(
+        [
+            *MODEL,
+            "--video-input",
+            tmp_path / "clip.mp4",
+            "--vocabulary",
+            VOCABULARY,
+            "--output",
+            tmp_path / "out",
+            *OPTS,
+        ],
+        capsys,
+    )
     assert status == 0
     overlay = cv2.VideoCapture(str(tmp_path / "out" / "clip_overlay.mp4"))
     frames = []
@@ -153,5 +224,4 @@ def test_label_maps_of_more_than_256_classes_are_16_bit(tmp_path):
 
 def test_output_names_of_inputs_with_the_same_name_are_made_unique():
     used = set()
-    assert [demo.unique_stem(p, used) for p in ["x/a.png", "y/a.jpg", "z/a.png", "b.png"]] == \
-        ["a", "a_1", "a_2", "b"]
+    assert [demo.unique_stem(p, used) for p in ["x/a.png", "y/a.jpg", "z/a.png", "b.png"]] == ["a", "a_1", "a_2", "b"]

@@ -1,5 +1,6 @@
 """tools/demo.py fed bad inputs: each case asserts the exit code, the one-line message and that nothing was lost
 (the other inputs still segmented, class names whole in summary.json). Run through `main()` in-process."""
+
 import json
 import logging
 from pathlib import Path
@@ -8,9 +9,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import load_tool
+from PIL import Image
 
 MODEL = ["--config-file", "configs/tiny_cpu.yaml"]
 OPTS = ["--opts", "MODEL.PROMPT_ENSEMBLE_TYPE", "single", "SEED", "0"]
@@ -49,8 +49,9 @@ def test_unwritable_output_exits_2_before_reading_any_image(images, tmp_path, ca
     monkeypatch.setattr(demo, "load_image", lambda path: pytest.fail("an image was read"))
     monkeypatch.setattr(demo, "OpenVocabSegmenter", lambda *a, **k: pytest.fail("a model was built"))
     (tmp_path / "a_file").write_text("")
-    status, _, stderr = run_main([*MODEL, "--input", images, "--vocabulary", "cat, dog",
-                                  "--output", tmp_path / "a_file" / "out"], capfd)
+    status, _, stderr = run_main(
+        [*MODEL, "--input", images, "--vocabulary", "cat, dog", "--output", tmp_path / "a_file" / "out"], capfd
+    )
     lines = stderr.strip().splitlines()
     assert status == 2 and len(lines) == 1
     assert lines[0].startswith("error: --output ") and "cannot be written" in lines[0]
@@ -66,8 +67,9 @@ def test_a_failed_write_is_reported_and_the_other_images_are_kept(images, tmp_pa
 
     monkeypatch.setattr(demo, "write_png", full_disk_for_a)
     out = tmp_path / "out"
-    status, stdout, stderr = run_main([*MODEL, "--input", images, "--vocabulary", "cat, dog", "--output", out,
-                                       *OPTS], capfd)
+    status, stdout, stderr = run_main(
+        [*MODEL, "--input", images, "--vocabulary", "cat, dog", "--output", out, *OPTS], capfd
+    )
     assert status == 1
     assert f"Failed {images / 'a.png'}: cannot write its results" in stderr and "No space left" in stderr
     assert "1 segmented, 1 failed" in stdout
@@ -80,9 +82,23 @@ def test_trained_weights_long_and_non_ascii_names(images, trained_weights, tmp_p
     long_name = "x" * 10000
     caplog.set_level(logging.INFO)
     out = tmp_path / "out"
-    status, _, stderr = run_main([*MODEL, "--input", images / "a.png", "--vocabulary", f"кошка, café, {long_name}",
-                                  "--output", out, *OPTS, "MODEL.WEIGHTS", trained_weights,
-                                  "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS", ""], capfd)
+    status, _, stderr = run_main(
+        [
+            *MODEL,
+            "--input",
+            images / "a.png",
+            "--vocabulary",
+            f"кошка, café, {long_name}",
+            "--output",
+            out,
+            *OPTS,
+            "MODEL.WEIGHTS",
+            trained_weights,
+            "MODEL.ENC.CLIP_PRETRAINED_WEIGHTS",
+            "",
+        ],
+        capfd,
+    )
     assert status == 0
     # No warning, e.g. open_clip's "Model initialized randomly" (untrue: MODEL.WEIGHTS replaces every weight).
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -98,12 +114,26 @@ def test_weights_whose_scores_overflow_stop_the_demo_naming_the_image(images, tr
     checkpoint = torch.load(trained_weights, weights_only=True)
     overflowing = {k: v * 1e30 if v.is_floating_point() else v for k, v in checkpoint["model"].items()}
     torch.save({"model": overflowing}, tmp_path / "overflowing.pth")
-    status, _, stderr = run_main([*MODEL, "--input", images / "a.png", "--vocabulary", "cat, dog",
-                                  "--output", tmp_path / "out", *OPTS, "MODEL.WEIGHTS", tmp_path / "overflowing.pth"],
-                                 capfd)
+    status, _, stderr = run_main(
+        [
+            *MODEL,
+            "--input",
+            images / "a.png",
+            "--vocabulary",
+            "cat, dog",
+            "--output",
+            tmp_path / "out",
+            *OPTS,
+            "MODEL.WEIGHTS",
+            tmp_path / "overflowing.pth",
+        ],
+        capfd,
+    )
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]  # the others: tqdm's bar
     assert status == 2 and len(errors) == 1 and "Traceback" not in stderr
     assert errors[0].startswith(f"error: {images / 'a.png'}: the model's class scores hold NaN or Inf")
+
+
 def test_a_folder_with_degenerate_sizes_and_a_failing_image_loses_only_that_image(tmp_path, capfd, monkeypatch):
     """1 x 5000 and 5000 x 1 px images are segmented at their size; an image the model fails on (here: made to
     fail, as an out-of-memory would) is named with its reason, and the images of its batch are still written."""
@@ -123,8 +153,9 @@ def test_a_folder_with_degenerate_sizes_and_a_failing_image_loses_only_that_imag
 
     monkeypatch.setattr(predictor.OpenVocabSegmenter, "_segment_batch", fails_on_33_rows)
     out = tmp_path / "out"
-    status, stdout, stderr = run_main([*MODEL, "--input", folder, "--vocabulary", "cat, dog", "--output", out,
-                                       "--batch-size", "2", *OPTS], capfd)
+    status, stdout, stderr = run_main(
+        [*MODEL, "--input", folder, "--vocabulary", "cat, dog", "--output", out, "--batch-size", "2", *OPTS], capfd
+    )
     assert status == 1
     assert f"Failed {folder / 'c_fails.png'}: the model failed on it (RuntimeError: not enough memory" in stderr
     assert "3 segmented, 1 failed" in stdout

@@ -1,15 +1,16 @@
 """The predictor and tools/demo.py with a closed-vocabulary model, the tiny ECENet: it segments the classes of its
 config's DATASETS.TEST[0] (the synthetic dataset's 8), at the input's size, from a checkpoint of its own."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_cfg, load_tool
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from PIL import Image
 
-from conftest import load_cfg, load_tool
 from sed import OpenVocabSegmenter
 from sed.data.synthetic import SYNTHETIC_CLASSES, render_sample
 from sed.data.vocabulary import VocabularyError
@@ -50,8 +51,19 @@ def test_segmenter_gives_the_dataset_classes_at_the_input_size(checkpoint, image
 
 def test_demo_writes_label_maps_within_the_classes(checkpoint, image, tmp_path, capsys):
     Image.fromarray(image).save(tmp_path / "scene.png")
-    status = demo.main(["--config-file", CONFIG, "--input", str(tmp_path / "scene.png"), "--output",
-                        str(tmp_path / "out"), "--opts", "MODEL.WEIGHTS", str(checkpoint)])
+    status = demo.main(
+        [
+            "--config-file",
+            CONFIG,
+            "--input",
+            str(tmp_path / "scene.png"),
+            "--output",
+            str(tmp_path / "out"),
+            "--opts",
+            "MODEL.WEIGHTS",
+            str(checkpoint),
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     labels = np.asarray(Image.open(tmp_path / "out" / "scene_labels.png"))
     assert labels.shape == image.shape[:2] and labels.max() < K

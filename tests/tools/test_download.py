@@ -1,4 +1,5 @@
 """tools/download.py: fetch zoo weights by name (a local HTTP server stands for the hosting), and offline lines."""
+
 import os
 import subprocess
 import sys
@@ -41,8 +42,14 @@ def test_unknown_names_exit_2(capsys):
 def test_offline_clip_prefetch_is_one_line(tmp_path):
     """open_clip's own download on a machine with an offline hub (HF_HUB_OFFLINE=1, as on compute nodes)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO)}
-    run = subprocess.run([sys.executable, str(REPO / "tools" / "download.py"), "clip-b"], env=env,
-                         capture_output=True, text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "download.py"), "clip-b"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 1
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in run.stderr

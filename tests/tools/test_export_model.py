@@ -1,9 +1,9 @@
 """tools/export_model.py on the tiny random-weight SED: the ONNX model agrees with PyTorch at another image size."""
+
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import load_tool
+from PIL import Image
 
 pytest.importorskip("onnxruntime", reason="the export extra is not installed: pip install -e .[export]")
 export_model = load_tool("export_model")
@@ -15,8 +15,21 @@ def test_export_check_and_speed_comparison_at_another_image_size(tmp_path, capsy
     image = tmp_path / "image.png"
     Image.fromarray((np.random.default_rng(0).random((203, 291, 3)) * 255).astype(np.uint8)).save(image)
     output = tmp_path / "sed.onnx"
-    status = export_model.main(["--config-file", "configs/tiny_cpu.yaml", "--vocabulary", "cat, dog/puppy, sky",
-                                "--output", str(output), "--check", str(image), "--benchmark", "1", *OPTS])
+    status = export_model.main(
+        [
+            "--config-file",
+            "configs/tiny_cpu.yaml",
+            "--vocabulary",
+            "cat, dog/puppy, sky",
+            "--output",
+            str(output),
+            "--check",
+            str(image),
+            "--benchmark",
+            "1",
+            *OPTS,
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0, out
     assert output.is_file()
@@ -30,14 +43,35 @@ def test_export_check_and_speed_comparison_at_another_image_size(tmp_path, capsy
 
 def test_benchmark_needs_the_check_image(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        export_model.main(["--config-file", "configs/tiny_cpu.yaml", "--vocabulary", "cat, dog",
-                           "--output", str(tmp_path / "x.onnx"), "--benchmark", "3", *OPTS])
+        export_model.main(
+            [
+                "--config-file",
+                "configs/tiny_cpu.yaml",
+                "--vocabulary",
+                "cat, dog",
+                "--output",
+                str(tmp_path / "x.onnx"),
+                "--benchmark",
+                "3",
+                *OPTS,
+            ]
+        )
     assert exit_info.value.code == 2
     assert "--check IMAGE" in capsys.readouterr().err
 
 
 def test_fast_inference_is_refused_with_the_reason(tmp_path, capsys):
-    status = export_model.main(["--config-file", "configs/tiny_cpu.yaml", "--vocabulary", "cat, dog",
-                                "--output", str(tmp_path / "x.onnx"), "--fast", *OPTS])
+    status = export_model.main(
+        [
+            "--config-file",
+            "configs/tiny_cpu.yaml",
+            "--vocabulary",
+            "cat, dog",
+            "--output",
+            str(tmp_path / "x.onnx"),
+            "--fast",
+            *OPTS,
+        ]
+    )
     assert status == 2
     assert "cannot be exported" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """tools/export_model.py traced on CUDA, and the exported model run by onnxruntime's CUDA provider against its CPU
 provider. Marked `gpu`: skipped without CUDA, and without onnxruntime-gpu (the CUDA provider)."""
+
 import numpy as np
 import pytest
 from conftest import load_tool
@@ -18,8 +19,21 @@ def test_export_on_the_device_and_the_cuda_provider(gpu_device, tmp_path, capsys
     image = tmp_path / "image.png"
     Image.fromarray((np.random.default_rng(0).random((203, 291, 3)) * 255).astype(np.uint8)).save(image)
     output = tmp_path / "sed.onnx"
-    status = export_model.main(["--config-file", "configs/tiny_cpu.yaml", "--vocabulary", "cat, dog/puppy, sky",
-                                "--output", str(output), "--check", str(image), "--device", gpu_device, *OPTS])
+    status = export_model.main(
+        [
+            "--config-file",
+            "configs/tiny_cpu.yaml",
+            "--vocabulary",
+            "cat, dog/puppy, sky",
+            "--output",
+            str(output),
+            "--check",
+            str(image),
+            "--device",
+            gpu_device,
+            *OPTS,
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0, out
     assert float(out.split("max abs difference: ")[1].split()[0]) <= export_model.CHECK_TOLERANCE

@@ -6,6 +6,7 @@ Covered: an example run in one click; a batch of a landscape, a portrait and a s
 a benchmark vocabulary chosen over typed words; an image wider than the browsers' image formats allow; errors
 shown as errors. Set SED_UPDATE_SCREENSHOTS=1 to also refresh README's pictures (docs/images/web_demo_*.jpg).
 """
+
 import io
 import json
 import os
@@ -19,17 +20,19 @@ import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO
+from PIL import Image
 
 pytest.importorskip("gradio", reason="the browser demo needs the web extra: pip install -e .[web]")
 pytest.importorskip("selenium", reason="the browser test needs selenium: pip install -e .[web]")
 CHROMIUM = next(filter(None, map(shutil.which, ["chromium", "chromium-browser"])), None)
 CHROMEDRIVER = shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
-    pytest.skip("Debian's chromium and chromium-driver are not installed (sudo apt-get install chromium "
-                "chromium-driver; .ci/run installs them)", allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium and chromium-driver are not installed (sudo apt-get install chromium "
+        "chromium-driver; .ci/run installs them)",
+        allow_module_level=True,
+    )
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -60,15 +63,32 @@ def server(tmp_path_factory):
     """The URL of tools/web_demo.py serving the quickstart SED on a free port."""
     log = tmp_path_factory.mktemp("web_demo") / "server.log"
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-               GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        GRADIO_ANALYTICS_ENABLED="False",
+        OMP_NUM_THREADS="1",
+    )
     opts = ["SEED", "0"]
     if os.environ.get("SED_WEB_DEMO_WEIGHTS"):
         opts += ["MODEL.WEIGHTS", os.environ["SED_WEB_DEMO_WEIGHTS"]]
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, str(REPO / "tools" / "web_demo.py"), "--config-file", "configs/quickstart.yaml",
-             "--port", str(port), "--opts", *opts], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                str(REPO / "tools" / "web_demo.py"),
+                "--config-file",
+                "configs/quickstart.yaml",
+                "--port",
+                str(port),
+                "--opts",
+                *opts,
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + WAIT_S
@@ -147,8 +167,11 @@ def wait_for_status(browser, wait, expected_status):
 def cards(browser, wait, count):
     """The result cards, once `count` are there with every picture loaded."""
     wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#result .sed-card")) == count)
-    wait.until(lambda _: all(browser.execute_script(LOADED, img)
-                             for img in browser.find_elements(By.CSS_SELECTOR, "#result img")))
+    wait.until(
+        lambda _: all(
+            browser.execute_script(LOADED, img) for img in browser.find_elements(By.CSS_SELECTOR, "#result img")
+        )
+    )
     return browser.find_elements(By.CSS_SELECTOR, "#result .sed-card")
 
 
@@ -167,7 +190,9 @@ def assert_shown_whole(browser, card):
         "  const s = getComputedStyle(e);"
         "  if (e.scrollHeight > e.clientHeight + 1 && /(auto|scroll|hidden)/.test(s.overflowY)"
         "      && e !== document.documentElement && e !== document.body) return e.id || e.className; }"
-        "return null;", mask)
+        "return null;",
+        mask,
+    )
     assert clipped is None, f"the result scrolls inside {clipped!r}"
 
 
@@ -188,8 +213,9 @@ def screenshot(browser, tmp_path, name, selector=None):
 
 
 def download(browser, fragment):
-    link = next(a for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")
-                if fragment in a.get_attribute("href"))
+    link = next(
+        a for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a") if fragment in a.get_attribute("href")
+    )
     return urllib.request.urlopen(link.get_attribute("href")).read()
 
 
@@ -275,5 +301,5 @@ def test_mistakes_are_shown_as_errors(server, browser, images):
     status = segment(browser, wait, "Type at least two classes, separated by commas")
     assert "sed-error" in status.get_attribute("class") and status.text.startswith("Error:")
     color = status.value_of_css_property("color")  # "rgba(138, 20, 20, 1)": red, not the page's black
-    red, green, blue = (int(c) for c in color[color.index("(") + 1:].split(",")[:3])
+    red, green, blue = (int(c) for c in color[color.index("(") + 1 :].split(",")[:3])
     assert red > 2 * max(green, blue)

@@ -1,13 +1,21 @@
 """The benchmark vocabularies, and how class-name files are found and checked."""
+
 import json
 
 import pytest
-
 from conftest import FIXTURES, REPO
+
 from sed.utils.class_names import load_class_names, resolve_class_json
 
-SIZES = {"coco.json": 171, "ade150.json": 150, "ade847.json": 847, "pc59.json": 59, "pc459.json": 459,
-         "voc20.json": 20, "voc20b.json": 59}
+SIZES = {
+    "coco.json": 171,
+    "ade150.json": 150,
+    "ade847.json": 847,
+    "pc59.json": 59,
+    "pc459.json": 459,
+    "voc20.json": 20,
+    "voc20b.json": 59,
+}
 
 
 @pytest.mark.parametrize("filename,size", sorted(SIZES.items()))
@@ -41,14 +49,17 @@ def test_missing_file_names_the_places_tried(tmp_path, monkeypatch):
     assert str(REPO / "datasets" / "nope.json") in str(info.value)
 
 
-@pytest.mark.parametrize("content,problem", [
-    ("{not json", "is not valid JSON"),
-    ('{"a": 1}', "must hold a non-empty list of names, got dict"),
-    ("[]", r"got list \(empty\)"),
-    ('["a", 3]', r"entry 1 \(3\) is not a non-empty string"),
-    ('["a", " "]', r"entry 1 \(' '\) is not a non-empty string"),
-    ('["a", "b", "a"]', r"duplicate names \['a'\]"),
-])
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"a": 1}', "must hold a non-empty list of names, got dict"),
+        ("[]", r"got list \(empty\)"),
+        ('["a", 3]', r"entry 1 \(3\) is not a non-empty string"),
+        ('["a", " "]', r"entry 1 \(' '\) is not a non-empty string"),
+        ('["a", "b", "a"]', r"duplicate names \['a'\]"),
+    ],
+)
 def test_invalid_files_are_rejected_naming_file_and_problem(tmp_path, content, problem):
     path = tmp_path / "names.json"
     path.write_text(content)
@@ -59,6 +70,7 @@ def test_invalid_files_are_rejected_naming_file_and_problem(tmp_path, content, p
 
 def test_test_vocabulary_prefers_the_config_then_the_dataset_class_json():
     from conftest import load_cfg
+
     from sed.utils.class_names import test_vocabulary
 
     cfg = load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", ""])

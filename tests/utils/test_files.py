@@ -1,10 +1,11 @@
 """Atomic writes on a full disk: one line naming the file and the space it needs; the old file stays whole."""
+
 import errno
 
 import pytest
 import torch
-
 from conftest import fill_disk
+
 from sed.utils.files import DiskFullError, atomic_write
 
 

@@ -17,9 +17,9 @@ def test_overlay_keeps_the_image_size_and_the_legend_lists_only_present_classes(
     assert plain.shape == image.shape and plain.dtype == np.uint8 and not np.array_equal(plain, image)
     with_legend = draw_segmentation(image, label_map, names)
     assert with_legend.shape[0] >= image.shape[0] and with_legend.shape[1] > image.shape[1]
-    np.testing.assert_array_equal(with_legend[:image.shape[0], :image.shape[1]], plain)
+    np.testing.assert_array_equal(with_legend[: image.shape[0], : image.shape[1]], plain)
     # the legend has the colour swatches of cat and grass, not of dog
-    legend = with_legend[:, image.shape[1]:].reshape(-1, 3)
+    legend = with_legend[:, image.shape[1] :].reshape(-1, 3)
     present = {tuple(c) for c in np.unique(legend, axis=0)}
     colors = class_colors(3)
     assert colors[0] in present and colors[2] in present and colors[1] not in present
@@ -59,8 +59,9 @@ def test_region_names_stay_inside_the_picture():
 
     label_map = blocks([[0, 1, 1, 1, 1, 1, 1]], size=40)  # class 0 at the left edge, with a long name
     image = np.full((*label_map.shape, 3), 128, np.uint8)
-    visualizer = _Visualizer(image, Metadata(stuff_classes=["a rather long class name", "b"],
-                                             stuff_colors=[(255, 0, 0), (0, 255, 0)]))
+    visualizer = _Visualizer(
+        image, Metadata(stuff_classes=["a rather long class name", "b"], stuff_colors=[(255, 0, 0), (0, 255, 0)])
+    )
     visualizer.draw_sem_seg(label_map)
     renderer = visualizer.output.fig.canvas.get_renderer()
     width, height = visualizer.output.fig.canvas.get_width_height()

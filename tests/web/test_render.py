@@ -1,4 +1,5 @@
 """What the page shows: previews that fit, names inside their regions, a legend without the tiny classes."""
+
 import base64
 import io
 
@@ -14,7 +15,7 @@ def test_name_of_a_curved_region_is_placed_inside_it():
     labels[10:90, 10:30] = 1  # a "C": its centre of mass lies outside it
     labels[10:30, 10:90] = 1
     labels[70:90, 10:90] = 1
-    (x, y), = name_positions(labels, [1]).values()
+    ((x, y),) = name_positions(labels, [1]).values()
     assert labels[int(y * 100), int(x * 100)] == 1
 
 
@@ -27,8 +28,9 @@ def test_nearest_labels_never_mixes_labels():
 def test_mask_colours_are_the_legends_above_256_classes_too():
     labels = np.arange(300).reshape(10, 30)
     assert np.array_equal(np.asarray(color_mask(labels, 300)), np.asarray(class_colors(300), np.uint8)[labels])
-    assert np.array_equal(np.asarray(color_mask(labels % 8, 8).convert("RGB")),
-                          np.asarray(class_colors(8), np.uint8)[labels % 8])
+    assert np.array_equal(
+        np.asarray(color_mask(labels % 8, 8).convert("RGB")), np.asarray(class_colors(8), np.uint8)[labels % 8]
+    )
 
 
 def test_card_lists_classes_above_the_threshold_and_escapes_names():
@@ -43,5 +45,5 @@ def test_card_lists_classes_above_the_threshold_and_escapes_names():
     assert ">tiny<" not in card and f"+ 1 more classes, each under {100 * LEGEND_MIN_SHARE:g}%" in card
     prefix = 'class="sed-mask" src="data:image/png;base64,'
     start = card.index(prefix) + len(prefix)
-    mask = Image.open(io.BytesIO(base64.b64decode(card[start:card.index('"', start)])))
+    mask = Image.open(io.BytesIO(base64.b64decode(card[start : card.index('"', start)])))
     assert mask.size == (1322, 793)  # a megapixel at most

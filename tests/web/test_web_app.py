@@ -1,5 +1,6 @@
 """The browser demo's requests without a browser: vocabularies as the page sends them, one bad image costing only
 itself, images larger than browsers show, full-resolution downloads, closed-vocabulary models."""
+
 import json
 import zipfile
 
@@ -44,7 +45,11 @@ def test_closed_vocabulary_model_segments_its_classes_and_refuses_words(closed_d
     assert "over the model's 8 classes" in response.status
     assert "skipped notes.png: not an image file" in response.status
     assert [p.rsplit("/", 1)[-1] for p in response.downloads] == [
-        "segmentation_1_images.zip", "00_field_colored.png", "00_field_labels.png", "summary.json"]
+        "segmentation_1_images.zip",
+        "00_field_colored.png",
+        "00_field_labels.png",
+        "summary.json",
+    ]
     with pytest.raises(RequestError, match="segments only its own 8 classes"):
         closed_demo.segment([field], "cat, dog")
     with pytest.raises(RequestError, match="Nothing segmented: notes.png: not an image file"):
@@ -58,13 +63,16 @@ def test_status_names_the_vocabulary_used(demo, field):
         demo.segment([field], "cat, dog", benchmark="ade150")
 
 
-@pytest.mark.parametrize("words, message", [
-    ("  ", "The vocabulary is empty"),
-    ("sky", 'Type at least two classes, separated by commas: with "sky" alone'),
-    ("sky;grass", "';' is not a separator"),
-    ("sky,,grass", "the class at position 2 is empty"),
-    ("/etc/passwd", "Type at least two classes"),  # typed text is never read as a file on the server
-])
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        ("  ", "The vocabulary is empty"),
+        ("sky", 'Type at least two classes, separated by commas: with "sky" alone'),
+        ("sky;grass", "';' is not a separator"),
+        ("sky,,grass", "the class at position 2 is empty"),
+        ("/etc/passwd", "Type at least two classes"),  # typed text is never read as a file on the server
+    ],
+)
 def test_typed_vocabulary_mistakes_get_a_visitors_message(demo, field, words, message):
     with pytest.raises(RequestError, match=message):
         demo.segment([field], words)
@@ -91,8 +99,10 @@ def test_one_bad_image_costs_only_itself(demo, field, tmp_path, monkeypatch):
     paths = [str(tmp_path / name) for name in ("thread.png", "heavy.png", "empty.jpg")]
     response = demo.segment([paths[0], paths[1], field, paths[2]], "sky, grass")
     assert [f["input"] for f in response.failures] == ["heavy.png", "empty.jpg"]
-    assert response.status.startswith("Segmented 2 images") and "skipped heavy.png: the model cannot take it " \
-        "(not enough memory" in response.status
+    assert (
+        response.status.startswith("Segmented 2 images")
+        and "skipped heavy.png: the model cannot take it (not enough memory" in response.status
+    )
     assert response.cards.count('class="sed-card sed-failed"') == 2 and response.cards.count("sed-mask") == 2
 
 
@@ -108,8 +118,12 @@ def test_image_wider_than_browsers_allow_gets_a_small_preview_and_full_size_file
     assert np.array_equal(np.asarray(Image.open(colored).convert("RGB")), colors[label_map])  # the legend's colours
     with zipfile.ZipFile(archive) as zf:
         assert json.loads(zf.read("classes.json")) == SYNTHETIC_CLASSES
-        assert sorted(zf.namelist()) == ["00_panorama_colored.png", "00_panorama_labels.png", "classes.json",
-                                         "summary.json"]
+        assert sorted(zf.namelist()) == [
+            "00_panorama_colored.png",
+            "00_panorama_labels.png",
+            "classes.json",
+            "summary.json",
+        ]
     assert json.load(open(summary))["images"][0]["size"] == [40, 16400]
 
 

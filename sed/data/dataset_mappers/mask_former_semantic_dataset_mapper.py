@@ -1,5 +1,6 @@
 """The training mapper of semantic segmentation ("mask_former_semantic"): reads an image and its label map,
 augments both, pads them, and returns tensors."""
+
 import copy
 from typing import List
 
@@ -54,8 +55,9 @@ class MaskFormerSemanticDatasetMapper:
                 or of another size than its image, raises `ImageFileError` naming it (`sed.data.label_maps`).
         """
         if not is_train:
-            raise ValueError("MaskFormerSemanticDatasetMapper is a training mapper; for testing use "
-                             "sed.data.build_test_mapper")
+            raise ValueError(
+                "MaskFormerSemanticDatasetMapper is a training mapper; for testing use sed.data.build_test_mapper"
+            )
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format
@@ -86,8 +88,9 @@ class MaskFormerSemanticDatasetMapper:
         # Float labels make detectron2 resize them with torch's nearest interpolation, as the authors' mapper
         # does (uint8 ones would go through PIL, which samples pixel centres differently); 16-bit labels
         # could not go through PIL anyway. Nearest interpolation keeps the values exact.
-        sem_seg = read_label_map(dataset_dict.pop("sem_seg_file_name"), self.num_classes, self.ignore_label,
-                                 image.shape[:2]).astype(np.float64)
+        sem_seg = read_label_map(
+            dataset_dict.pop("sem_seg_file_name"), self.num_classes, self.ignore_label, image.shape[:2]
+        ).astype(np.float64)
 
         aug_input = T.AugInput(image, sem_seg=sem_seg)
         self.augmentations(aug_input)

@@ -1,5 +1,6 @@
 """The test mapper of semantic segmentation: detectron2's test-time DatasetMapper, reading images with
 `sed.data.image_io` (16-bit greyscale scaled, a bad file named) and leaving the label maps to the evaluator."""
+
 import copy
 
 import numpy as np

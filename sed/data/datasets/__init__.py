@@ -1,4 +1,5 @@
 """Dataset registrations; importing this package registers every dataset in detectron2's catalogs."""
+
 from . import (  # noqa: F401
     register_ade20k_150,
     register_ade20k_full,

@@ -1,4 +1,5 @@
 """ADE20K-150 (A-150): validation is the benchmark, training is used by closed-vocabulary models."""
+
 from .register_sem_seg import register_sem_seg_dataset
 
 for _name, _split in (("ade20k_150_train_sem_seg", "training"), ("ade20k_150_test_sem_seg", "validation")):

@@ -1,4 +1,5 @@
 """ADE20K-847 (A-847): the validation set of the full ADE20K over its 847 frequent classes."""
+
 from .register_sem_seg import register_sem_seg_dataset
 
 register_sem_seg_dataset(

@@ -7,6 +7,7 @@ here under the same names, with detectron2's loader (`load_cityscapes_semantic`:
 and metadata (the 19 trainId classes, ignore 255, evaluator_type "cityscapes_sem_seg"), but with the root read
 at use as for the project's other datasets, and missing files named together with what to do.
 """
+
 import os
 
 from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
@@ -16,13 +17,18 @@ from .register_sem_seg import datasets_root
 
 __all__ = ["CITYSCAPES_SPLITS", "register_cityscapes"]
 
-CITYSCAPES_SPLITS = {"cityscapes_fine_sem_seg_train": "train", "cityscapes_fine_sem_seg_val": "val",
-                     "cityscapes_fine_sem_seg_test": "test"}
+CITYSCAPES_SPLITS = {
+    "cityscapes_fine_sem_seg_train": "train",
+    "cityscapes_fine_sem_seg_val": "val",
+    "cityscapes_fine_sem_seg_test": "test",
+}
 
 
 def _how_to(root):
-    return ("Download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip (https://www.cityscapes-dataset.com) "
-            f"into {root} and create the *_labelTrainIds.png label maps as datasets/README.md (Cityscapes) explains.")
+    return (
+        "Download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip (https://www.cityscapes-dataset.com) "
+        f"into {root} and create the *_labelTrainIds.png label maps as datasets/README.md (Cityscapes) explains."
+    )
 
 
 def _folders(split):
@@ -49,7 +55,8 @@ def _load(name, split):
             raise FileNotFoundError(
                 f"dataset '{name}' needs the folder {folder}, which does not exist (datasets root: "
                 f"$DETECTRON2_DATASETS={os.environ.get('DETECTRON2_DATASETS', '(unset, ./datasets)')}). "
-                f"{_how_to(root)}")
+                f"{_how_to(root)}"
+            )
     try:
         return load_cityscapes_semantic(image_dir, gt_dir)
     except (AssertionError, FileNotFoundError) as e:  # detectron2 asserts on missing images and label files

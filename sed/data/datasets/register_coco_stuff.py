@@ -1,4 +1,5 @@
 """COCO-Stuff-171: SED's training set (train2017) and its validation set (val2017)."""
+
 from .register_sem_seg import register_sem_seg_dataset
 
 for _name, _split in (

@@ -24,6 +24,7 @@ With a `label_offset`, label maps are rewritten once, when the dataset is first 
 `<root>/annotations_detectron2/<split>` (value v -> v - label_offset; values below it -> ignore_label), as the
 preparation scripts of the benchmarks write theirs.
 """
+
 import logging
 import os
 from functools import partial
@@ -42,20 +43,22 @@ __all__ = ["register_custom_dataset", "register_custom_datasets", "load_custom_r
 
 logger = logging.getLogger(__name__)
 
-_FIELDS = {"name", "root", "classes", "ignore_label", "label_offset", "image_ext", "mask_ext", "mask_suffix",
-           "splits"}
+_FIELDS = {"name", "root", "classes", "ignore_label", "label_offset", "image_ext", "mask_ext", "mask_suffix", "splits"}
 PREPARED_DIRNAME = "annotations_detectron2"
 
 
 def _fail(spec_file, problem):
-    raise ValueError(f"dataset spec {spec_file}: {problem} (the fields are explained in "
-                     "sed/data/datasets/register_custom.py and README.md, \"Your own dataset\")")
+    raise ValueError(
+        f"dataset spec {spec_file}: {problem} (the fields are explained in "
+        'sed/data/datasets/register_custom.py and README.md, "Your own dataset")'
+    )
 
 
 def _read_spec(spec_file):
     if not os.path.isfile(spec_file):
-        raise FileNotFoundError(f"dataset spec {spec_file!r} not found: give the path of a .yaml or .json file "
-                                "(DATASETS.CUSTOM lists them)")
+        raise FileNotFoundError(
+            f"dataset spec {spec_file!r} not found: give the path of a .yaml or .json file (DATASETS.CUSTOM lists them)"
+        )
     try:
         with open(spec_file, encoding="utf-8") as f:
             spec = yaml.safe_load(f)
@@ -70,7 +73,8 @@ def _read_spec(spec_file):
         if not spec.get(field):
             _fail(spec_file, f"field '{field}' is missing or empty")
     if not isinstance(spec["splits"], dict) or not all(
-            isinstance(v, dict) and set(v) == {"images", "masks"} for v in spec["splits"].values()):
+        isinstance(v, dict) and set(v) == {"images", "masks"} for v in spec["splits"].values()
+    ):
         _fail(spec_file, "'splits' must map each split to {images: <folder>, masks: <folder>}")
     for field in ("ignore_label", "label_offset"):
         if not isinstance(spec.get(field, 0), int) or spec.get(field, 0) < 0:
@@ -90,8 +94,9 @@ def _remap(mask, label_offset, ignore_label):
     return out.astype(mask.dtype)
 
 
-def load_custom_records(image_root, mask_root, *, image_ext, mask_ext, mask_suffix, label_offset, ignore_label,
-                        prepared_root) -> List[dict]:
+def load_custom_records(
+    image_root, mask_root, *, image_ext, mask_ext, mask_suffix, label_offset, ignore_label, prepared_root
+) -> List[dict]:
     """Records {"file_name", "sem_seg_file_name"} of every image that has a label map (images without one are
     left out with a warning; tools/verify_dataset.py lists them). With `label_offset`, the label maps are those
     rewritten into `prepared_root` (written when missing or older than the original)."""
@@ -99,8 +104,14 @@ def load_custom_records(image_root, mask_root, *, image_ext, mask_ext, mask_suff
     pairs = [(os.path.join(image_root, f), _mask_path(mask_root, f, mask_suffix, mask_ext)) for f in images]
     unmatched = [image for image, mask in pairs if not os.path.isfile(mask)]
     if unmatched:
-        logger.warning("%d of %d images in %s have no label map in %s (e.g. %s); they are left out.",
-                       len(unmatched), len(pairs), image_root, mask_root, os.path.basename(unmatched[0]))
+        logger.warning(
+            "%d of %d images in %s have no label map in %s (e.g. %s); they are left out.",
+            len(unmatched),
+            len(pairs),
+            image_root,
+            mask_root,
+            os.path.basename(unmatched[0]),
+        )
     pairs = [(image, mask) for image, mask in pairs if os.path.isfile(mask)]
     if label_offset:
         os.makedirs(prepared_root, exist_ok=True)
@@ -135,8 +146,11 @@ def register_custom_dataset(spec_file: str) -> List[str]:
     class_json = classes if isinstance(classes, str) and "," not in classes else None
     ignore_label, label_offset = spec.get("ignore_label", 255), spec.get("label_offset", 0)
     if ignore_label < len(stuff_classes):
-        _fail(spec_file, f"ignore_label {ignore_label} is a class id ({len(stuff_classes)} classes): use a value "
-                         f"of at least {len(stuff_classes)}, e.g. 255")
+        _fail(
+            spec_file,
+            f"ignore_label {ignore_label} is a class id ({len(stuff_classes)} classes): use a value "
+            f"of at least {len(stuff_classes)}, e.g. 255",
+        )
     # `root` is resolved when the dataset is loaded, under the datasets root of that moment.
     root = spec.get("root", spec["name"])
     image_ext, mask_ext = spec.get("image_ext", "jpg").lstrip("."), spec.get("mask_ext", "png").lstrip(".")
@@ -146,8 +160,11 @@ def register_custom_dataset(spec_file: str) -> List[str]:
         if name in DatasetCatalog.list():
             owner = MetadataCatalog.get(name).get("custom_spec", None)
             if owner != spec_file:
-                _fail(spec_file, f"dataset name {name!r} is already registered"
-                                 f"{' by ' + owner if owner else ' (a built-in dataset)'}: choose another 'name'")
+                _fail(
+                    spec_file,
+                    f"dataset name {name!r} is already registered"
+                    f"{' by ' + owner if owner else ' (a built-in dataset)'}: choose another 'name'",
+                )
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
         register_sem_seg_dataset(
@@ -160,8 +177,9 @@ def register_custom_dataset(spec_file: str) -> List[str]:
             prepare_script=None,
             image_ext=image_ext,
             gt_ext=mask_ext,
-            loader=partial(_loader, root, split, image_ext, mask_ext, spec.get("mask_suffix", ""), label_offset,
-                           ignore_label),
+            loader=partial(
+                _loader, root, split, image_ext, mask_ext, spec.get("mask_suffix", ""), label_offset, ignore_label
+            ),
             missing_hint=f"Check 'root' and 'splits' in {spec_file}.",
             custom_spec=spec_file,
             label_offset=label_offset,
@@ -176,9 +194,16 @@ def register_custom_dataset(spec_file: str) -> List[str]:
 
 def _loader(root, split, image_ext, mask_ext, mask_suffix, label_offset, ignore_label, image_root, mask_root):
     prepared_root = os.path.join(datasets_root(), root, PREPARED_DIRNAME, split)
-    return load_custom_records(image_root, mask_root, image_ext=image_ext, mask_ext=mask_ext,
-                               mask_suffix=mask_suffix, label_offset=label_offset, ignore_label=ignore_label,
-                               prepared_root=prepared_root)
+    return load_custom_records(
+        image_root,
+        mask_root,
+        image_ext=image_ext,
+        mask_ext=mask_ext,
+        mask_suffix=mask_suffix,
+        label_offset=label_offset,
+        ignore_label=ignore_label,
+        prepared_root=prepared_root,
+    )
 
 
 def register_custom_datasets(cfg) -> List[str]:

@@ -1,4 +1,5 @@
 """PASCAL Context: PC-59 (val is the benchmark, train is used by closed-vocabulary models) and PC-459 (val)."""
+
 from .register_sem_seg import register_sem_seg_dataset
 
 for _name, _split in (("context_59_train_sem_seg", "train"), ("context_59_test_sem_seg", "val")):

@@ -3,6 +3,7 @@
 The datasets root is read when a dataset is used (`DatasetCatalog.get`, or `image_root` / `sem_seg_root` of its
 metadata), not when `sed` is imported, so it can be set or changed after the import (tests do).
 """
+
 import hashlib
 import os
 from functools import partial
@@ -47,8 +48,11 @@ def _load(name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_scrip
             raise FileNotFoundError(
                 f"dataset '{name}' needs the folder {folder}, which does not exist (datasets root: "
                 f"$DETECTRON2_DATASETS={os.environ.get('DETECTRON2_DATASETS', '(unset, ./datasets)')}). "
-                + (missing_hint or f"Download the raw data and run `python datasets/{prepare_script}` as "
-                   "datasets/README.md explains.")
+                + (
+                    missing_hint
+                    or f"Download the raw data and run `python datasets/{prepare_script}` as "
+                    "datasets/README.md explains."
+                )
             )
     if loader is not None:
         return loader(image_root, gt_root)
@@ -101,8 +105,8 @@ def register_sem_seg_dataset(
     """
     stuff_classes = list(stuff_classes) if stuff_classes is not None else load_class_names(class_json)
     DatasetCatalog.register(
-        name, partial(_load, name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_script, loader,
-                      missing_hint)
+        name,
+        partial(_load, name, image_dirname, sem_seg_dirname, image_ext, gt_ext, prepare_script, loader, missing_hint),
     )
     MetadataCatalog[name] = SemSegMetadata(
         name=name,

@@ -1,4 +1,5 @@
 """PASCAL VOC 2012 val: PAS-20 (20 object classes, background ignored) and PAS-20b (with background)."""
+
 from ...utils.class_names import load_class_names
 from .register_sem_seg import register_sem_seg_dataset
 

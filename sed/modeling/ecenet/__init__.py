@@ -3,6 +3,7 @@
 Importing this package registers the backbone "TimmSwinBackbone", the head "ECENetHead" and the
 meta-architecture "ECENet" in detectron2's registries.
 """
+
 from .backbone import TimmSwinBackbone
 from .config import add_ecenet_config
 from .head import ECENetHead

@@ -1,4 +1,5 @@
 """Aggregation: learned (ghost) upsampling of the coarse levels to stride 4, and their fusion `proj`."""
+
 from typing import List
 
 import torch
@@ -22,8 +23,9 @@ class _GhostUpStep(nn.Module):
         super().__init__()
         wide = 2 * channels
         self.primary = Conv2d(channels, wide, 1, bias=False, norm=get_norm(norm, wide), activation=F.relu)
-        self.cheap = Conv2d(wide, wide, 3, padding=1, groups=wide, bias=False, norm=get_norm(norm, wide),
-                            activation=F.relu)
+        self.cheap = Conv2d(
+            wide, wide, 3, padding=1, groups=wide, bias=False, norm=get_norm(norm, wide), activation=F.relu
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) -> (B, C, 2h, 2w)."""
@@ -36,7 +38,7 @@ class GhostUpsampler(nn.Sequential):
 
     def __init__(self, channels: int, factor: int, norm: str = "BN"):
         steps = factor.bit_length() - 1
-        if factor != 2 ** steps or steps < 1:
+        if factor != 2**steps or steps < 1:
             raise ValueError(f"factor must be a power of 2 >= 2, got {factor}")
         super().__init__(*[_GhostUpStep(channels, norm) for _ in range(steps)])
 
@@ -46,8 +48,9 @@ class FusionProjection(Conv2d):
     conv + BN + ReLU."""
 
     def __init__(self, num_levels: int, channels: int, norm: str = "BN"):
-        super().__init__(num_levels * channels, channels, 3, padding=1, bias=False, norm=get_norm(norm, channels),
-                         activation=F.relu)
+        super().__init__(
+            num_levels * channels, channels, 3, padding=1, bias=False, norm=get_norm(norm, channels), activation=F.relu
+        )
 
     def forward(self, levels: List[torch.Tensor]) -> torch.Tensor:
         """num_levels maps (B, C, h_i, w_i) -> (B, C, h_0, w_0)."""

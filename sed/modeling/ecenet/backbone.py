@@ -1,4 +1,5 @@
 """Swin Transformer (timm) as a detectron2 backbone that takes images of any size."""
+
 from typing import Sequence, Tuple
 
 import torch
@@ -11,8 +12,9 @@ from torch import nn
 __all__ = ["TimmSwinBackbone"]
 
 
-def shifted_window_mask(height: int, width: int, window: Tuple[int, int], shift: Tuple[int, int],
-                        device=None) -> torch.Tensor:
+def shifted_window_mask(
+    height: int, width: int, window: Tuple[int, int], shift: Tuple[int, int], device=None
+) -> torch.Tensor:
     """Additive attention mask of shifted windows over a (height, width) map padded to window multiples.
 
     After the cyclic shift, a window at the bottom/right border holds tokens from opposite image borders; tokens
@@ -68,10 +70,18 @@ class TimmSwinBackbone(Backbone):
     """
 
     @configurable
-    def __init__(self, *, embed_dim: int = 128, depths: Sequence[int] = (2, 2, 18, 2),
-                 num_heads: Sequence[int] = (4, 8, 16, 32), window_size: int = 12, patch_size: int = 4,
-                 mlp_ratio: float = 4.0, drop_path_rate: float = 0.3,
-                 out_features: Sequence[str] = ("res2", "res3", "res4", "res5")):
+    def __init__(
+        self,
+        *,
+        embed_dim: int = 128,
+        depths: Sequence[int] = (2, 2, 18, 2),
+        num_heads: Sequence[int] = (4, 8, 16, 32),
+        window_size: int = 12,
+        patch_size: int = 4,
+        mlp_ratio: float = 4.0,
+        drop_path_rate: float = 0.3,
+        out_features: Sequence[str] = ("res2", "res3", "res4", "res5"),
+    ):
         """
         Args:
             embed_dim: channels of stage 1; stage i has embed_dim * 2**i.
@@ -84,18 +94,25 @@ class TimmSwinBackbone(Backbone):
         """
         super().__init__()
         swin = SwinTransformer(
-            patch_size=patch_size, embed_dim=embed_dim, depths=tuple(depths), num_heads=tuple(num_heads),
-            window_size=window_size, mlp_ratio=mlp_ratio, drop_path_rate=drop_path_rate, num_classes=0,
+            patch_size=patch_size,
+            embed_dim=embed_dim,
+            depths=tuple(depths),
+            num_heads=tuple(num_heads),
+            window_size=window_size,
+            mlp_ratio=mlp_ratio,
+            drop_path_rate=drop_path_rate,
+            num_classes=0,
             # any input size; windows never shrink to small maps (the segmentation Swin pads them instead)
-            strict_img_size=False, always_partition=True,
+            strict_img_size=False,
+            always_partition=True,
         )
         self.patch_embed = swin.patch_embed
         self.layers = swin.layers
         self.patch_size = patch_size
         names = [f"res{i + 2}" for i in range(len(depths))]
         self._out_features = list(out_features)
-        self._out_feature_channels = {n: embed_dim * 2 ** i for i, n in enumerate(names)}
-        self._out_feature_strides = {n: patch_size * 2 ** i for i, n in enumerate(names)}
+        self._out_feature_channels = {n: embed_dim * 2**i for i, n in enumerate(names)}
+        self._out_feature_strides = {n: patch_size * 2**i for i, n in enumerate(names)}
         self._stage_names = names
         for i, name in enumerate(names):
             if name in self._out_features:

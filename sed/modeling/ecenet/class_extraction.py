@@ -1,4 +1,5 @@
 """Explicit Class Extraction (ECE): class masks from features, class embeddings from class masks."""
+
 import math
 from typing import Sequence
 

@@ -1,4 +1,5 @@
 """Config keys of ECENet (ICCV 2023); defaults are the released Swin-B ADE20K model's (docs/ECENET.md)."""
+
 from detectron2.config import CfgNode as CN
 
 

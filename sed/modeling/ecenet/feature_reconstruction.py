@@ -1,4 +1,5 @@
 """Feature Reconstruction (FR): rebuilds a backbone level from an intrinsic and a diverse half."""
+
 from typing import Tuple
 
 import torch

@@ -1,4 +1,5 @@
 """The ECENet head: FR -> laterals -> ECE -> three SAU stages top-down -> aggregation -> prediction."""
+
 from typing import Dict, Sequence
 
 import torch
@@ -26,10 +27,22 @@ class ECENetHead(nn.Module):
     """
 
     @configurable
-    def __init__(self, input_shape: Dict[str, ShapeSpec], *, num_classes: int, channels: int = 256,
-                 num_heads: int = 4, pool_sizes: Sequence[int] = (1, 2, 3, 6), pool_ratio: float = 1.0,
-                 learner_groups: int = 4, ffn_ratio: int = 4, inverted_attention: bool = True,
-                 dropout: float = 0.1, sau_dropout: float = 0.0, norm: str = "SyncBN"):
+    def __init__(
+        self,
+        input_shape: Dict[str, ShapeSpec],
+        *,
+        num_classes: int,
+        channels: int = 256,
+        num_heads: int = 4,
+        pool_sizes: Sequence[int] = (1, 2, 3, 6),
+        pool_ratio: float = 1.0,
+        learner_groups: int = 4,
+        ffn_ratio: int = 4,
+        inverted_attention: bool = True,
+        dropout: float = 0.1,
+        sau_dropout: float = 0.0,
+        norm: str = "SyncBN",
+    ):
         """
         Args:
             input_shape: the backbone levels used, e.g. res2..res5 (strides 4..32); each stride a power-of-2
@@ -58,10 +71,12 @@ class ECENetHead(nn.Module):
         self.learner = ClassMaskLearner(channels, num_classes, learner_groups)
         token_pool_sizes = (*pool_sizes, class_pool_size(num_classes, pool_ratio))
         self.token_emb = nn.ModuleList([ClassTokenEmbedding(channels, token_pool_sizes) for _ in range(num_levels)])
-        self.transfer = nn.ModuleList([
-            SemanticAttention(channels, num_heads, ffn_ratio, sau_dropout, inverted_attention)
-            for _ in range(num_levels - 1)
-        ])
+        self.transfer = nn.ModuleList(
+            [
+                SemanticAttention(channels, num_heads, ffn_ratio, sau_dropout, inverted_attention)
+                for _ in range(num_levels - 1)
+            ]
+        )
         self.gated_tokens = nn.ModuleList([GatedTokenUpdater(channels) for _ in range(num_levels - 1)])
         self.ghost_up_layers = nn.ModuleList([GhostUpsampler(channels, s // strides[0], norm) for s in strides[1:]])
         self.proj = FusionProjection(num_levels, channels, norm)

@@ -1,4 +1,5 @@
 """ECENet training losses: cross-entropy, class-wise focal and dice mask losses, FR diversity loss."""
+
 from typing import Dict, List
 
 import torch
@@ -13,8 +14,9 @@ from .aggregation import resize
 __all__ = ["focal_loss", "dice_loss", "diversity_loss", "ECENetCriterion"]
 
 
-def focal_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float, alpha: float = 0.25,
-               gamma: float = 2.0) -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, num_masks: float, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Sigmoid focal loss of N masks: mean over the P pixels of each, summed over masks, divided by num_masks.
 
     Args:
@@ -57,9 +59,17 @@ class ECENetCriterion(nn.Module):
     """The weighted ECENet losses, from the head's outputs and the semantic labels."""
 
     @configurable
-    def __init__(self, *, ce_weight: float = 1.0, mask_weight: float = 5.0, dice_weight: float = 2.0,
-                 div_weight: float = 0.2, focal_alpha: float = 0.25, focal_gamma: float = 2.0,
-                 ignore_value: int = 255):
+    def __init__(
+        self,
+        *,
+        ce_weight: float = 1.0,
+        mask_weight: float = 5.0,
+        dice_weight: float = 2.0,
+        div_weight: float = 0.2,
+        focal_alpha: float = 0.25,
+        focal_gamma: float = 2.0,
+        ignore_value: int = 255,
+    ):
         super().__init__()
         self.ce_weight = ce_weight
         self.mask_weight = mask_weight

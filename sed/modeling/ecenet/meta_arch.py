@@ -1,4 +1,5 @@
 """The ECENet meta-architecture: normalisation, backbone, head, losses and test-time inference."""
+
 from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -21,11 +22,20 @@ class ECENet(SegmentationModel, nn.Module):
     """ECENet (ICCV 2023) semantic segmentation: a backbone, the ECENet head and its losses."""
 
     @configurable
-    def __init__(self, *, backbone: Backbone, sem_seg_head: nn.Module, criterion: ECENetCriterion,
-                 pixel_mean: Sequence[float], pixel_std: Sequence[float],
-                 sliding_window: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None,
-                 test_scales: Sequence[float] = (1.0,), test_flip: bool = False, head_lr_multiplier: float = 1.0,
-                 backbone_lr_multiplier: float = 1.0):
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        sem_seg_head: nn.Module,
+        criterion: ECENetCriterion,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+        sliding_window: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None,
+        test_scales: Sequence[float] = (1.0,),
+        test_flip: bool = False,
+        head_lr_multiplier: float = 1.0,
+        backbone_lr_multiplier: float = 1.0,
+    ):
         """
         Args:
             backbone: returns the levels the head reads.
@@ -94,8 +104,11 @@ class ECENet(SegmentationModel, nn.Module):
             # different sizes are padded to a common one; padded pixels are ignored by the cross-entropy
             divisibility = self.backbone.size_divisibility
             images = ImageList.from_tensors(images, divisibility).tensor
-            targets = ImageList.from_tensors([x["sem_seg"].to(self.device) for x in batched_inputs], divisibility,
-                                             pad_value=self.criterion.ignore_value).tensor
+            targets = ImageList.from_tensors(
+                [x["sem_seg"].to(self.device) for x in batched_inputs],
+                divisibility,
+                pad_value=self.criterion.ignore_value,
+            ).tensor
             return self.criterion(self.sem_seg_head(self.backbone(images)), targets)
         # One image at a time: the head pools and attends over whole maps, so padding images of other sizes to a
         # common batch size would change each one's result; one by one, a batch gives its images' own results.
@@ -111,6 +124,7 @@ class ECENet(SegmentationModel, nn.Module):
     def inference(self, image: torch.Tensor, output_size: Tuple[int, int]) -> torch.Tensor:
         """(3, H, W) normalised image -> (K, *output_size) class probabilities, by the configured test mode."""
         if self.sliding_window is None:
+
             def predict(scaled):
                 return self.segment(scaled[None])[0]
         else:

@@ -20,6 +20,7 @@ MindSpore's parameter names. Converting it is a rename plus one reordering:
 Optimizer state saved with the weights (`moments.*`, `global_step`, ...) is not converted, nor are the strings
 MindSpore's `append_dict` saves; both are reported.
 """
+
 import logging
 import re
 from pathlib import Path
@@ -29,18 +30,21 @@ import torch
 
 from ...checkpoint.mindspore_format import read_mindspore_checkpoint
 
-__all__ = ["ConversionError", "released_to_d2_name", "unfold_to_timm_order", "convert_released_state_dict",
-           "convert_released_ecenet"]
+__all__ = [
+    "ConversionError",
+    "released_to_d2_name",
+    "unfold_to_timm_order",
+    "convert_released_state_dict",
+    "convert_released_ecenet",
+]
 
 logger = logging.getLogger(__name__)
 
-_NORM_PARAMETERS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
-                    "moving_variance": "running_var"}
+_NORM_PARAMETERS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 # (released pattern, our replacement) for the backbone, applied in order after the norm renames.
 _SWIN_RENAMES = [
     (r"^backbone\.patch_embed\.projection\.", "backbone.patch_embed.proj."),
-    (r"^backbone\.stages\.(\d+)\.downsample\.",
-     lambda m: f"backbone.layers.{int(m.group(1)) + 1}.downsample."),
+    (r"^backbone\.stages\.(\d+)\.downsample\.", lambda m: f"backbone.layers.{int(m.group(1)) + 1}.downsample."),
     (r"^backbone\.stages\.", "backbone.layers."),
     (r"\.attn\.w_msa\.", ".attn."),
     (r"\.ffn\.layers\.0\.0\.", ".mlp.fc1."),
@@ -48,8 +52,17 @@ _SWIN_RENAMES = [
 ]
 # Tensors of the training run, not of the model: MindSpore's optimizers and training loop save them too.
 _TRAINING_STATE_PREFIXES = ("moments.", "adam_m.", "adam_v.", "accum.", "momentum.")
-_TRAINING_STATE_NAMES = {"global_step", "learning_rate", "beta1_power", "beta2_power", "scale_sense", "epoch_num",
-                         "step_num", "current_iterator_step", "last_overflow_iterator_step"}
+_TRAINING_STATE_NAMES = {
+    "global_step",
+    "learning_rate",
+    "beta1_power",
+    "beta2_power",
+    "scale_sense",
+    "epoch_num",
+    "step_num",
+    "current_iterator_step",
+    "last_overflow_iterator_step",
+}
 # Buffers that the model computes itself (mmsegmentation keeps Swin's index table in its state dict).
 _COMPUTED_BUFFERS = ("relative_position_index",)
 
@@ -65,7 +78,7 @@ def released_to_d2_name(tag: str) -> str:
     module, _, parameter = tag.rpartition(".")
     name = f"{module}.{_NORM_PARAMETERS.get(parameter, parameter)}"
     if name.startswith("decode_head."):
-        return "sem_seg_head." + name[len("decode_head."):]
+        return "sem_seg_head." + name[len("decode_head.") :]
     for pattern, replacement in _SWIN_RENAMES:
         name = re.sub(pattern, replacement, name)
     return name
@@ -91,8 +104,9 @@ def _examples(names: List[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-def convert_released_state_dict(released: Dict[str, "object"], model_state: Dict[str, torch.Tensor]
-                                ) -> Tuple[Dict[str, torch.Tensor], Dict[str, List[str]]]:
+def convert_released_state_dict(
+    released: Dict[str, "object"], model_state: Dict[str, torch.Tensor]
+) -> Tuple[Dict[str, torch.Tensor], Dict[str, List[str]]]:
     """Renames and reorders released tensors into the keys of `model_state` (the target model's state dict).
 
     Args:
@@ -134,13 +148,15 @@ def convert_released_state_dict(released: Dict[str, "object"], model_state: Dict
         else:
             missing.append(name)
     if unknown or missing or shapes:
-        problems = [f"{len(unknown)} released tensors have no place in the model: {_examples(unknown)}"] if unknown \
-            else []
-        problems += [f"{len(missing)} model tensors are not in the checkpoint: {_examples(missing)}"] if missing \
-            else []
+        problems = (
+            [f"{len(unknown)} released tensors have no place in the model: {_examples(unknown)}"] if unknown else []
+        )
+        problems += [f"{len(missing)} model tensors are not in the checkpoint: {_examples(missing)}"] if missing else []
         problems += [f"{len(shapes)} tensors differ in shape: {_examples(shapes)}"] if shapes else []
-        raise ConversionError("The checkpoint does not fit the model of the config (check that it is the Swin-B "
-                              "ADE20K release and the config ecenet_swinB_ade20k_640.yaml):\n" + "\n".join(problems))
+        raise ConversionError(
+            "The checkpoint does not fit the model of the config (check that it is the Swin-B "
+            "ADE20K release and the config ecenet_swinB_ade20k_640.yaml):\n" + "\n".join(problems)
+        )
     return {name: converted[name] for name in model_state}, report
 
 
@@ -151,7 +167,9 @@ def convert_released_ecenet(path: str, model_state: Dict[str, torch.Tensor]) -> 
     logger.info("read %d tensors from %s", len(released), path)
     state_dict, report = convert_released_state_dict(released, model_state)
     report["skipped"] = [f"{tag} ({what})" for tag, what in skipped.items()]
-    checkpoint = {"model": state_dict,
-                  "__author__": f"ECENet release {Path(path).name}, converted by tools/convert_ecenet_mindspore.py",
-                  "matching_heuristics": False}
+    checkpoint = {
+        "model": state_dict,
+        "__author__": f"ECENet release {Path(path).name}, converted by tools/convert_ecenet_mindspore.py",
+        "matching_heuristics": False,
+    }
     return checkpoint, report

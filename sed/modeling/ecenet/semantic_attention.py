@@ -1,5 +1,6 @@
 """Semantics Attention & Updater (SAU): pixels attend to class embeddings; the attention scores are new class
 masks, whose embeddings update the class embeddings through a gate."""
+
 from typing import Tuple
 
 import torch
@@ -18,8 +19,14 @@ class SemanticAttention(nn.Module):
     The pixel output is a residual attention (softmax over classes) followed by a residual Mix-FFN.
     """
 
-    def __init__(self, channels: int, num_heads: int = 4, ffn_ratio: int = 4, dropout: float = 0.0,
-                 inverted_attention: bool = True):
+    def __init__(
+        self,
+        channels: int,
+        num_heads: int = 4,
+        ffn_ratio: int = 4,
+        dropout: float = 0.0,
+        inverted_attention: bool = True,
+    ):
         """
         Args:
             channels: C, of pixels and embeddings (divisible by num_heads).

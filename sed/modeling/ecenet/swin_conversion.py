@@ -1,5 +1,6 @@
 """Converts ImageNet Swin Transformer weights (timm or Microsoft release) into a detectron2 checkpoint of
 TimmSwinBackbone, for MODEL.WEIGHTS."""
+
 import logging
 import re
 from pathlib import Path

@@ -3,6 +3,7 @@ fusion decoder with category early rejection.
 
 Importing this package registers the head "SEDHead" and the meta-architecture "SED" in detectron2's registries.
 """
+
 from .sed_head import SEDHead, SEDPredictor
 from .sed_model import SED
 

@@ -2,6 +2,7 @@
 
 Linear attention (Katharopoulos et al., 2020) keeps the cost linear in the number of classes T.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -4,6 +4,7 @@ The visual tower is an open_clip `TimmModel` wrapping a timm ConvNeXt (`trunk`) 
 Its four stages give res2..res5; the dense embedding applies, at every pixel of res5, what CLIP applies to the
 pooled vector (the trunk head's LayerNorm, then the projection): the CLIP embedding of that pixel.
 """
+
 import logging
 import os
 import pickle
@@ -38,13 +39,15 @@ def clip_model_name(enc_model_name, authors_clip_pretrained=""):
     if named is None:
         raise ValueError(
             f"MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED={authors_clip_pretrained!r}: SED's encoder is a CLIP ConvNeXt; "
-            f"this key takes {sorted(AUTHORS_CLIP_NAMES)} (the authors' values) or \"\" to use "
-            "MODEL.ENC.CLIP_MODEL_NAME.")
+            f'this key takes {sorted(AUTHORS_CLIP_NAMES)} (the authors\' values) or "" to use '
+            "MODEL.ENC.CLIP_MODEL_NAME."
+        )
     if named != enc_model_name:
         raise ValueError(
             f"MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED={authors_clip_pretrained!r} selects {named}, but "
-            f"MODEL.ENC.CLIP_MODEL_NAME is {enc_model_name!r}: set CLIP_PRETRAINED to \"\" to use "
-            "MODEL.ENC.CLIP_MODEL_NAME, or make them agree.")
+            f'MODEL.ENC.CLIP_MODEL_NAME is {enc_model_name!r}: set CLIP_PRETRAINED to "" to use '
+            "MODEL.ENC.CLIP_MODEL_NAME, or make them agree."
+        )
     return named
 
 
@@ -54,8 +57,10 @@ def stochastic_layer_rates(model_name, drop_path_rate=-1.0, head_dropout=-1.0):
     vision_cfg = open_clip.get_model_config(model_name)["vision_cfg"]
     authors = AUTHORS_STOCHASTIC_DEPTH.get(model_name)
     defaults = authors or (vision_cfg.get("timm_drop_path") or 0.0, vision_cfg.get("timm_drop", 0.0))
-    return (float(drop_path_rate) if drop_path_rate >= 0 else defaults[0],
-            float(head_dropout) if head_dropout >= 0 else defaults[1])
+    return (
+        float(drop_path_rate) if drop_path_rate >= 0 else defaults[0],
+        float(head_dropout) if head_dropout >= 0 else defaults[1],
+    )
 
 
 def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, head_dropout=-1.0):
@@ -77,15 +82,19 @@ def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, hea
         )
     drop_path_rate, head_dropout = stochastic_layer_rates(model_name, drop_path_rate, head_dropout)
     # open_clip applies keyword arguments over its model config, a whole sub-config at a time.
-    vision_cfg = dict(open_clip.get_model_config(model_name)["vision_cfg"], timm_drop_path=drop_path_rate,
-                      timm_drop=head_dropout)
+    vision_cfg = dict(
+        open_clip.get_model_config(model_name)["vision_cfg"], timm_drop_path=drop_path_rate, timm_drop=head_dropout
+    )
     if not pretrained_weights:
         # open_clip warns "Model initialized randomly" as if that were the end of it; SED's checkpoints carry the
         # CLIP weights, so mostly a checkpoint replaces them right after building.
         with hidden_log_lines("Model initialized randomly"):
             model = open_clip.create_model(model_name, pretrained=None, vision_cfg=vision_cfg)
-        logger.info("CLIP %s: random initial weights (MODEL.ENC.CLIP_PRETRAINED_WEIGHTS is empty); a checkpoint "
-                    "loaded into the model (MODEL.WEIGHTS, --resume) replaces them.", model_name)
+        logger.info(
+            "CLIP %s: random initial weights (MODEL.ENC.CLIP_PRETRAINED_WEIGHTS is empty); a checkpoint "
+            "loaded into the model (MODEL.WEIGHTS, --resume) replaces them.",
+            model_name,
+        )
     elif os.path.isfile(os.path.expanduser(pretrained_weights)):
         path = os.path.expanduser(pretrained_weights)
         try:  # open_clip reads it with torch.load(weights_only=True): no code runs, but torch's error is a page
@@ -93,7 +102,8 @@ def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, hea
         except pickle.UnpicklingError as e:
             raise refusal(e, path) or ValueError(
                 f"MODEL.ENC.CLIP_PRETRAINED_WEIGHTS={pretrained_weights!r} is not a readable checkpoint "
-                f"({' '.join(str(e).split())[:200]}): download open_clip_pytorch_model.bin again") from e
+                f"({' '.join(str(e).split())[:200]}): download open_clip_pytorch_model.bin again"
+            ) from e
     else:
         tags = open_clip.list_pretrained_tags_by_model(model_name)
         if pretrained_weights not in tags:
@@ -114,8 +124,11 @@ def build_clip_model(model_name, pretrained_weights="", drop_path_rate=-1.0, hea
 
 def text_tower_parameters(clip_model):
     """(name, parameter) pairs of the CLIP text tower: everything outside the visual tower and the logit scale."""
-    return [(n, p) for n, p in clip_model.named_parameters()
-            if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")]
+    return [
+        (n, p)
+        for n, p in clip_model.named_parameters()
+        if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")
+    ]
 
 
 def encode_image(visual, images, gradient_checkpointing=False):

@@ -1,6 +1,7 @@
 """Config keys of SED (CVPR 2024), with the same names and meanings as the authors' configs; defaults are the
 paper's. The keys every model shares (input pipeline, solver, sliding-window test, evaluation suite) are
 declared by `sed.config.add_common_config`."""
+
 from detectron2.config import CfgNode as CN
 
 

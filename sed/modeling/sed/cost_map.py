@@ -1,4 +1,5 @@
 """The pixel-text cost map: cosine similarity of every pixel's CLIP embedding with every class prompt."""
+
 import torch
 import torch.nn.functional as F
 
@@ -33,5 +34,5 @@ def compute_cost_map(dense_embedding, text_embeddings):
             part = torch.matmul(F.normalize(text_embeddings[classes], dim=-1).reshape(-1, c), image)
             if cost is None:
                 cost = part.new_empty(b, t * p, h * w)
-            cost[:, classes.start * p:classes.stop * p] = part
+            cost[:, classes.start * p : classes.stop * p] = part
     return cost.view(b, t, p, h, w).transpose(1, 2)

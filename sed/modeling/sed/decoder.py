@@ -2,6 +2,7 @@
 
 Module names follow the released checkpoints (`...predictor.transformer.*`).
 """
+
 import functools
 
 import torch
@@ -24,8 +25,16 @@ class FusionStage(nn.Module):
     once (training); the decoder's inference runs the per-class parts on chunks of class maps (bounded memory).
     """
 
-    def __init__(self, in_channels, out_channels, guidance_channels, kernel_size=9, num_heads=4,
-                 pooling_size=(2, 2), cnext_norm_weight_decay=True):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        guidance_channels,
+        kernel_size=9,
+        num_heads=4,
+        pooling_size=(2, 2),
+        cnext_norm_weight_decay=True,
+    ):
         super().__init__()
         self.cnext = ConvNeXtBlock(in_channels, kernel_size, norm_weight_decay=cnext_norm_weight_decay)
         self.attention = ClassAttentionLayer(in_channels, num_heads, pooling_size)
@@ -92,8 +101,9 @@ class FusionStage(nn.Module):
         # (B*T, C, h', w') -> one sequence of T class vectors per image and pooled location, and back
         sequences = pooled.view(b, t, c, hp, wp).permute(0, 3, 4, 1, 2).reshape(b * hp * wp, t, c)
         attended = self.attend(sequences).view(b, hp, wp, t, c).permute(0, 3, 4, 1, 2)
-        return self.fuse(maps.view_as(x), attended, self.appearance_response(appearance_guidance).unsqueeze(1),
-                         cost_guidance)
+        return self.fuse(
+            maps.view_as(x), attended, self.appearance_response(appearance_guidance).unsqueeze(1), cost_guidance
+        )
 
 
 def _score(head, x):
@@ -112,24 +122,27 @@ def _full_precision_score(head, x):
 # (MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE 0) hold about this many elements of the final 8h x 8w maps: on the CPU,
 # a few rows, whose intermediates stay in cache (fastest measured, docs/PERFORMANCE.md); on other devices
 # (GPUs), hundreds of rows, enough to keep them busy while bounding memory.
-AUTO_CHUNK_ELEMENTS_CPU = 2 ** 17
-AUTO_CHUNK_ELEMENTS_OTHER_DEVICES = 2 ** 23
+AUTO_CHUNK_ELEMENTS_CPU = 2**17
+AUTO_CHUNK_ELEMENTS_OTHER_DEVICES = 2**23
 # Rejection's scoring of every class runs on chunks of this many times the stages' rows: its maps are the cost
 # map's size, 64x smaller than the final maps (measured faster than the stages' chunk on the CPU, 1 thread).
 EMBEDDING_SCORE_ROWS_PER_CLASS_MAP = 64
 # Fast inference holds the cost embedding of every class up to this size (SED-B: 227 classes); above, it embeds
 # the kept classes again rather than hold them all (A-847: 250 MB), at 4% more of the embedding's work.
-HELD_EMBEDDING_BYTES = 64 * 2 ** 20
+HELD_EMBEDDING_BYTES = 64 * 2**20
 # Class attention runs on chunks of locations of about this many elements (locations x classes x channels).
-ATTENTION_CHUNK_ELEMENTS = 2 ** 20
+ATTENTION_CHUNK_ELEMENTS = 2**20
 
 
 def _image_segments(rows, classes):
     """(image, its class slice, slice within `rows`) for each image that rows of the flattened (B*T) layout touch."""
     for image in range(rows.start // classes, (rows.stop - 1) // classes + 1):
         first, last = max(rows.start, image * classes), min(rows.stop, (image + 1) * classes)
-        yield image, slice(first - image * classes, last - image * classes), slice(first - rows.start,
-                                                                                 last - rows.start)
+        yield (
+            image,
+            slice(first - image * classes, last - image * classes),
+            slice(first - rows.start, last - rows.start),
+        )
 
 
 def _map_rows(fn, n, size, allocate=None):
@@ -145,8 +158,14 @@ def _map_rows(fn, n, size, allocate=None):
         if rows.stop - rows.start == n:
             return results
         if outs is None:
-            outs = tuple(None if y is None else allocate(y) if allocate is not None and j == 0 else
-                         y.new_empty((n, *y.shape[1:])) for j, y in enumerate(results))
+            outs = tuple(
+                None
+                if y is None
+                else allocate(y)
+                if allocate is not None and j == 0
+                else y.new_empty((n, *y.shape[1:]))
+                for j, y in enumerate(results)
+            )
         for out, y in zip(outs, results):
             if out is not None:
                 out[rows] = y
@@ -180,7 +199,7 @@ class _SharedStageMemory:
         if self.memory.dtype != like.dtype or self.memory.device != like.device:
             return like.new_empty(shape)
         size = self.rows * self.row_elements[k]
-        return self.memory[len(self.memory) - size:].view(shape)
+        return self.memory[len(self.memory) - size :].view(shape)
 
 
 class GradualFusionDecoder(nn.Module):
@@ -191,10 +210,21 @@ class GradualFusionDecoder(nn.Module):
     """
 
     @configurable
-    def __init__(self, *, prompt_channels=80, hidden_dim=128, decoder_dims=(64, 32, 16),
-                 guidance_dims=(512, 256, 128), guidance_proj_dims=(32, 16, 8), kernel_size=9, num_heads=4,
-                 pooling_size=(2, 2), class_chunk_size=0, cnext_norm_weight_decay=True,
-                 composed_rejection_scores=False):
+    def __init__(
+        self,
+        *,
+        prompt_channels=80,
+        hidden_dim=128,
+        decoder_dims=(64, 32, 16),
+        guidance_dims=(512, 256, 128),
+        guidance_proj_dims=(32, 16, 8),
+        kernel_size=9,
+        num_heads=4,
+        pooling_size=(2, 2),
+        class_chunk_size=0,
+        cnext_norm_weight_decay=True,
+        composed_rejection_scores=False,
+    ):
         """
         Args:
             prompt_channels: P, prompt templates per class (channels of the cost map).
@@ -219,20 +249,33 @@ class GradualFusionDecoder(nn.Module):
         self.conv1 = nn.Conv2d(prompt_channels, hidden_dim, kernel_size=7, padding=3)
         self.decoder_guidance_projection = nn.ModuleList(
             nn.Sequential(nn.Conv2d(d, g, kernel_size=3, padding=1), nn.ReLU())
-            for d, g in zip(guidance_dims, guidance_proj_dims))
+            for d, g in zip(guidance_dims, guidance_proj_dims)
+        )
         cost_dims = [prompt_channels, *guidance_proj_dims]
         self.decoder_corr_guidance_projection = nn.ModuleList(
             nn.Sequential(nn.ConvTranspose2d(cost_dims[i], cost_dims[i + 1], kernel_size=2, stride=2), nn.ReLU())
-            for i in range(len(guidance_proj_dims)))
+            for i in range(len(guidance_proj_dims))
+        )
         stage_dims = [hidden_dim, *decoder_dims]
         kernel_sizes = list(kernel_size) if isinstance(kernel_size, (list, tuple)) else [kernel_size] * 3
         if len(kernel_sizes) != len(guidance_proj_dims):
-            raise ValueError(f"MODEL.SEM_SEG_HEAD.KERNEL_SIZE={kernel_size}: give one kernel size, or one per "
-                             f"decoder stage ({len(guidance_proj_dims)}).")
+            raise ValueError(
+                f"MODEL.SEM_SEG_HEAD.KERNEL_SIZE={kernel_size}: give one kernel size, or one per "
+                f"decoder stage ({len(guidance_proj_dims)})."
+            )
         for i, g in enumerate(guidance_proj_dims):
-            self.add_module(f"decoder{i + 1}", FusionStage(
-                stage_dims[i], stage_dims[i + 1], g, kernel_sizes[i], num_heads, pooling_size,
-                cnext_norm_weight_decay))
+            self.add_module(
+                f"decoder{i + 1}",
+                FusionStage(
+                    stage_dims[i],
+                    stage_dims[i + 1],
+                    g,
+                    kernel_sizes[i],
+                    num_heads,
+                    pooling_size,
+                    cnext_norm_weight_decay,
+                ),
+            )
         for i, d in enumerate(stage_dims[:-1]):
             self.add_module(f"head{i}", nn.Conv2d(d, 1, kernel_size=3, padding=1))
         self.head = nn.Conv2d(decoder_dims[-1], 1, kernel_size=3, padding=1)
@@ -245,8 +288,10 @@ class GradualFusionDecoder(nn.Module):
     def from_config(cls, cfg):
         head = cfg.MODEL.SEM_SEG_HEAD
         if head.CNEXT_TYPE != "V1":
-            raise ValueError(f"MODEL.SEM_SEG_HEAD.CNEXT_TYPE={head.CNEXT_TYPE!r}: SED's released models use "
-                             "\"V1\" (ConvNeXt blocks), the only decoder block this project implements.")
+            raise ValueError(
+                f"MODEL.SEM_SEG_HEAD.CNEXT_TYPE={head.CNEXT_TYPE!r}: SED's released models use "
+                '"V1" (ConvNeXt blocks), the only decoder block this project implements.'
+            )
         return {
             "hidden_dim": head.HIDDEN_DIMS,
             "decoder_dims": tuple(head.DECODER_DIMS),
@@ -344,8 +389,11 @@ class GradualFusionDecoder(nn.Module):
         aux, kept = [], None
         memory = None
         if topk is None:
-            memory = _SharedStageMemory(b * t, [self.conv1.out_channels * h * w] + [
-                stage.out_channels * (h << (i + 1)) * (w << (i + 1)) for i, stage in enumerate(self.stages[:-1])])
+            memory = _SharedStageMemory(
+                b * t,
+                [self.conv1.out_channels * h * w]
+                + [stage.out_channels * (h << (i + 1)) * (w << (i + 1)) for i, stage in enumerate(self.stages[:-1])],
+            )
 
             def embed(rows):
                 x = self.conv1(cost[rows])
@@ -359,8 +407,10 @@ class GradualFusionDecoder(nn.Module):
             # HELD_EMBEDDING_BYTES each chunk's embedding is dropped once scored (or, with composed scores, never
             # built) and the kept classes are embedded again: (K, C, h, w) held instead of (T, C, h, w).
             composed = self._embedding_score_kernels() if self.composed_rejection_scores else None
-            hold = composed is None and b * t * self.conv1.out_channels * h * w * cost.element_size() <= \
-                HELD_EMBEDDING_BYTES
+            hold = (
+                composed is None
+                and b * t * self.conv1.out_channels * h * w * cost.element_size() <= HELD_EMBEDDING_BYTES
+            )
 
             def score_rows(rows):
                 if composed is not None:
@@ -368,8 +418,9 @@ class GradualFusionDecoder(nn.Module):
                 x = self.conv1(cost[rows])
                 return x if hold else None, _full_precision_score(self.head0, x)
 
-            x, scores = _map_rows(score_rows, b * t, chunk if composed is None else
-                                  chunk * EMBEDDING_SCORE_ROWS_PER_CLASS_MAP)
+            x, scores = _map_rows(
+                score_rows, b * t, chunk if composed is None else chunk * EMBEDDING_SCORE_ROWS_PER_CLASS_MAP
+            )
             kept = category_rejection(scores, topk)
             cost = cost[kept]
             t = len(kept)
@@ -408,7 +459,7 @@ class GradualFusionDecoder(nn.Module):
         scores = self.head0.bias.expand(cost.shape[0], h, w)
         for tap in range(9):
             dy, dx = divmod(tap, 3)
-            scores = scores + taps[:, tap, dy:dy + h, dx:dx + w]
+            scores = scores + taps[:, tap, dy : dy + h, dx : dx + w]
         return scores
 
     def _stage_inference(self, i, x, cost, appearance, b, t, chunk, head, last, allocate=None):
@@ -458,12 +509,17 @@ class GradualFusionDecoder(nn.Module):
 
         def fuse(rows):
             guidance = cost[rows]
-            for projection in self.decoder_corr_guidance_projection[:i + 1]:
+            for projection in self.decoder_corr_guidance_projection[: i + 1]:
                 guidance = projection(guidance)
-            outs = [stage.fuse(maps[image:image + 1, classes],
-                               None if in_place else pooled_maps[image:image + 1, classes],
-                               appearance[image:image + 1], guidance[part][None])[0]
-                    for image, classes, part in _image_segments(rows, t)]
+            outs = [
+                stage.fuse(
+                    maps[image : image + 1, classes],
+                    None if in_place else pooled_maps[image : image + 1, classes],
+                    appearance[image : image + 1],
+                    guidance[part][None],
+                )[0]
+                for image, classes, part in _image_segments(rows, t)
+            ]
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
             return None if last else out, None if head is None else _full_precision_score(head, out)
 

@@ -1,4 +1,5 @@
 """Convolutional blocks of SED's gradual fusion decoder (per-class maps, classes folded into the batch)."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -1,4 +1,5 @@
 """SED's training loss: per-class binary cross-entropy on every decoder output."""
+
 import torch.nn.functional as F
 
 
@@ -20,7 +21,8 @@ def sem_seg_bce_losses(logits, targets, ignore_value=255, exclude_ignored=False)
         raise ValueError(
             f"Ground truth holds class id {int(targets[valid].max())} but the training vocabulary has "
             f"{num_classes} classes: MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON must list the dataset's classes in "
-            f"label order (ignore value {ignore_value}).")
+            f"label order (ignore value {ignore_value})."
+        )
     one_hot = F.one_hot(targets.masked_fill(~valid, num_classes), num_classes + 1)[..., :num_classes]
     one_hot = one_hot.permute(0, 3, 1, 2).to(logits[0].dtype)
     weight = valid.unsqueeze(1).to(logits[0].dtype).expand_as(one_hot) if exclude_ignored else None

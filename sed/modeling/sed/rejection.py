@@ -1,4 +1,5 @@
 """Category early rejection: after each decoder stage, keep only the classes that can still win somewhere."""
+
 import torch
 
 

@@ -3,6 +3,7 @@
 The module tree matches the released checkpoints: `sem_seg_head.predictor.clip_model` (open_clip) and
 `sem_seg_head.predictor.transformer` (the decoder).
 """
+
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
@@ -22,8 +23,17 @@ class SEDPredictor(nn.Module):
     """Images + vocabulary -> per-class logits. Owns the CLIP model (encoder and text tower) and the decoder."""
 
     @configurable
-    def __init__(self, *, clip_model, clip_model_name, transformer, prompt_templates, text_cache_dir="",
-                 clip_finetune="full", gradient_checkpointing=False):
+    def __init__(
+        self,
+        *,
+        clip_model,
+        clip_model_name,
+        transformer,
+        prompt_templates,
+        text_cache_dir="",
+        clip_finetune="full",
+        gradient_checkpointing=False,
+    ):
         """
         Args:
             clip_model: an open_clip model with a timm ConvNeXt visual tower (see `build_clip_model`).
@@ -52,8 +62,9 @@ class SEDPredictor(nn.Module):
         templates = get_prompt_templates(cfg.MODEL.PROMPT_ENSEMBLE_TYPE)
         name = clip_model_name(cfg.MODEL.ENC.CLIP_MODEL_NAME, cfg.MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED)
         return {
-            "clip_model": build_clip_model(name, cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS, cfg.MODEL.ENC.DROP_PATH_RATE,
-                                           cfg.MODEL.ENC.HEAD_DROPOUT),
+            "clip_model": build_clip_model(
+                name, cfg.MODEL.ENC.CLIP_PRETRAINED_WEIGHTS, cfg.MODEL.ENC.DROP_PATH_RATE, cfg.MODEL.ENC.HEAD_DROPOUT
+            ),
             "clip_model_name": name,
             "transformer": GradualFusionDecoder(cfg, prompt_channels=len(templates)),
             "prompt_templates": templates,
@@ -88,8 +99,10 @@ class SEDPredictor(nn.Module):
     def forward_with_rejection(self, clip_images, class_names, topk):
         """Category early rejection, decided per image. Returns per image (logits (K, S/4, S/4), kept (K,))."""
         cost_map, guidance = self.encode(clip_images, class_names)
-        return [self.transformer.forward_with_rejection(cost_map[i:i + 1], [g[i:i + 1] for g in guidance], topk)
-                for i in range(cost_map.shape[0])]
+        return [
+            self.transformer.forward_with_rejection(cost_map[i : i + 1], [g[i : i + 1] for g in guidance], topk)
+            for i in range(cost_map.shape[0])
+        ]
 
 
 @SEM_SEG_HEADS_REGISTRY.register()

@@ -1,4 +1,5 @@
 """The SED meta-architecture: detectron2's input/output contract around `SEDHead`."""
+
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
@@ -16,8 +17,10 @@ from ..protocol import SegmentationModel
 
 def _test_class_names(cfg):
     if not cfg.MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON and not cfg.DATASETS.TEST:
-        raise ValueError("MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON is empty and DATASETS.TEST names no dataset: "
-                         "set one of them to give SED its test vocabulary.")
+        raise ValueError(
+            "MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON is empty and DATASETS.TEST names no dataset: "
+            "set one of them to give SED its test vocabulary."
+        )
     return test_vocabulary(cfg, cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else None)
 
 
@@ -25,7 +28,8 @@ def _test_class_names(cfg):
 CHECKPOINT_ADVICE = (
     "A checkpoint loads only into the config it was trained with: SED-B checkpoints with "
     "configs/convnextB_768.yaml, SED-L ones with configs/convnextL_768.yaml (MODEL.ENC.CLIP_MODEL_NAME and "
-    "MODEL.SEM_SEG_HEAD.DECODER_GUIDANCE_DIMS must match); checkpoints of other models do not load.")
+    "MODEL.SEM_SEG_HEAD.DECODER_GUIDANCE_DIMS must match); checkpoints of other models do not load."
+)
 
 
 def resize_probabilities(prob, size):
@@ -58,10 +62,24 @@ class SED(SegmentationModel, nn.Module):
     supports_label_maps = True
 
     @configurable
-    def __init__(self, *, sem_seg_head, train_class_names, test_class_names, clip_pixel_mean, clip_pixel_std,
-                 clip_resolution=(768, 768), size_divisibility=-1, input_format="RGB", fast_inference=False,
-                 topk=8, sliding_window=None, aligned_postprocess=False, clip_lr_multiplier=1.0,
-                 precision="fp32"):
+    def __init__(
+        self,
+        *,
+        sem_seg_head,
+        train_class_names,
+        test_class_names,
+        clip_pixel_mean,
+        clip_pixel_std,
+        clip_resolution=(768, 768),
+        size_divisibility=-1,
+        input_format="RGB",
+        fast_inference=False,
+        topk=8,
+        sliding_window=None,
+        aligned_postprocess=False,
+        clip_lr_multiplier=1.0,
+        precision="fp32",
+    ):
         """
         Args:
             sem_seg_head: an `SEDHead`.
@@ -128,8 +146,10 @@ class SED(SegmentationModel, nn.Module):
         """The encoder (`SEDPredictor.encode`: CLIP image encoder + cost map) and the decoder (full, or with
         category early rejection)."""
         predictor = self.sem_seg_head.predictor
-        return {"encoder": (predictor, ["encode"]),
-                "decoder": (predictor.transformer, ["forward", "forward_with_rejection"])}
+        return {
+            "encoder": (predictor, ["encode"]),
+            "decoder": (predictor.transformer, ["forward", "forward_with_rejection"]),
+        }
 
     @classmethod
     def vocabulary_overrides(cls, class_json, benchmark=False):
@@ -162,22 +182,27 @@ class SED(SegmentationModel, nn.Module):
 
     def forward_train(self, batched_inputs):
         """dict of losses. The batch is padded (ignored in the targets) and resized as a whole, as the authors do."""
-        images = ImageList.from_tensors([self._normalize(x["image"]) for x in batched_inputs],
-                                        max(self.size_divisibility, 0))
-        targets = ImageList.from_tensors([x["sem_seg"].to(self.device) for x in batched_inputs],
-                                         max(self.size_divisibility, 0),
-                                         pad_value=self.sem_seg_head.ignore_value).tensor
+        images = ImageList.from_tensors(
+            [self._normalize(x["image"]) for x in batched_inputs], max(self.size_divisibility, 0)
+        )
+        targets = ImageList.from_tensors(
+            [x["sem_seg"].to(self.device) for x in batched_inputs],
+            max(self.size_divisibility, 0),
+            pad_value=self.sem_seg_head.ignore_value,
+        ).tensor
         return self.sem_seg_head.losses(self._resize_for_clip(images.tensor), self.train_class_names, targets)
 
     def _probabilities(self, images):
         """(B, T, S/4, S/4) probabilities over the test vocabulary of (B, 3, h, w) normalised images."""
-        return self.sem_seg_head.probabilities(self._resize_for_clip(images), self.test_class_names,
-                                               self.topk if self.fast_inference else None)
+        return self.sem_seg_head.probabilities(
+            self._resize_for_clip(images), self.test_class_names, self.topk if self.fast_inference else None
+        )
 
     def _window_probabilities(self, windows):
         """(B, T, h, w) probabilities of (B, 3, h, w) sliding windows, at the windows' own size."""
-        return F.interpolate(self._probabilities(windows), size=windows.shape[-2:], mode="bilinear",
-                             align_corners=False)
+        return F.interpolate(
+            self._probabilities(windows), size=windows.shape[-2:], mode="bilinear", align_corners=False
+        )
 
     def inference(self, batched_inputs):
         """Each image is resized to the CLIP resolution on its own, so a batch equals its images one by one."""
@@ -186,18 +211,25 @@ class SED(SegmentationModel, nn.Module):
             if self.sliding_window is None:
                 probs = self._probabilities(torch.cat([self._resize_for_clip(image[None]) for image in images]))
             else:
-                probs = [sliding_window_inference(self._window_probabilities, image, *self.sliding_window)
-                         for image in images]
+                probs = [
+                    sliding_window_inference(self._window_probabilities, image, *self.sliding_window)
+                    for image in images
+                ]
         results = []
         for prob, x in zip(probs, batched_inputs):
             image_size = x["image"].shape[-2:]
             if self.sliding_window is None and not self.aligned_postprocess:
                 # detectron2's sem_seg_postprocess, as the authors call it: a crop to the input's size.
-                prob = prob[:, :image_size[0], :image_size[1]]
+                prob = prob[:, : image_size[0], : image_size[1]]
             size = (x.get("height", image_size[0]), x.get("width", image_size[1]))
             if self.labels_only:
-                results.append({LABELS_KEY: resized_labels(prob, size), "num_classes": prob.shape[0],
-                                FINITE_KEY: bool(torch.isfinite(prob).all())})
+                results.append(
+                    {
+                        LABELS_KEY: resized_labels(prob, size),
+                        "num_classes": prob.shape[0],
+                        FINITE_KEY: bool(torch.isfinite(prob).all()),
+                    }
+                )
             else:
                 results.append({"sem_seg": resize_probabilities(prob, size)})
         return results

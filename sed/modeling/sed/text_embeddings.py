@@ -7,6 +7,7 @@ Embeddings depend only on the text tower's weights, which SED never trains, so t
 (weights, vocabulary, templates) and kept in memory; with a cache directory they are also kept on disk, keyed
 by a digest of the text-tower weights, so that a 847-class vocabulary costs its minutes once per machine.
 """
+
 import hashlib
 import logging
 import os
@@ -27,10 +28,14 @@ logger = logging.getLogger(__name__)
 def _truncatable(clip_model):
     """Whether `clip_model`'s text tower is CLIP's: causal attention and pooling at the end-of-text token (the
     largest token id), so that the tokens after a sentence's end never reach its embedding."""
-    return (all(hasattr(clip_model, a) for a in ("token_embedding", "positional_embedding", "transformer",
-                                                 "ln_final", "text_projection"))
-            and getattr(clip_model, "attn_mask", None) is not None
-            and getattr(clip_model, "text_pool_type", None) == "argmax")
+    return (
+        all(
+            hasattr(clip_model, a)
+            for a in ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
+        )
+        and getattr(clip_model, "attn_mask", None) is not None
+        and getattr(clip_model, "text_pool_type", None) == "argmax"
+    )
 
 
 def encode_tokens(clip_model, tokens):
@@ -86,8 +91,9 @@ def encode_vocabulary(clip_model, tokenizer, class_names, templates, batch_size=
     embeddings = None
     # Embeddings are cached and reused by every later forward: compute them in full precision even under AMP.
     with torch.autocast(device.type, enabled=False):
-        for batch in tqdm(order.split(batch_size), desc="text embeddings", unit="batch", leave=False,
-                          disable=len(order) <= batch_size):
+        for batch in tqdm(
+            order.split(batch_size), desc="text embeddings", unit="batch", leave=False, disable=len(order) <= batch_size
+        ):
             encoded = F.normalize(encode_tokens(clip_model, tokens[batch].to(device)).float(), dim=-1)
             if embeddings is None:
                 embeddings = encoded.new_empty(len(sentences), encoded.shape[1])
@@ -134,14 +140,22 @@ class TextEmbeddingCache:
         truncated by a full disk, corrupt, or written by something else. It is then recomputed and rewritten."""
         try:
             embeddings = torch_load(path)
-            if not (isinstance(embeddings, torch.Tensor) and embeddings.is_floating_point()
-                    and embeddings.shape[:2] == (num_classes, num_templates) and embeddings.dim() == 3
-                    and bool(torch.isfinite(embeddings).all())):
+            if not (
+                isinstance(embeddings, torch.Tensor)
+                and embeddings.is_floating_point()
+                and embeddings.shape[:2] == (num_classes, num_templates)
+                and embeddings.dim() == 3
+                and bool(torch.isfinite(embeddings).all())
+            ):
                 raise ValueError("not a finite (classes, templates, channels) tensor of this vocabulary")
             return embeddings
         except Exception as e:  # any failure to read a cache file means the same: recompute it
-            logger.warning("Text-embedding cache file %s cannot be used (%s: %s); recomputing it.", path,
-                           type(e).__name__, " ".join(str(e).split())[:200])
+            logger.warning(
+                "Text-embedding cache file %s cannot be used (%s: %s); recomputing it.",
+                path,
+                type(e).__name__,
+                " ".join(str(e).split())[:200],
+            )
             return None
 
     def get(self, clip_model, class_names, templates):
@@ -159,8 +173,9 @@ class TextEmbeddingCache:
             if embeddings is not None:
                 self._memory[key] = embeddings
                 return embeddings.to(device)
-        logger.info(f"Encoding {len(class_names)} class names x {len(templates)} templates with CLIP "
-                    f"{self.model_name} ...")
+        logger.info(
+            f"Encoding {len(class_names)} class names x {len(templates)} templates with CLIP {self.model_name} ..."
+        )
         embeddings = encode_vocabulary(clip_model, self.tokenizer, class_names, templates)
         self._memory[key] = embeddings
         if path is not None:

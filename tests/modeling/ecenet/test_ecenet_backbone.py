@@ -1,4 +1,5 @@
 """The timm Swin backbone: any input size, the original (pad-then-shift) window attention, timm's weights."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,7 @@ def test_stages_match_timm_when_sizes_are_window_multiples():
     x = torch.randn(1, 3, 128, 128)
     ours = backbone(x)
     theirs = timm_swin.forward_intermediates(x, intermediates_only=True)
-    for i, (name, feature) in enumerate(ours.items()):
+    for i, feature in enumerate(ours.values()):
         norm = getattr(backbone, f"norm{i}")
         expected = norm(theirs[i].permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         torch.testing.assert_close(feature, expected, atol=1e-5, rtol=1e-4)

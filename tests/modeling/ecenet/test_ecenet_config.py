@@ -1,17 +1,44 @@
 """The ECENet configs load through add_sed_config and carry the recipe."""
-import pytest
 
+import pytest
 from conftest import load_cfg
 
 
-@pytest.mark.parametrize("name,classes,crop,base_scale,iters,batch,train,test", [
-    ("ecenet_swinB_ade20k_640.yaml", 150, [640, 640], [2048, 640], 160000, 16, "ade20k_150_train_sem_seg",
-     "ade20k_150_test_sem_seg"),
-    ("ecenet_swinB_pc59_480.yaml", 59, [480, 480], [520, 520], 80000, 16, "context_59_train_sem_seg",
-     "context_59_test_sem_seg"),
-    ("ecenet_swinB_cityscapes_512x1024.yaml", 19, [512, 1024], [2048, 1024], 80000, 8,
-     "cityscapes_fine_sem_seg_train", "cityscapes_fine_sem_seg_val"),
-])
+@pytest.mark.parametrize(
+    "name,classes,crop,base_scale,iters,batch,train,test",
+    [
+        (
+            "ecenet_swinB_ade20k_640.yaml",
+            150,
+            [640, 640],
+            [2048, 640],
+            160000,
+            16,
+            "ade20k_150_train_sem_seg",
+            "ade20k_150_test_sem_seg",
+        ),
+        (
+            "ecenet_swinB_pc59_480.yaml",
+            59,
+            [480, 480],
+            [520, 520],
+            80000,
+            16,
+            "context_59_train_sem_seg",
+            "context_59_test_sem_seg",
+        ),
+        (
+            "ecenet_swinB_cityscapes_512x1024.yaml",
+            19,
+            [512, 1024],
+            [2048, 1024],
+            80000,
+            8,
+            "cityscapes_fine_sem_seg_train",
+            "cityscapes_fine_sem_seg_val",
+        ),
+    ],
+)
 def test_recipe_configs(name, classes, crop, base_scale, iters, batch, train, test):
     cfg = load_cfg(f"ecenet/{name}")
     assert cfg.MODEL.META_ARCHITECTURE == "ECENet" and cfg.MODEL.SEM_SEG_HEAD.NAME == "ECENetHead"
@@ -38,8 +65,12 @@ def test_ecenet_defaults_are_the_spec():
     assert e.INVERTED_ATTENTION and e.DROPOUT == pytest.approx(0.1)
     assert (e.CE_WEIGHT, e.MASK_WEIGHT, e.DICE_WEIGHT, e.DIV_WEIGHT) == (1.0, 5.0, 2.0, 0.2)
     assert (e.FOCAL_ALPHA, e.FOCAL_GAMMA) == (0.25, 2.0)
-    assert (e.SWIN.EMBED_DIM, list(e.SWIN.DEPTHS), list(e.SWIN.NUM_HEADS), e.SWIN.WINDOW_SIZE) == \
-        (128, [2, 2, 18, 2], [4, 8, 16, 32], 12)
+    assert (e.SWIN.EMBED_DIM, list(e.SWIN.DEPTHS), list(e.SWIN.NUM_HEADS), e.SWIN.WINDOW_SIZE) == (
+        128,
+        [2, 2, 18, 2],
+        [4, 8, 16, 32],
+        12,
+    )
 
 
 def test_sliding_windows_of_the_recipes():
@@ -60,6 +91,10 @@ def test_every_ecenet_key_has_a_comment(repo_root):
     lines = (repo_root / "sed" / "modeling" / "ecenet" / "config.py").read_text().splitlines()
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if "=" in stripped and stripped.split("=")[0].strip().startswith(("cfg.", "ece.")) \
-                and "CN()" not in stripped and not stripped.startswith("ece = "):
+        if (
+            "=" in stripped
+            and stripped.split("=")[0].strip().startswith(("cfg.", "ece."))
+            and "CN()" not in stripped
+            and not stripped.startswith("ece = ")
+        ):
             assert "#" in stripped or lines[i - 1].strip().startswith("#"), f"no comment: {stripped}"

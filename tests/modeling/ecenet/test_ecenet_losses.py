@@ -1,4 +1,5 @@
 """ECENet losses against hand-computed values on tiny tensors."""
+
 import math
 
 import pytest
@@ -18,7 +19,7 @@ def test_focal_loss_by_hand():
     positive = 0.25 * 0.25 * math.log(2)
     # negative pixel: p = sigmoid(2), weight 1 - alpha = 0.75, (1 - p_t)^2 = p^2, ce = -log(1 - p)
     p = sigmoid(2.0)
-    negative = 0.75 * p ** 2 * -math.log(1 - p)
+    negative = 0.75 * p**2 * -math.log(1 - p)
     assert focal_loss(logits, targets, num_masks=1).item() == pytest.approx((positive + negative) / 2, rel=1e-6)
     # two masks: per-mask pixel means, summed, divided by num_masks
     both = focal_loss(torch.cat([logits, logits]), torch.cat([targets, targets]), num_masks=4)
@@ -64,8 +65,11 @@ def test_criterion_combines_weighted_losses_over_present_classes():
 
 def test_criterion_resizes_predictions_to_the_labels_and_handles_unlabelled_batches():
     criterion = ECENetCriterion()
-    outputs = {"logits": torch.randn(2, 3, 2, 2), "aux_masks": torch.randn(2, 3, 2, 2),
-               "diverse": [torch.randn(2, 4, 2, 2)]}
+    outputs = {
+        "logits": torch.randn(2, 3, 2, 2),
+        "aux_masks": torch.randn(2, 3, 2, 2),
+        "diverse": [torch.randn(2, 4, 2, 2)],
+    }
     losses = criterion(outputs, torch.randint(0, 3, (2, 8, 8)))
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
     losses = criterion(outputs, torch.full((2, 8, 8), 255))

@@ -1,5 +1,6 @@
 """tools/convert_ecenet_mindspore.py: a checkpoint in the released format (MindSpore .ckpt, mmsegmentation's
 names) written from a random tiny ECENet converts back exactly, and the model's outputs are equal."""
+
 import copy
 import re
 
@@ -7,18 +8,23 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import FIXTURES, load_cfg, load_tool
 from detectron2.modeling import build_model
 from torch import nn
 
-from conftest import FIXTURES, load_cfg, load_tool
 from sed.checkpoint.mindspore_format import write_mindspore_checkpoint
 from sed.predictor import load_checkpoint
 
 CONFIG = "configs/ecenet/ecenet_tiny_cpu.yaml"
 NORM_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
-SWIN_NAMES = [(r"^backbone\.layers\.(\d+)\.downsample\.", lambda m: f"backbone.stages.{int(m.group(1)) - 1}.downsample."),
-              (r"^backbone\.layers\.", "backbone.stages."), (r"^backbone\.patch_embed\.proj\.", "backbone.patch_embed.projection."),
-              (r"\.attn\.", ".attn.w_msa."), (r"\.mlp\.fc1\.", ".ffn.layers.0.0."), (r"\.mlp\.fc2\.", ".ffn.layers.1.")]
+SWIN_NAMES = [
+    (r"^backbone\.layers\.(\d+)\.downsample\.", lambda m: f"backbone.stages.{int(m.group(1)) - 1}.downsample."),
+    (r"^backbone\.layers\.", "backbone.stages."),
+    (r"^backbone\.patch_embed\.proj\.", "backbone.patch_embed.projection."),
+    (r"\.attn\.", ".attn.w_msa."),
+    (r"\.mlp\.fc1\.", ".ffn.layers.0.0."),
+    (r"\.mlp\.fc2\.", ".ffn.layers.1."),
+]
 
 
 def unfold_columns(merge):
@@ -36,8 +42,11 @@ def unfold_columns(merge):
 
 def released_checkpoint(model):
     """{tag: array} as the release names and lays out the model's tensors (MindSpore norms, mmseg's Swin)."""
-    norms = {name for name, m in model.named_modules() if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._NormBase))
-             or type(m).__name__ == "LayerNorm"}
+    norms = {
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._NormBase)) or type(m).__name__ == "LayerNorm"
+    }
     merges = {name: unfold_columns(m) for name, m in model.named_modules() if hasattr(m, "reduction")}
     released = {}
     for name, tensor in model.state_dict().items():
@@ -50,7 +59,7 @@ def released_checkpoint(model):
             value = value[..., merges[merge]]
         tag = f"{module}.{NORM_NAMES[parameter]}" if module in norms and parameter in NORM_NAMES else name
         if tag.startswith("sem_seg_head."):
-            tag = "decode_head." + tag[len("sem_seg_head."):]
+            tag = "decode_head." + tag[len("sem_seg_head.") :]
         for pattern, replacement in SWIN_NAMES:
             tag = re.sub(pattern, replacement, tag)
         released[tag] = np.ascontiguousarray(value)
@@ -76,9 +85,13 @@ def model():
 def test_released_checkpoint_converts_back_exactly(tmp_path, model, converter):
     released = released_checkpoint(model)
     assert any(".w_msa." in t for t in released) and any(t.endswith(".moving_variance") for t in released)
-    released.update({"moments.decode_head.conv_seg.weight": np.zeros(1, np.float32),
-                     "global_step": np.array([160000], np.int32),
-                     "backbone.stages.0.blocks.0.attn.w_msa.relative_position_index": np.zeros((16, 16), np.int64)})
+    released.update(
+        {
+            "moments.decode_head.conv_seg.weight": np.zeros(1, np.float32),
+            "global_step": np.array([160000], np.int32),
+            "backbone.stages.0.blocks.0.attn.w_msa.relative_position_index": np.zeros((16, 16), np.int64),
+        }
+    )
     write_mindspore_checkpoint(tmp_path / "release.ckpt", released)
     assert converter([str(tmp_path / "release.ckpt"), str(tmp_path / "converted.pth"), "--config-file", CONFIG]) == 0
 
@@ -123,11 +136,22 @@ def test_a_checkpoint_written_by_mindspore_converts(tmp_path, converter, caplog)
     fixtures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fixtures)
     with caplog.at_level(logging.INFO):
-        assert converter([str(FIXTURES / "mindspore" / "ecenet_tiny_release.ckpt"), str(tmp_path / "converted.pth"),
-                          "--config-file", CONFIG]) == 0
+        assert (
+            converter(
+                [
+                    str(FIXTURES / "mindspore" / "ecenet_tiny_release.ckpt"),
+                    str(tmp_path / "converted.pth"),
+                    "--config-file",
+                    CONFIG,
+                ]
+            )
+            == 0
+        )
     assert "1 optimizer / training-loop tensors, not converted (e.g. global_step)" in caplog.text
-    assert "1 entries that are not tensors (append_dict strings), not converted (e.g. note (string 'ECENet tiny" \
+    assert (
+        "1 entries that are not tensors (append_dict strings), not converted (e.g. note (string 'ECENet tiny"
         in caplog.text
+    )
     converted = torch.load(tmp_path / "converted.pth", weights_only=True)["model"]
     state = build_model(load_cfg("ecenet/ecenet_tiny_cpu.yaml")).state_dict()
     assert converted.keys() == state.keys()

@@ -1,4 +1,5 @@
 """Shapes and hand-checked values of the ECENet head's modules (tiny sizes, CPU)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,7 @@ from sed.modeling.ecenet.feature_reconstruction import FeatureReconstruction
 from sed.modeling.ecenet.head import ECENetHead
 from sed.modeling.ecenet.semantic_attention import GatedTokenUpdater, SemanticAttention
 
-SWIN_B_SHAPES = {f"res{i + 2}": ShapeSpec(channels=128 * 2 ** i, stride=4 * 2 ** i) for i in range(4)}
+SWIN_B_SHAPES = {f"res{i + 2}": ShapeSpec(channels=128 * 2**i, stride=4 * 2**i) for i in range(4)}
 
 
 def test_feature_reconstruction_shapes():
@@ -49,10 +50,12 @@ def test_class_embeddings_are_a_linear_map_of_hand_pooled_masks():
     masks[0, 1] = torch.arange(16.0).view(4, 4)  # class 1: value 4 * row + column
     emb = ClassTokenEmbedding(channels=3, pool_sizes=(1, 2, 3))
     # adaptive 3x3 pooling of 4 pixels uses the overlapping bins [0, 2), [1, 3), [2, 4)
-    expected = torch.tensor([
-        [0.25, 1, 0, 0, 0, 1, 0.5, 0, 0.5, 0.25, 0, 0, 0, 0],
-        [7.5, 2.5, 4.5, 10.5, 12.5, 2.5, 3.5, 4.5, 6.5, 7.5, 8.5, 10.5, 11.5, 12.5],
-    ])[None]
+    expected = torch.tensor(
+        [
+            [0.25, 1, 0, 0, 0, 1, 0.5, 0, 0.5, 0.25, 0, 0, 0, 0],
+            [7.5, 2.5, 4.5, 10.5, 12.5, 2.5, 3.5, 4.5, 6.5, 7.5, 8.5, 10.5, 11.5, 12.5],
+        ]
+    )[None]
     torch.testing.assert_close(emb.pool(masks), expected)
     torch.testing.assert_close(emb(masks), expected @ emb.proj.weight.T + emb.proj.bias)
 
@@ -114,7 +117,7 @@ def test_fusion_projection_resizes_to_the_first_level():
 
 
 def test_head_output_shapes():
-    shapes = {f"res{i + 2}": ShapeSpec(channels=16 * 2 ** i, stride=4 * 2 ** i) for i in range(4)}
+    shapes = {f"res{i + 2}": ShapeSpec(channels=16 * 2**i, stride=4 * 2**i) for i in range(4)}
     head = ECENetHead(shapes, num_classes=5, channels=32, norm="BN")
     features = {name: torch.randn(2, s.channels, 40 // s.stride, 48 // s.stride) for name, s in shapes.items()}
     out = head(features)
@@ -125,11 +128,21 @@ def test_head_output_shapes():
 def test_head_module_names_match_the_release():
     head = ECENetHead(SWIN_B_SHAPES, num_classes=150)
     top = {name.split(".")[0] for name, _ in head.named_parameters()}
-    assert top == {"layer_slcts", "laterals", "learner", "token_emb", "transfer", "gated_tokens", "ghost_up_layers",
-                   "proj", "conv_seg", "trans"}
+    assert top == {
+        "layer_slcts",
+        "laterals",
+        "learner",
+        "token_emb",
+        "transfer",
+        "gated_tokens",
+        "ghost_up_layers",
+        "proj",
+        "conv_seg",
+        "trans",
+    }
     assert (len(head.layer_slcts), len(head.laterals), len(head.token_emb)) == (4, 4, 4)
     assert (len(head.transfer), len(head.gated_tokens), len(head.ghost_up_layers)) == (3, 3, 3)
-    assert head.token_emb[0].proj.in_features == 13 ** 2 + 50
+    assert head.token_emb[0].proj.in_features == 13**2 + 50
 
 
 @pytest.mark.parametrize("num_classes,params", [(150, 9_888_428), (59, 9_695_478), (19, 9_640_102)])

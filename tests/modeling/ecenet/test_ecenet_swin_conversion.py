@@ -1,14 +1,15 @@
 """tools/convert_swin_to_d2.py: timm and Microsoft-layout Swin weights -> a detectron2 backbone checkpoint."""
+
 import re
 import runpy
 
 import torch
+from conftest import REPO, load_cfg
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from safetensors.torch import save_file
 from timm.models.swin_transformer import SwinTransformer
 
-from conftest import REPO, load_cfg
 from sed.modeling.ecenet.swin_conversion import convert_swin_to_d2, swin_to_backbone_state_dict
 
 
@@ -21,8 +22,10 @@ def timm_state_dict():
 def microsoft_layout(state_dict):
     """The same weights as Microsoft releases them: patch merging at the end of the previous stage, `head.*`,
     and the index / mask buffers."""
-    out = {re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) - 1}.downsample", k):
-           v for k, v in state_dict.items()}
+    out = {
+        re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) - 1}.downsample", k): v
+        for k, v in state_dict.items()
+    }
     out = {k.replace("head.fc.", "head."): v for k, v in out.items()}
     out["layers.0.blocks.0.attn.relative_position_index"] = torch.zeros(16, 16, dtype=torch.long)
     out["layers.2.blocks.1.attn_mask"] = torch.zeros(4, 16, 16)
@@ -33,7 +36,7 @@ def test_timm_state_dict_round_trips_into_the_backbone():
     state_dict = timm_state_dict()
     converted = swin_to_backbone_state_dict(state_dict)
     model = build_model(load_cfg("ecenet/ecenet_tiny_cpu.yaml"))
-    backbone = {k[len("backbone."):]: v for k, v in converted.items()}
+    backbone = {k[len("backbone.") :]: v for k, v in converted.items()}
     model.backbone.load_state_dict(backbone, strict=True)  # no missing or unexpected key
     for key, value in model.backbone.state_dict().items():
         if not key.startswith("norm"):
@@ -64,7 +67,8 @@ def test_cli_checkpoints_load_with_model_weights(tmp_path):
 
         model = build_model(load_cfg("ecenet/ecenet_tiny_cpu.yaml", ["MODEL.WEIGHTS", str(output)]))
         DetectionCheckpointer(model).load(str(output))
-        missing = set(model.backbone.state_dict()) - {k[len("backbone."):] for k in checkpoint["model"]}
+        missing = set(model.backbone.state_dict()) - {k[len("backbone.") :] for k in checkpoint["model"]}
         assert not missing
-        torch.testing.assert_close(model.backbone.layers[1].downsample.reduction.weight,
-                                   state_dict["layers.1.downsample.reduction.weight"])
+        torch.testing.assert_close(
+            model.backbone.layers[1].downsample.reduction.weight, state_dict["layers.1.downsample.reduction.weight"]
+        )

@@ -1,5 +1,6 @@
 """The CLIP model SED builds: its name from the config, as the authors' key MODEL.SEM_SEG_HEAD.CLIP_PRETRAINED
 meant it, and its stochastic layers."""
+
 import pytest
 
 from sed.modeling.sed.clip_encoder import clip_model_name, stochastic_layer_rates

@@ -1,4 +1,5 @@
 """The cost map: cosine similarities of pixels and prompts, the same in training and (chunked) inference."""
+
 import torch
 import torch.nn.functional as F
 

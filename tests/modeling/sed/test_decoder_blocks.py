@@ -18,8 +18,14 @@ def test_fusion_with_split_weights_equals_the_block_on_the_concatenation():
     maps, attended = torch.randn(2, 3, 16, 8, 8), torch.randn(2, 3, 16, 4, 4)
     appearance, cost = torch.randn(2, 4, 16, 16), torch.randn(2, 3, 4, 16, 16)
     fused = stage.fuse(maps, attended, stage.appearance_response(appearance).unsqueeze(1), cost)
-    up = stage.up((maps + torch.nn.functional.interpolate(attended.flatten(0, 1), size=(8, 8), mode="bilinear",
-                                                          align_corners=True).view_as(maps)).flatten(0, 1))
+    up = stage.up(
+        (
+            maps
+            + torch.nn.functional.interpolate(
+                attended.flatten(0, 1), size=(8, 8), mode="bilinear", align_corners=True
+            ).view_as(maps)
+        ).flatten(0, 1)
+    )
     concatenated = torch.cat([up, appearance.repeat_interleave(3, 0), cost.flatten(0, 1)], dim=1)
     torch.testing.assert_close(fused.flatten(0, 1), stage.conv(concatenated), atol=1e-5, rtol=1e-5)
 
@@ -35,13 +41,18 @@ def test_linear_attention_matches_its_definition():
     out = LinearAttention()(q, k, v)
     torch.testing.assert_close(out, numerator / (denominator + 1e-6), atol=0, rtol=1e-12)
     assert not torch.allclose(out, numerator / (denominator + 7e-6), atol=0, rtol=1e-12)
-    torch.testing.assert_close(LinearAttention()(q.float(), k.float(), v.float()),
-                               (numerator / (denominator + 1e-6)).float(), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        LinearAttention()(q.float(), k.float(), v.float()),
+        (numerator / (denominator + 1e-6)).float(),
+        atol=1e-6,
+        rtol=1e-5,
+    )
 
 
 def test_stage_is_equivariant_to_class_order():
     stage = make_stage()
     x, appearance, cost = torch.randn(1, 6, 16, 8, 8), torch.randn(1, 4, 16, 16), torch.randn(1, 6, 4, 16, 16)
     order = torch.randperm(6)
-    torch.testing.assert_close(stage(x, appearance, cost)[:, order], stage(x[:, order], appearance, cost[:, order]),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        stage(x, appearance, cost)[:, order], stage(x[:, order], appearance, cost[:, order]), atol=1e-5, rtol=1e-5
+    )

@@ -1,4 +1,5 @@
 """Inference of the decoder in chunks of classes computes what the plain forward computes."""
+
 import pytest
 import torch
 
@@ -6,8 +7,15 @@ from sed.modeling.sed.decoder import GradualFusionDecoder, _score
 from sed.modeling.sed.rejection import category_rejection
 
 # Small maps and channels keep these tests fast; the structure (3 stages, pooling, guidance) is SED's.
-DIMS = dict(prompt_channels=6, hidden_dim=32, decoder_dims=(32, 16, 16), guidance_dims=(12, 10, 8),
-            guidance_proj_dims=(8, 8, 4), kernel_size=3, num_heads=4)
+DIMS = dict(
+    prompt_channels=6,
+    hidden_dim=32,
+    decoder_dims=(32, 16, 16),
+    guidance_dims=(12, 10, 8),
+    guidance_proj_dims=(8, 8, 4),
+    kernel_size=3,
+    num_heads=4,
+)
 H = W = 6
 
 
@@ -24,8 +32,10 @@ def make_inputs(batch, classes, seed=1, spatial_noise=1.0):
     g = torch.Generator().manual_seed(seed)
     cost = torch.rand(batch, DIMS["prompt_channels"], classes, 1, 1, generator=g) * 2 - 1
     cost = cost + spatial_noise * (torch.rand(batch, DIMS["prompt_channels"], classes, H, W, generator=g) - 0.5)
-    guidance = [torch.randn(batch, c, H * 2 ** (i + 1), W * 2 ** (i + 1), generator=g)
-                for i, c in enumerate(DIMS["guidance_dims"])]
+    guidance = [
+        torch.randn(batch, c, H * 2 ** (i + 1), W * 2 ** (i + 1), generator=g)
+        for i, c in enumerate(DIMS["guidance_dims"])
+    ]
     return cost, guidance
 
 
@@ -73,12 +83,14 @@ def test_batch_equals_images_one_at_a_time():
     cost, guidance = make_inputs(batch=3, classes=5)
     with torch.no_grad():
         batch = decoder(cost, guidance, with_aux=False)[0]
-        single = [decoder(cost[i:i + 1], [g[i:i + 1] for g in guidance], with_aux=False)[0] for i in range(3)]
+        single = [decoder(cost[i : i + 1], [g[i : i + 1] for g in guidance], with_aux=False)[0] for i in range(3)]
     assert_close([batch], [torch.cat(single)])
 
 
-@pytest.mark.parametrize("composed,pooling_size,held", [(False, (2, 2), True), (False, (2, 2), False),
-                                                         (True, (2, 2), False), (False, (1, 1), True)])
+@pytest.mark.parametrize(
+    "composed,pooling_size,held",
+    [(False, (2, 2), True), (False, (2, 2), False), (True, (2, 2), False), (False, (1, 1), True)],
+)
 @pytest.mark.parametrize("chunk", [4, 0])
 def test_chunked_rejection_equals_reference(monkeypatch, chunk, composed, pooling_size, held):
     """Both ways of scoring the first rejection (TEST.FAST_COMPOSED_SCORES) keep the reference's classes here
@@ -86,7 +98,7 @@ def test_chunked_rejection_equals_reference(monkeypatch, chunk, composed, poolin
     embedded again (large vocabularies); so does the in-place class attention of 1x1 pooling (eval.sh's)."""
     from sed.modeling.sed import decoder as decoder_module
 
-    monkeypatch.setattr(decoder_module, "HELD_EMBEDDING_BYTES", 2 ** 30 if held else 0)
+    monkeypatch.setattr(decoder_module, "HELD_EMBEDDING_BYTES", 2**30 if held else 0)
     decoder = make_decoder(pooling_size)
     decoder.composed_rejection_scores = composed
     cost, guidance = make_inputs(batch=1, classes=12, spatial_noise=0.2)  # classes that win in broad areas
@@ -147,8 +159,9 @@ def test_auto_chunk_size_from_config():
     assert decoder.rows_per_chunk((24, 24), "cpu") == 3  # 131072 // 36864
     assert decoder.rows_per_chunk((24, 24), "cuda") == 227  # 8388608 // 36864
     assert decoder.rows_per_chunk((1, 2), "cpu") == 1024 and decoder.rows_per_chunk((64, 64), "cpu") == 1
-    decoder = GradualFusionDecoder(load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE", "16"]),
-                                   prompt_channels=80)
+    decoder = GradualFusionDecoder(
+        load_cfg("convnextB_768.yaml", ["MODEL.SEM_SEG_HEAD.CLASS_CHUNK_SIZE", "16"]), prompt_channels=80
+    )
     assert decoder.rows_per_chunk((24, 24), "cpu") == 16
 
 

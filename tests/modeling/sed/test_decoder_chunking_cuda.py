@@ -1,5 +1,6 @@
 """The decoder's chunked inference on CUDA (chunk sizing for the device, the stage outputs' shared memory, chunked
 rejection) against the plain forward on the same device and on the CPU. Marked `gpu`: skipped without CUDA."""
+
 import pytest
 import torch
 from test_decoder_chunking import assert_close, make_decoder, make_inputs, reference_rejection
@@ -48,5 +49,5 @@ def test_batch_equals_images_one_at_a_time_on_the_device(gpu_device, strict_fp32
     cost, guidance = to(gpu_device, *make_inputs(batch=3, classes=5))
     with torch.no_grad():
         batch = decoder(cost, guidance, with_aux=False)[0]
-        single = [decoder(cost[i:i + 1], [g[i:i + 1] for g in guidance], with_aux=False)[0] for i in range(3)]
+        single = [decoder(cost[i : i + 1], [g[i : i + 1] for g in guidance], with_aux=False)[0] for i in range(3)]
     assert_close([batch.cpu()], [torch.cat(single).cpu()])

@@ -1,4 +1,5 @@
 """SED's per-class binary cross-entropy (sed/modeling/sed/losses.py) against a hand computation."""
+
 import math
 
 import pytest
@@ -20,8 +21,9 @@ def test_bce_of_one_labelled_and_one_ignored_pixel(exclude_ignored):
     targets = torch.tensor([[[0, 255]]])
     labelled = softplus(2.0) - 2.0 + softplus(-1.0)
     expected = labelled / 2 if exclude_ignored else (labelled + softplus(0.5) + softplus(3.0)) / 4
-    losses = sem_seg_bce_losses([logits, logits[..., :1].expand(-1, -1, -1, 2)], targets,
-                                exclude_ignored=exclude_ignored)
+    losses = sem_seg_bce_losses(
+        [logits, logits[..., :1].expand(-1, -1, -1, 2)], targets, exclude_ignored=exclude_ignored
+    )
     assert losses["loss_sem_seg_0"].item() == pytest.approx(expected, rel=1e-12)
     # a second output of another value: one loss per output
     second = softplus(2.0) - 2.0 + softplus(-1.0)

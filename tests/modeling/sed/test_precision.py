@@ -1,5 +1,6 @@
 """TEST.PRECISION bf16: the model runs under bfloat16 autocast on the CPU and agrees with fp32 within stated bounds
 (tools/compare_precision.py reports the same measures; docs/PERFORMANCE.md, "bf16")."""
+
 import pytest
 import torch
 
@@ -64,8 +65,10 @@ def test_rejection_scores_stay_float32_under_autocast(random_model, parity):
     decoder = random_model.sem_seg_head.predictor.transformer
     t, h = 10, 8
     cost = torch.randn(1, decoder.conv1.in_channels, t, h, h)
-    guidance = [torch.randn(1, c, h << (i + 1), h << (i + 1))
-                for i, c in enumerate(layer[0].in_channels for layer in decoder.decoder_guidance_projection)]
+    guidance = [
+        torch.randn(1, c, h << (i + 1), h << (i + 1))
+        for i, c in enumerate(layer[0].in_channels for layer in decoder.decoder_guidance_projection)
+    ]
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits, kept = decoder.forward_with_rejection(cost, guidance, topk=2)
         (final, *aux), _ = decoder._inference(cost, guidance, with_aux=True)

@@ -1,22 +1,26 @@
 """Behaviours of the SED model a user relies on: batching, rejection, checkpoints, training."""
+
 import functools
 import json
+
 import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import FIXTURES, REPO, load_cfg
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 
-from conftest import FIXTURES, REPO, load_cfg
 from sed.modeling.sed.decoder import GradualFusionDecoder
 
 
 def _images(parity, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [parity.input(),
-            {"image": torch.randint(0, 256, (3, 160, 240), generator=g).float(), "height": 100, "width": 150},
-            {"image": torch.randint(0, 256, (3, 300, 200), generator=g).float()}]
+    return [
+        parity.input(),
+        {"image": torch.randint(0, 256, (3, 160, 240), generator=g).float(), "height": 100, "width": 150},
+        {"image": torch.randint(0, 256, (3, 300, 200), generator=g).float()},
+    ]
 
 
 @pytest.mark.parametrize("fast", [False, True])
@@ -94,8 +98,12 @@ def _tiny_model(tmp_path, extra=()):
     vocabulary = tmp_path / "vocabulary.json"
     vocabulary.write_text(json.dumps(VOCABULARY))
     torch.manual_seed(0)
-    return build_model(load_cfg("tiny_cpu.yaml", ["MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON", str(vocabulary),
-                                                  "MODEL.CLIP_RESOLUTION", "(192, 192)", *extra]))
+    return build_model(
+        load_cfg(
+            "tiny_cpu.yaml",
+            ["MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON", str(vocabulary), "MODEL.CLIP_RESOLUTION", "(192, 192)", *extra],
+        )
+    )
 
 
 def _fixed_batch(num_classes, size=192):
@@ -104,7 +112,7 @@ def _fixed_batch(num_classes, size=192):
     for _ in range(2):
         target = torch.full((size, size), 255, dtype=torch.long)
         target[: size // 2] = int(torch.randint(num_classes, (1,), generator=g))
-        target[size // 2:] = int(torch.randint(num_classes, (1,), generator=g))
+        target[size // 2 :] = int(torch.randint(num_classes, (1,), generator=g))
         image = torch.randint(0, 256, (3, size, size), generator=g).float()
         image[:, target == target[0, 0]] *= 0.3  # the two regions look different
         batch.append({"image": image, "sem_seg": target})
@@ -188,10 +196,19 @@ def test_no_device_hard_coding_in_the_package():
 @pytest.mark.slow
 def test_sliding_window_with_one_window_covering_the_image_equals_whole_image(parity):
     whole = parity.build()
-    window = parity.build(extra=["TEST.SLIDING_WINDOW", "True", "TEST.SLIDING_WINDOW_SIZE_HW", "[200, 300]",
-                                 "TEST.SLIDING_WINDOW_STRIDE_HW", "[100, 150]"])
-    tiled = parity.build(extra=["TEST.SLIDING_WINDOW", "True", "TEST.SLIDING_WINDOW_SIZE", "128",
-                                "TEST.SLIDING_WINDOW_STRIDE", "96"])
+    window = parity.build(
+        extra=[
+            "TEST.SLIDING_WINDOW",
+            "True",
+            "TEST.SLIDING_WINDOW_SIZE_HW",
+            "[200, 300]",
+            "TEST.SLIDING_WINDOW_STRIDE_HW",
+            "[100, 150]",
+        ]
+    )
+    tiled = parity.build(
+        extra=["TEST.SLIDING_WINDOW", "True", "TEST.SLIDING_WINDOW_SIZE", "128", "TEST.SLIDING_WINDOW_STRIDE", "96"]
+    )
     x = parity.input(height=200, width=300)
     with torch.no_grad():
         expected = whole([x])[0]["sem_seg"]

@@ -1,4 +1,5 @@
 """The model against the authors' reference outputs (tests/fixtures/sed_parity_tiny.pt), at every level they provide."""
+
 import pytest
 import torch
 import torch.nn.functional as F

@@ -1,5 +1,6 @@
 """SED on CUDA against the authors' reference outputs (computed on the CPU): full and fast inference, without and
 with TF32. Marked `gpu`: skipped without CUDA. Tolerances with TF32 are first estimates (no GPU has run these yet)."""
+
 import pytest
 import torch
 from test_sed_parity import ATOL

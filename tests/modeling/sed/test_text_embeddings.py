@@ -3,9 +3,9 @@ import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import fill_disk
 
 import sed  # noqa: F401  (registers the tiny CLIP config)
-from conftest import fill_disk
 from sed.modeling.sed import text_embeddings
 from sed.modeling.sed.text_embeddings import TextEmbeddingCache, encode_vocabulary
 
@@ -92,8 +92,13 @@ def test_embeddings_are_full_precision_under_autocast(clip_model):
 
 
 def _sentences():
-    return ["a photo of a cat.", "sky", "a " + "very " * 80 + "long sentence, cut at 77 tokens", "",
-            "a drawing of the traffic light, on a rainy day in a large city."]
+    return [
+        "a photo of a cat.",
+        "sky",
+        "a " + "very " * 80 + "long sentence, cut at 77 tokens",
+        "",
+        "a drawing of the traffic light, on a rainy day in a large city.",
+    ]
 
 
 def _check_truncation_keeps_the_padded_embeddings(model, sentences, tokenizer):
@@ -102,15 +107,17 @@ def _check_truncation_keeps_the_padded_embeddings(model, sentences, tokenizer):
         padded = model.encode_text(tokens)
         for batch in (tokens, tokens[:2], tokens[1:2]):  # the length is set by each batch's longest sentence
             n = len(batch)
-            start = next(i for i in range(len(tokens)) if torch.equal(tokens[i:i + n], batch))
-            torch.testing.assert_close(text_embeddings.encode_tokens(model, batch), padded[start:start + n],
-                                       atol=1e-5, rtol=0)
+            start = next(i for i in range(len(tokens)) if torch.equal(tokens[i : i + n], batch))
+            torch.testing.assert_close(
+                text_embeddings.encode_tokens(model, batch), padded[start : start + n], atol=1e-5, rtol=0
+            )
 
 
 def test_truncated_text_tower_gives_the_padded_embeddings(clip_model):
     assert text_embeddings._truncatable(clip_model)
-    _check_truncation_keeps_the_padded_embeddings(clip_model, _sentences(),
-                                                  open_clip.get_tokenizer("sed_tiny_convnext"))
+    _check_truncation_keeps_the_padded_embeddings(
+        clip_model, _sentences(), open_clip.get_tokenizer("sed_tiny_convnext")
+    )
 
 
 def test_truncation_on_the_parity_fixture_text_tower(parity):
@@ -126,5 +133,6 @@ def test_vocabulary_sorted_by_length_equals_sentence_by_sentence(clip_model):
     out = encode_vocabulary(clip_model, tokenizer, names, TEMPLATES, batch_size=3)
     for t, name in enumerate(names):
         if ", " not in name:
-            torch.testing.assert_close(out[t], _encode(clip_model, [p.format(name) for p in TEMPLATES]),
-                                       atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                out[t], _encode(clip_model, [p.format(name) for p in TEMPLATES]), atol=1e-5, rtol=0
+            )
