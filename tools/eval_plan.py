@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Prints what eval.sh evaluates for a config, one line per evaluation: NAME KEY VALUE KEY VALUE ...
+"""Prints what eval.sh evaluates for a config, one line per evaluation: NAME KEY VALUE KEY VALUE ... (each value a
+Python literal, quoted for a shell)
 
     python tools/eval_plan.py --config-file CONFIG [KEY VALUE ...]
 
@@ -8,13 +9,14 @@ sed/engine/eval_suite.py's.
 """
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sed.engine.cli import UsageError, load_config  # noqa: E402
-from sed.engine.eval_suite import evaluation_plan  # noqa: E402
+from sed.engine.eval_suite import config_words, evaluation_plan  # noqa: E402
 
 
 def main(argv=None):
@@ -27,8 +29,8 @@ def main(argv=None):
     except (UsageError, ValueError, FileNotFoundError) as e:
         print(f"eval_plan.py: error: {e}", file=sys.stderr)
         return 2
-    for name, opts in plan:
-        print(" ".join([name, *opts]))
+    for name, settings in plan:
+        print(" ".join([name, *map(shlex.quote, config_words(settings))]))
     return 0
 
 

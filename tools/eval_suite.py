@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sed.engine.cli import UsageError, load_config  # noqa: E402
-from sed.engine.eval_suite import evaluation_plan  # noqa: E402
+from sed.engine.eval_suite import config_words, evaluation_plan  # noqa: E402
 
 TOOLS = Path(__file__).resolve().parent
 USAGE = "usage: sh eval.sh CONFIG NUM_GPUS OUTPUT_DIR [KEY VALUE ...]"
@@ -64,7 +64,7 @@ def main(argv=None):
             "auto",
             "--eval-only",
             "--skip-missing-datasets",
-            *settings,
+            *config_words(settings),
             "OUTPUT_DIR",
             run_dir,
             *weights,

@@ -7,7 +7,7 @@ subclass it gets the defaults: a closed vocabulary, no category early rejection,
 
 Beyond detectron2's contract (a loss dict in training, [{"sem_seg": (K, H, W)}] in inference):
 - `open_vocabulary`: the model segments any vocabulary: `set_vocabulary(names)` gives it T names (kept in its
-  `test_class_names`) and it returns T class maps; `vocabulary_overrides` says which config keys choose its test
+  `test_class_names`) and it returns T class maps; `evaluation_settings` says which config values choose its test
   vocabulary.
 - `supports_fast_inference`: `inference_options(fast=True)` switches on category early rejection for a block
   (the predictor does for large vocabularies).
@@ -75,11 +75,11 @@ class SegmentationModel:
         return {}
 
     @classmethod
-    def vocabulary_overrides(cls, class_json: str, benchmark: bool = False) -> List[str]:
-        """Config overrides [KEY, VALUE, ...] (values without spaces) with which an open-vocabulary model is
-        tested with the class names of `class_json` ("" = each test dataset's own); with `benchmark`, plus its
-        settings for the open-vocabulary benchmarks. Closed-vocabulary models: none."""
-        return []
+    def evaluation_settings(cls, class_json: str, benchmark: bool = False) -> Dict[str, object]:
+        """{config key: Python value} with which an open-vocabulary model is tested with the class names of
+        `class_json` ("" = each test dataset's own); with `benchmark`, plus its settings for the open-vocabulary
+        benchmarks. Closed-vocabulary models: none."""
+        return {}
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:

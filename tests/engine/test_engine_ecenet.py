@@ -14,7 +14,7 @@ from engine_helpers import REPO, make_synthetic, one_thread  # noqa: F401 (fixtu
 
 from sed.engine import Trainer
 from sed.engine.cli import load_config, run
-from sed.engine.eval_suite import evaluation_plan
+from sed.engine.eval_suite import config_words, evaluation_plan
 
 TINY = str(REPO / "configs" / "ecenet" / "ecenet_tiny_cpu.yaml")
 TEST_SET = "synthetic_test_sem_seg"
@@ -30,7 +30,7 @@ def test_train_then_evaluate_the_checkpoint(tmp_path, monkeypatch, one_thread): 
     assert (out / "model_final.pth").is_file()
     trained = json.loads((out / "results.json").read_text())[TEST_SET]["sem_seg"]
     # what eval.sh runs for this config: its plan's overrides, the checkpoint, a folder per evaluation
-    [(name, opts)] = evaluation_plan(load_config(TINY))
+    [(name, settings)] = evaluation_plan(load_config(TINY))
     evaluated_models = []
     test = Trainer.test.__func__
 
@@ -46,7 +46,7 @@ def test_train_then_evaluate_the_checkpoint(tmp_path, monkeypatch, one_thread): 
                 TINY,
                 "--eval-only",
                 "--skip-missing-datasets",
-                *opts,
+                *config_words(settings),
                 "OUTPUT_DIR",
                 str(out / "eval" / name),
                 "MODEL.WEIGHTS",
@@ -80,6 +80,6 @@ def test_train_then_evaluate_the_checkpoint(tmp_path, monkeypatch, one_thread): 
 )
 def test_eval_sh_plans_the_configs_own_test_set(config, test_set, capsys):
     path = str(REPO / "configs" / "ecenet" / config)
-    assert evaluation_plan(load_config(path)) == [(test_set, ["DATASETS.TEST", f'("{test_set}",)'])]
+    assert evaluation_plan(load_config(path)) == [(test_set, {"DATASETS.TEST": (test_set,)})]
     assert eval_plan.main(["--config-file", path]) == 0
-    assert capsys.readouterr().out == f'{test_set} DATASETS.TEST ("{test_set}",)\n'
+    assert capsys.readouterr().out == f"{test_set} DATASETS.TEST '(\"{test_set}\",)'\n"  # quoted for a shell

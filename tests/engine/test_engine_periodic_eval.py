@@ -9,7 +9,7 @@ from engine_helpers import FAST_OPTS, REPO, one_thread, quickstart_cfg, syntheti
 
 from sed.engine import Trainer
 from sed.engine.cli import load_config, run
-from sed.engine.eval_suite import evaluation_config, evaluation_plan
+from sed.engine.eval_suite import config_words, evaluation_config, evaluation_plan
 
 
 def test_last_periodic_evaluation_equals_eval_sh(tmp_path, synthetic_root, one_thread):  # noqa: F811
@@ -22,14 +22,14 @@ def test_last_periodic_evaluation_equals_eval_sh(tmp_path, synthetic_root, one_t
     trainer.train()
     periodic = trainer._last_eval_results  # the evaluation at the last iteration
     assert set(periodic) == {"sem_seg"}
-    [(name, opts)] = evaluation_plan(cfg)
+    [(name, settings)] = evaluation_plan(cfg)
     eval_dir = tmp_path / "eval" / name
     argv = [
         "--config-file",
         str(REPO / "configs" / "quickstart.yaml"),
         "--eval-only",
         "--skip-missing-datasets",
-        *opts,
+        *config_words(settings),
         "OUTPUT_DIR",
         str(eval_dir),
         *FAST_OPTS,

@@ -19,7 +19,7 @@ from torch import nn
 
 from sed.engine import Trainer
 from sed.engine.cli import load_config, run
-from sed.engine.eval_suite import evaluation_plan
+from sed.engine.eval_suite import config_words, evaluation_plan
 from sed.modeling.protocol import SegmentationModel, capabilities
 from sed.utils import class_names
 
@@ -108,7 +108,7 @@ def test_a_third_model_trains_evaluates_and_segments(tmp_path, monkeypatch, synt
     # the trained model's predictions on the test set, scored here from the label files
     assert periodic["mIoU"] == pytest.approx(miou_by_hand(trainer.model, cfg, "synthetic_test_sem_seg"), abs=1e-9)
 
-    [(name, opts)] = evaluation_plan(cfg)  # an open-vocabulary model on its config's own test set
+    [(name, settings)] = evaluation_plan(cfg)  # an open-vocabulary model on its config's own test set
     assert name == "synthetic_test_sem_seg"
     eval_dir = tmp_path / "eval" / name
     argv = [
@@ -116,7 +116,7 @@ def test_a_third_model_trains_evaluates_and_segments(tmp_path, monkeypatch, synt
         str(REPO / "configs" / "quickstart.yaml"),
         "--eval-only",
         *OPTS,
-        *opts,
+        *config_words(settings),
         "OUTPUT_DIR",
         str(eval_dir),
         "MODEL.WEIGHTS",

@@ -8,7 +8,7 @@ import pytest
 from engine_helpers import REPO, subprocess_env
 
 from sed.engine.cli import load_config
-from sed.engine.eval_suite import OPEN_VOCABULARY_BENCHMARKS, evaluation_plan
+from sed.engine.eval_suite import OPEN_VOCABULARY_BENCHMARKS, config_words, evaluation_plan
 from sed.engine.results import collect_results, format_results
 
 SIX = [
@@ -30,16 +30,15 @@ def test_sed_configs_evaluate_the_six_open_vocabulary_benchmarks():
     for config in ("convnextB_768.yaml", "convnextL_768.yaml", "tiny_cpu.yaml"):
         plan = evaluation_plan(_cfg(config))
         assert [name for name, _ in plan] == [s[0] for s in SIX]
-        for (_, opts), (_, dataset, class_json) in zip(plan, SIX):
-            settings = dict(zip(opts[::2], opts[1::2]))
+        for (_, settings), (_, dataset, class_json) in zip(plan, SIX):
             assert settings == {
                 "MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON": class_json,
-                "DATASETS.TEST": f'("{dataset}",)',
-                "MODEL.SEM_SEG_HEAD.POOLING_SIZES": "[1,1]",
+                "DATASETS.TEST": (dataset,),
+                "MODEL.SEM_SEG_HEAD.POOLING_SIZES": [1, 1],
             }
-            assert not any(" " in o for o in opts)  # eval.sh splits them on spaces
-            cfg = _cfg(config, *opts)  # they are valid overrides
-            assert list(cfg.DATASETS.TEST) == [dataset] and list(cfg.MODEL.SEM_SEG_HEAD.POOLING_SIZES) == [1, 1]
+            cfg = _cfg(config, *config_words(settings))  # the command line's words give the same values back
+            assert cfg.DATASETS.TEST == (dataset,) and cfg.MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON == class_json
+            assert list(cfg.MODEL.SEM_SEG_HEAD.POOLING_SIZES) == [1, 1]
 
 
 def test_other_models_evaluate_their_own_test_sets():
@@ -51,8 +50,8 @@ def test_other_models_evaluate_their_own_test_sets():
         '("ade20k_150_test_sem_seg", "context_59_test_sem_seg")',
     )
     assert evaluation_plan(cfg) == [
-        ("ade20k_150_test_sem_seg", ["DATASETS.TEST", '("ade20k_150_test_sem_seg",)']),
-        ("context_59_test_sem_seg", ["DATASETS.TEST", '("context_59_test_sem_seg",)']),
+        ("ade20k_150_test_sem_seg", {"DATASETS.TEST": ("ade20k_150_test_sem_seg",)}),
+        ("context_59_test_sem_seg", {"DATASETS.TEST": ("context_59_test_sem_seg",)}),
     ]
     assert [n for n, _ in evaluation_plan(_cfg("quickstart.yaml"))] == ["synthetic_test_sem_seg"]  # EVAL_SUITE
     cfg = _cfg("quickstart.yaml", "TEST.EVAL_SUITE", "open_vocabulary")
@@ -107,3 +106,24 @@ def test_eval_sh_reports_a_missing_dataset_as_skipped_and_fails_when_nothing_was
     assert len(reason) == 1 and "python datasets/prepare_synthetic.py" in reason[0]  # it says what to do
     results = json.loads((tmp_path / "out" / "eval" / "synthetic_test_sem_seg" / "results.json").read_text())
     assert "skipped" in results["synthetic_test_sem_seg"]
+
+
+def test_config_words_give_each_value_back_through_the_command_line():
+    settings = {
+        "DATASETS.TEST": ("a b", 'quote"d'),
+        "MODEL.SEM_SEG_HEAD.POOLING_SIZES": [1, 1],
+        "MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON": "",
+        "TEST.FAST_INFERENCE": True,
+        "TEST.TOPK": 8,
+        "SOLVER.BASE_LR": 2e-4,
+    }
+    words = config_words(settings)
+    assert words[:4] == ["DATASETS.TEST", '("a b","quote\\"d",)', "MODEL.SEM_SEG_HEAD.POOLING_SIZES", "[1,1]"]
+    cfg = _cfg("tiny_cpu.yaml", *words)
+    for key, value in settings.items():
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, key
+    with pytest.raises(TypeError, match="evaluation setting of type dict"):
+        config_words({"DATASETS.TEST": {}})

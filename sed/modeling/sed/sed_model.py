@@ -152,10 +152,10 @@ class SED(SegmentationModel, nn.Module):
         }
 
     @classmethod
-    def vocabulary_overrides(cls, class_json, benchmark=False):
+    def evaluation_settings(cls, class_json, benchmark=False):
         """TEST_CLASS_JSON; on the open-vocabulary benchmarks, the authors' class-attention pooling 1x1 too."""
-        overrides = ["MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON", class_json or '""']
-        return overrides + (["MODEL.SEM_SEG_HEAD.POOLING_SIZES", "[1,1]"] if benchmark else [])
+        settings = {"MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON": class_json}
+        return {**settings, "MODEL.SEM_SEG_HEAD.POOLING_SIZES": [1, 1]} if benchmark else settings
 
     @property
     def device(self):
