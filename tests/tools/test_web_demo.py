@@ -221,6 +221,8 @@ def download(browser, fragment):
 
 def test_example_runs_in_one_click(server, browser, tmp_path):
     wait = open_page(browser, server)
+    # the page renders the examples' table after the form: wait for it, then count
+    wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#examples img")) >= 3)
     examples = browser.find_elements(By.CSS_SELECTOR, "#examples img")
     assert len(examples) == 3
     wait.until(lambda _: all(browser.execute_script(LOADED, img) for img in examples))  # thumbnails
