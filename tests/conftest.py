@@ -102,72 +102,13 @@ def write_hostile_checkpoint(path, marker):
 PARITY_FIXTURE = FIXTURES / "sed_parity_tiny.pt"
 
 
-class ParityFixture:
-    """The authors' reference outputs on a tiny CLIP, ready to check the project against.
-
-    Registers the fixture's open_clip config, writes its vocabulary and released-format checkpoint to a temp
-    dir, and builds models the public way: configs/convnextB_768.yaml + overrides, build_model, and
-    DetectionCheckpointer.
-    """
-
-    def __init__(self, tmp_dir):
-        import json
-
-        import open_clip
-
-        if not PARITY_FIXTURE.is_file():
-            raise FileNotFoundError(f"{PARITY_FIXTURE} is missing: the repository carries it (git checkout it).")
-        self.data = torch.load(PARITY_FIXTURE, weights_only=True)
-        with open(tmp_dir / f"{self.data['open_clip_model_name']}.json", "w") as f:
-            json.dump(self.data["open_clip_model_config"], f)
-        open_clip.add_model_config(tmp_dir)
-        self.vocabulary = tmp_dir / "vocab.json"
-        self.vocabulary.write_text(json.dumps(self.data["class_names"]))
-        self.checkpoint = tmp_dir / "official.pth"
-        torch.save(self.data["checkpoint"], self.checkpoint)
-
-    def __getitem__(self, key):
-        return self.data[key]
-
-    def opts(self, fast=False, extra=()):
-        opts = []
-        for k, v in self.data["config_overrides"].items():
-            opts += [k, v if isinstance(v, str) else str(v)]
-        return opts + [
-            "MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON",
-            str(self.vocabulary),
-            "MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON",
-            str(self.vocabulary),
-            "MODEL.DEVICE",
-            "cpu",
-            "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR",
-            "",
-            "TEST.FAST_INFERENCE",
-            str(fast),
-            *extra,
-        ]
-
-    def build(self, fast=False, extra=(), load=True):
-        from detectron2.checkpoint import DetectionCheckpointer
-        from detectron2.modeling import build_model
-
-        model = build_model(load_cfg("convnextB_768.yaml", self.opts(fast, extra)))
-        if load:
-            DetectionCheckpointer(model).load(str(self.checkpoint))
-        return model.eval()
-
-    def input(self, **kwargs):
-        return {
-            "image": self.data["image"].clone(),
-            "height": self.data["height"],
-            "width": self.data["width"],
-            **kwargs,
-        }
-
-
 @pytest.fixture(scope="session")
 def parity(tmp_path_factory):
-    return ParityFixture(tmp_path_factory.mktemp("parity"))
+    """The authors' reference outputs on a tiny CLIP (`sed.benchmark.parity_fixture`), with models built the
+    public way: configs/convnextB_768.yaml + overrides, build_model, DetectionCheckpointer."""
+    from sed.benchmark.parity_fixture import ParityFixture
+
+    return ParityFixture(PARITY_FIXTURE, tmp_path_factory.mktemp("parity"))
 
 
 def fill_disk(monkeypatch, limit=0, paths=""):

@@ -31,61 +31,11 @@ from pathlib import Path
 
 import torch
 
+from sed.benchmark.parity_fixture import ParityFixture
+
 REPO = Path(__file__).resolve().parents[1]
+
 FIXTURE = REPO / "tests" / "fixtures" / "sed_parity_tiny.pt"
-CONFIG = str(REPO / "configs" / "convnextB_768.yaml")
-
-
-class FixtureModels:
-    """Models of the parity fixture's config (its overrides and vocabulary, written to `workdir`), on `device`."""
-
-    def __init__(self, fixture, workdir, device="cpu"):
-        import open_clip
-
-        self.fixture, self.device = fixture, device
-        with open(workdir / f"{fixture['open_clip_model_name']}.json", "w") as f:
-            json.dump(fixture["open_clip_model_config"], f)
-        open_clip.add_model_config(workdir)
-        self.vocabulary = workdir / "vocab.json"
-        self.vocabulary.write_text(json.dumps(fixture["class_names"]))
-        self.checkpoint = workdir / "official.pth"
-        torch.save(fixture["checkpoint"], self.checkpoint)
-
-    def opts(self, fast):
-        opts = []
-        for k, v in self.fixture["config_overrides"].items():
-            opts += [k, v if isinstance(v, str) else str(v)]
-        return opts + [
-            "MODEL.SEM_SEG_HEAD.TEST_CLASS_JSON",
-            str(self.vocabulary),
-            "MODEL.SEM_SEG_HEAD.TRAIN_CLASS_JSON",
-            str(self.vocabulary),
-            "MODEL.DEVICE",
-            self.device,
-            "MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR",
-            "",
-            "TEST.FAST_INFERENCE",
-            str(fast),
-        ]
-
-    def build(self, fast, seed=None):
-        """The fixture's weights (seed None) or the seeded random initialisation, in eval mode."""
-        from detectron2.checkpoint import DetectionCheckpointer
-        from detectron2.modeling import build_model
-
-        from sed.config import load_config
-
-        cfg = load_config(CONFIG, self.opts(fast))
-        cfg.freeze()
-        torch.manual_seed(0 if seed is None else seed)
-        model = build_model(cfg)
-        if seed is None:
-            DetectionCheckpointer(model).load(str(self.checkpoint))
-        return model.eval()
-
-    def inputs(self):
-        f = self.fixture
-        return [{"image": f["image"].clone(), "height": f["height"], "width": f["width"]}]
 
 
 def probabilities(model, inputs, precision):
@@ -132,8 +82,8 @@ def accuracy(models, seeds, precision):
     rows = []
     for fast in (False, True):
         for seed in [None, *seeds]:
-            model = models.build(fast, seed)
-            inputs = models.inputs()
+            model = models.build(fast, load=seed is None, seed=seed)
+            inputs = [models.input()]
             result = agreement(probabilities(model, inputs, "fp32"), probabilities(model, inputs, precision))
             rows.append(
                 {
@@ -265,7 +215,6 @@ def main(argv=None):
             f"--fixture {args.fixture}: no such file (the repository carries tests/fixtures/sed_parity_tiny.pt)."
         )
 
-    fixture = torch.load(args.fixture, weights_only=False)
     result = {
         "environment": {
             "torch": torch.__version__,
@@ -277,7 +226,7 @@ def main(argv=None):
         "precision": args.precision,
     }
     with tempfile.TemporaryDirectory(prefix="sed-precision-") as workdir:
-        models = FixtureModels(fixture, Path(workdir), args.device)
+        models = ParityFixture(args.fixture, workdir, args.device)
         result["accuracy"] = accuracy(models, args.seeds, args.precision)
         for row in result["accuracy"]:
             print(
@@ -296,8 +245,8 @@ def main(argv=None):
             if args.speed_config:
                 model, inputs, stack, described = speed_model(args)
             else:
-                model, inputs, stack = models.build(fast=False), models.inputs(), contextlib.ExitStack()
-                described = {"model": "parity fixture, full inference", "image_size": list(fixture["image"].shape[1:])}
+                model, inputs, stack = models.build(fast=False), [models.input()], contextlib.ExitStack()
+                described = {"model": "parity fixture, full inference", "image_size": list(models["image"].shape[1:])}
             with stack:
                 result["speed"] = {"setting": described, **speed(model, inputs, args.precision, args.speed_iters)}
             s = result["speed"]
