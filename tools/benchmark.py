@@ -11,6 +11,8 @@ Examples:
         --fast --keep 16 --random-text-embeddings --output b150.json --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
     python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade847 --device cuda \\
         --precision bf16 --batch-sizes 1 2 4 8 --opts MODEL.WEIGHTS sed_b.pth MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
+    python tools/benchmark.py --encoder-profile --config-file configs/convnextB_768.yaml --threads 1 --iters 3 \
+        --precision bf16 --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""   # SED's CLIP encoder by part, fused blocks
     python tools/benchmark.py --train --config-file configs/convnextB_768.yaml --device cuda --batch-sizes 1 2 4 \\
         --iters 3 --precision fp16 --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""     # training memory per batch size
 Config overrides follow --opts (KEY VALUE ..., the rest of the line), as in tools/demo.py: a list option such as
@@ -85,6 +87,12 @@ def build_parser():
         "with SOLVER.CLIP_GRADIENT_CHECKPOINTING; sed/benchmark/train_memory.py)",
     )
     parser.add_argument(
+        "--encoder-profile",
+        action="store_true",
+        help="SED's CLIP encoder only: CPU seconds by part with timm's and the fused block forward "
+        "(MODEL.ENC.FUSED_BLOCKS), and their output differences (sed/benchmark/encoder_profile.py)",
+    )
+    parser.add_argument(
         "--probabilities",
         action="store_true",
         help="time the (T, H, W) probability output instead of the label maps evaluation uses",
@@ -112,7 +120,10 @@ def parse_args(argv=None):
 def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.train:
+    if args.encoder_profile:
+        from sed.benchmark.encoder_profile import format_encoder_profile as format_report
+        from sed.benchmark.encoder_profile import run_encoder_profile as run_benchmark
+    elif args.train:
         from sed.benchmark.train_memory import format_train_report as format_report
         from sed.benchmark.train_memory import run_train_benchmark as run_benchmark
     else:

@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 from ...checkpoint.safe_load import refusal
 from ...model_zoo import WeightsUnavailableError, clip_unavailable_message
 from ...utils.logs import hidden_log_lines
+from .fused_convnext import fused_blocks_supported, run_stage
 
 logger = logging.getLogger(__name__)
 
@@ -131,25 +132,29 @@ def text_tower_parameters(clip_model):
     ]
 
 
-def encode_image(visual, images, gradient_checkpointing=False):
+def encode_image(visual, images, gradient_checkpointing=False, fused_blocks=False):
     """Stage features and the dense CLIP embedding of images.
 
     Args:
         visual: `clip_model.visual`, an open_clip TimmModel with a ConvNeXt trunk.
         images: (B, 3, H, W) CLIP-normalised images.
         gradient_checkpointing: recompute each stage's activations in backward (training memory).
+        fused_blocks: in CPU inference, run the ConvNeXt blocks with oneDNN's fused linear layers
+            (`sed.modeling.sed.fused_convnext`: faster, equal to float32 rounding); ignored where it does not
+            apply (training, gradients, CUDA).
     Returns:
         features: dict res2..res5 of (B, C_l, H / 2**(l+1), W / 2**(l+1)) tensors.
         dense: (B, C, H/32, W/32) CLIP image embedding of every res5 pixel (not normalised).
     """
     trunk = visual.trunk
     x = trunk.stem(images)
+    fused = fused_blocks and fused_blocks_supported(trunk, x)
     features = {}
     for name, stage in zip(STAGE_NAMES, trunk.stages):
         if gradient_checkpointing and torch.is_grad_enabled() and x.requires_grad:
             x = checkpoint(stage, x, use_reentrant=False)
         else:
-            x = stage(x)
+            x = run_stage(stage, x, fused)
         features[name] = x
     x = trunk.norm_pre(x)
     x = trunk.head.norm(x)  # LayerNorm2d: the pooled-vector norm, applied per pixel

@@ -33,6 +33,7 @@ class SEDPredictor(nn.Module):
         text_cache_dir="",
         clip_finetune="full",
         gradient_checkpointing=False,
+        fused_blocks=False,
     ):
         """
         Args:
@@ -43,12 +44,15 @@ class SEDPredictor(nn.Module):
             text_cache_dir: directory caching vocabulary embeddings on disk ("" = memory only).
             clip_finetune: "full" trains the image tower, "none" freezes it. The text tower is always frozen.
             gradient_checkpointing: recompute CLIP stage activations in backward to save memory.
+            fused_blocks: CPU inference runs the CLIP ConvNeXt blocks with oneDNN's fused linear layers
+                (see `encode_image`).
         """
         super().__init__()
         self.clip_model = clip_model
         self.transformer = transformer
         self.prompt_templates = tuple(prompt_templates)
         self.gradient_checkpointing = gradient_checkpointing
+        self.fused_blocks = fused_blocks
         if clip_finetune not in ("full", "none"):
             raise ValueError(f"MODEL.SEM_SEG_HEAD.CLIP_FINETUNE={clip_finetune!r}: expected 'full' or 'none'.")
         for name, param in clip_model.named_parameters():
@@ -71,6 +75,7 @@ class SEDPredictor(nn.Module):
             "text_cache_dir": cfg.MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR,
             "clip_finetune": cfg.MODEL.SEM_SEG_HEAD.CLIP_FINETUNE,
             "gradient_checkpointing": cfg.SOLVER.CLIP_GRADIENT_CHECKPOINTING,
+            "fused_blocks": cfg.MODEL.ENC.FUSED_BLOCKS,
         }
 
     def encode(self, clip_images, class_names):
@@ -81,7 +86,9 @@ class SEDPredictor(nn.Module):
         """
         # Channels-last: ConvNeXt's depthwise convolutions are much faster so (on CPU, in backward above all).
         clip_images = clip_images.contiguous(memory_format=torch.channels_last)
-        features, dense = encode_image(self.clip_model.visual, clip_images, self.gradient_checkpointing)
+        features, dense = encode_image(
+            self.clip_model.visual, clip_images, self.gradient_checkpointing, self.fused_blocks
+        )
         text = self.text_embeddings.get(self.clip_model, class_names, self.prompt_templates)
         return compute_cost_map(dense, text), [features[k].detach() for k in GUIDANCE_FEATURES]
 

@@ -1,0 +1,197 @@
+"""Where SED's CLIP ConvNeXt encoder spends its time, with timm's block forward and with the fused one
+(`sed.modeling.sed.fused_convnext`), and how much their outputs differ.
+
+`run_encoder_profile(args)` builds the config's model (random weights unless MODEL.WEIGHTS), then on a random
+CLIP-normalised image at MODEL.CLIP_RESOLUTION:
+- CPU seconds (time.process_time) of `encode_image` with each block forward, alternated `--iters` times (so the
+  load of a shared machine hits both alike): median, min, max;
+- one profiled run of each (torch.profiler), summed by part: the MLP matrix products (GMAC/s, against the
+  cores' matrix-product peak in the same precision), GELU, layer scale + residual, depthwise convolutions,
+  layer norms, the rest;
+- the largest absolute and relative differences of the dense embedding and res2..res5, fused against timm's,
+  and of the whole model's probabilities on a synthetic image.
+The command line is `tools/benchmark.py --encoder-profile`.
+"""
+
+import statistics
+import time
+
+import torch
+
+from ..modeling.sed.clip_encoder import STAGE_NAMES, encode_image
+from ..utils.precision import PRECISIONS, inference_precision
+
+
+def matmul_peak(dtype, n=2048, iters=3):
+    """GMAC/s of an n^3 matrix product in `dtype` on this process's threads (median of `iters` CPU-timed runs)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    seconds = []
+    for _ in range(iters):
+        start = time.process_time()
+        a @ b
+        seconds.append(time.process_time() - start)
+    return n**3 / statistics.median(seconds) / 1e9
+
+
+def _is_depthwise(event):
+    shapes = event.input_shapes
+    return len(shapes) > 1 and len(shapes[1]) == 4 and shapes[1][1] == 1
+
+
+def _linear_macs(event):
+    """Multiply-adds of a linear layer event: rows of the input x in_features x out_features."""
+    x, w = event.input_shapes[0], event.input_shapes[1]
+    return (torch.Size(x).numel() // x[-1]) * w[0] * w[1] if x and w else 0
+
+
+# (part, test of a top-level profiler event): the first that matches counts the event's inclusive time
+PARTS = (
+    ("mlp matmul", lambda e: e.name in ("aten::linear", "mkldnn::_linear_pointwise")),
+    ("gelu", lambda e: e.name == "aten::gelu"),
+    ("layer scale + residual", lambda e: e.name in ("aten::mul", "aten::add", "aten::addcmul")),
+    ("depthwise conv", lambda e: e.name == "aten::conv2d" and _is_depthwise(e)),
+    ("layer norm", lambda e: e.name == "aten::layer_norm"),
+)
+
+
+def profile_parts(run):
+    """{part: seconds} of one call of `run`, and the MLP's multiply-adds, from torch.profiler's top-level events."""
+    from torch.profiler import profile
+
+    with profile(record_shapes=True) as prof:
+        start = time.process_time()
+        run()
+        total = time.process_time() - start
+    events = [e for e in prof.events() if e.cpu_parent is None]
+    seconds = {name: 0.0 for name, _ in PARTS}
+    macs = 0
+    for event in events:
+        for name, matches in PARTS:
+            if matches(event):
+                seconds[name] += event.cpu_time_total / 1e6
+                if name == "mlp matmul":
+                    macs += _linear_macs(event)
+                break
+    seconds["rest"] = max(0.0, total - sum(seconds.values()))
+    return {"total_s": total, "parts_s": seconds, "mlp_gmac": macs / 1e9}
+
+
+def _differences(a, b):
+    a, b = a.float(), b.float()
+    diff = (a - b).abs()
+    scale = b.abs()
+    return {
+        "max_abs": diff.max().item(),
+        "max_rel": (diff / scale)[scale > 1e-3].max().item() if (scale > 1e-3).any() else 0.0,
+        "max_ref": scale.max().item(),
+    }
+
+
+def encoder_profile(model, images, precision, iters):
+    """The measurements of the module docstring for `model` (an SED model) and CLIP-normalised `images`."""
+    visual = model.sem_seg_head.predictor.clip_model.visual
+    device = images.device.type
+
+    def run(fused):
+        with torch.no_grad(), inference_precision(device, precision):
+            return encode_image(visual, images, fused_blocks=fused)
+
+    outputs = {fused: run(fused) for fused in (False, True)}
+    seconds = {False: [], True: []}
+    for _ in range(iters):
+        for fused in seconds:
+            start = time.process_time()
+            run(fused)
+            seconds[fused].append(time.process_time() - start)
+    (features, dense), (fused_features, fused_dense) = outputs[False], outputs[True]
+    differences = {"dense": _differences(fused_dense, dense)}
+    differences.update({k: _differences(fused_features[k], features[k]) for k in STAGE_NAMES})
+    dtype = PRECISIONS[precision] or torch.float32
+    result = {
+        "precision": precision,
+        "image_size": list(images.shape[-2:]),
+        "matmul_peak_gmac_per_s": matmul_peak(dtype),
+        "differences_fused_vs_timm": differences,
+    }
+    for fused, label in ((False, "timm"), (True, "fused")):
+        s = seconds[fused]
+        result[label] = {
+            "median_s": statistics.median(s),
+            "min_s": min(s),
+            "max_s": max(s),
+            **profile_parts(lambda fused=fused: run(fused)),
+        }
+    return result
+
+
+def whole_model_difference(model, inputs):
+    """Largest absolute difference of the model's probabilities with the fused encoder blocks against timm's."""
+    predictor = model.sem_seg_head.predictor
+    saved = predictor.fused_blocks
+    probabilities = []
+    try:
+        for fused in (False, True):
+            predictor.fused_blocks = fused
+            with torch.no_grad():
+                probabilities.append([out["sem_seg"].float() for out in model([dict(x) for x in inputs])])
+    finally:
+        predictor.fused_blocks = saved
+    return max((a - b).abs().max().item() for a, b in zip(*probabilities))
+
+
+def run_encoder_profile(args):
+    """`tools/benchmark.py --encoder-profile`: the encoder of the config's SED model (see the module docstring)."""
+    import tempfile
+
+    from .speed import build_cfg, build_model_timed, is_sed, random_text_embeddings, resolve_device, synthetic_images
+
+    device = resolve_device(args.device)
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sed-encoder-profile-") as cache_dir, random_text_embeddings():
+            opts = list(args.opts) + ["TEST.PRECISION", args.precision]
+            cfg = build_cfg(args.config_file, opts, device, cache_dir)
+            model, _ = build_model_timed(cfg, ["cat", "dog", "grass", "sky"], device)
+        if not is_sed(model):
+            raise ValueError(f"--encoder-profile: only for SED's CLIP encoder; {type(model).__name__} has none.")
+        g = torch.Generator().manual_seed(0)
+        images = torch.randn(1, 3, *cfg.MODEL.CLIP_RESOLUTION, generator=g).to(device)
+        result = encoder_profile(
+            model, images.contiguous(memory_format=torch.channels_last), args.precision, args.iters
+        )
+        result["threads"] = torch.get_num_threads()
+        result["probability_max_abs_difference"] = whole_model_difference(
+            model, synthetic_images(1, tuple(args.image_size))
+        )
+        return result
+    finally:
+        torch.set_num_threads(threads)
+
+
+def format_encoder_profile(result):
+    """A table of `run_encoder_profile`'s result."""
+    peak = result["matmul_peak_gmac_per_s"]
+    lines = [
+        f"CLIP encoder, {result['precision']}, {result['image_size'][0]}x{result['image_size'][1]}, "
+        f"{result['threads']} thread(s); matmul peak {peak:.0f} GMAC/s",
+    ]
+    for label in ("timm", "fused"):
+        r = result[label]
+        lines.append(
+            f"{label:>5}: median {r['median_s']:.3f} s (min {r['min_s']:.3f}, max {r['max_s']:.3f}); profiled run "
+            f"{r['total_s']:.3f} s"
+        )
+        mlp = r["parts_s"]["mlp matmul"]
+        rate = r["mlp_gmac"] / mlp if mlp else 0.0
+        lines.append(
+            f"       mlp matmul {mlp:.3f} s ({r['mlp_gmac']:.0f} GMAC, {rate:.0f} GMAC/s = {rate / peak:.0%} of peak)"
+        )
+        lines.extend(f"       {part} {s:.3f} s" for part, s in r["parts_s"].items() if part != "mlp matmul")
+    lines.append("fused vs timm, max abs / max rel (|ref| > 1e-3) / max |ref|:")
+    for name, d in result["differences_fused_vs_timm"].items():
+        lines.append(f"  {name:>5}: {d['max_abs']:.2e} / {d['max_rel']:.2e} / {d['max_ref']:.2f}")
+    lines.append(f"  probabilities of the whole model: max abs {result['probability_max_abs_difference']:.2e}")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""An inference-only forward of timm's ConvNeXt blocks on the CPU with oneDNN's fused linear layers.
+
+A ConvNeXt block spends most of its time in its MLP (fc1 -> exact GELU -> fc2) over every pixel. PyTorch runs it
+as `addmm` (which first copies the broadcast bias into the output), a separate GELU pass, then the layer scale and
+the residual sum as two more passes. Here oneDNN applies the bias and the GELU inside the matrix product
+(`torch.ops.mkldnn._linear_pointwise`, the kernel torch.compile's CPU backend emits), and the layer scale and
+residual are one `addcmul`: ~20% less encoder time at 768 px on one thread (docs/PERFORMANCE.md).
+
+oneDNN sums the products in another order than PyTorch's BLAS, so the outputs are not bitwise those of timm's
+forward: float32 rounding differences (~1e-7 relative per block), which the tests bound. Under autocast to
+bfloat16 the two matrix products run in bfloat16 (as autocast runs them), the residual stream stays float32.
+
+Only where it applies (`fused_blocks_supported`): CPU float32 tensors, no gradient recorded, the trunk in eval
+mode, a PyTorch built with oneDNN that has the op; anything else (training, CUDA, fp16 autocast) runs timm's own
+forward, as does any block of another form than timm's ConvNeXt block with a linear MLP and a GELU.
+"""
+
+import torch
+from timm.layers import activations as timm_activations
+from torch import nn
+
+_LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+
+
+def fused_blocks_supported(trunk, x):
+    """True if `fused_block` may replace the blocks of `trunk` (a timm ConvNeXt) on input `x` (B, C, H, W)."""
+    if _LINEAR is None or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
+        return False
+    if trunk.training or torch.is_grad_enabled() or x.device.type != "cpu":
+        return False
+    autocast = _autocast_dtype()
+    return autocast in (None, torch.bfloat16) and x.dtype in (torch.float32, autocast)
+
+
+def _autocast_dtype():
+    """The CPU autocast dtype in effect, None outside autocast."""
+    return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+
+
+def block_is_fusable(block):
+    """True for a timm ConvNeXt block of the form `fused_block` computes: a linear MLP (fc1, GELU, fc2) with
+    nothing between, an identity shortcut."""
+    mlp = getattr(block, "mlp", None)
+    return (
+        not getattr(block, "use_conv_mlp", True)
+        and isinstance(getattr(block, "shortcut", None), nn.Identity)
+        and isinstance(getattr(mlp, "fc1", None), nn.Linear)
+        and isinstance(getattr(mlp, "fc2", None), nn.Linear)
+        and _gelu_algorithm(getattr(mlp, "act", None)) is not None
+        and isinstance(getattr(mlp, "norm", None), nn.Identity)
+        and mlp.fc1.bias is not None
+        and mlp.fc2.bias is not None
+    )
+
+
+def _gelu_algorithm(module):
+    """oneDNN's name of the GELU `module` computes ("none": exact, "tanh": the tanh approximation), None if it is
+    no GELU. torch's GELU or timm's (timm's test_convnext, the tests' tiny CLIP, uses the tanh one)."""
+    if isinstance(module, nn.GELU):
+        return module.approximate
+    if isinstance(module, timm_activations.GELUTanh):
+        return "tanh"
+    if isinstance(module, timm_activations.GELU):
+        return "none"
+    return None
+
+
+def fused_block(block, x):
+    """`block(x)` in eval mode, for a block where `block_is_fusable`.
+
+    Args:
+        block: a timm ConvNeXtBlock.
+        x: (B, C, H, W) channels-last (then every permutation below is a view, not a copy); float32, or
+            bfloat16 under bfloat16 autocast (a stage's downsampling convolution gives it).
+    Returns:
+        (B, C, H, W) float32 channels-last.
+    """
+    shortcut = x.permute(0, 2, 3, 1)
+    y = block.norm(block.conv_dw(x).permute(0, 2, 3, 1))
+    fc1, fc2 = block.mlp.fc1, block.mlp.fc2
+    dtype = _autocast_dtype() or torch.float32
+    with torch.autocast("cpu", enabled=False):
+        # Outside autocast: the op has no autocast rule, the casts below are the ones autocast would make.
+        y = _LINEAR(y.to(dtype), fc1.weight.to(dtype), fc1.bias.to(dtype), "gelu", [], _gelu_algorithm(block.mlp.act))
+        y = _LINEAR(y, fc2.weight.to(dtype), fc2.bias.to(dtype), "none", [], "")
+        y = torch.addcmul(shortcut, y, block.gamma) if block.gamma is not None else shortcut + y
+    return y.permute(0, 3, 1, 2)
+
+
+def run_stage(stage, x, fused):
+    """A timm ConvNeXt stage (downsample, then blocks) on `x`, its fusable blocks by `fused_block` if `fused`."""
+    if not fused:
+        return stage(x)
+    x = stage.downsample(x).contiguous(memory_format=torch.channels_last)
+    for block in stage.blocks:
+        x = fused_block(block, x) if block_is_fusable(block) else block(x)
+    return x
