@@ -29,6 +29,7 @@ MODEL_SPECIFIC = {
     "sed/config.py": {"sed", "ecenet"},  # registration of their config keys
     "sed/export/onnx.py": {"sed"},  # the ONNX export of SED
     "sed/benchmark/speed.py": {"sed"},  # SED-only options: --keep, --random-text-embeddings replace its functions
+    "sed/benchmark/encoder_profile.py": {"sed"},  # SED's CLIP encoder by part (--encoder-profile)
     "tools/convert_swin_to_d2.py": {"ecenet"},  # ECENet's backbone weights
     "tools/convert_ecenet_mindspore.py": {"ecenet"},  # ECENet's released checkpoints
     "tools/compare_with_authors.py": {"sed"},  # SED's cost map + decoder against the authors' decoder

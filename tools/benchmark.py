@@ -12,7 +12,7 @@ Examples:
     python tools/benchmark.py --config-file configs/convnextB_768.yaml --vocabulary ade847 --device cuda \\
         --precision bf16 --batch-sizes 1 2 4 8 --opts MODEL.WEIGHTS sed_b.pth MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""
     python tools/benchmark.py --encoder-profile --config-file configs/convnextB_768.yaml --threads 1 --iters 3 \
-        --precision bf16 --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""   # SED's CLIP encoder by part, fused blocks
+        --precision bf16 --layer-scale 0.5 --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""  # CLIP encoder by part
     python tools/benchmark.py --train --config-file configs/convnextB_768.yaml --device cuda --batch-sizes 1 2 4 \\
         --iters 3 --precision fp16 --opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS ""     # training memory per batch size
 Config overrides follow --opts (KEY VALUE ..., the rest of the line), as in tools/demo.py: a list option such as
@@ -91,6 +91,12 @@ def build_parser():
         action="store_true",
         help="SED's CLIP encoder only: CPU seconds by part with timm's and the fused block forward "
         "(MODEL.ENC.FUSED_BLOCKS), and their output differences (sed/benchmark/encoder_profile.py)",
+    )
+    parser.add_argument(
+        "--layer-scale",
+        type=float,
+        default=0.0,
+        help="with --encoder-profile: draw the CLIP trunk's layer scales in [0, G) (random init: 1e-6)",
     )
     parser.add_argument(
         "--probabilities",

@@ -260,3 +260,24 @@ def test_overrides_after_a_list_option_stay_overrides():
 def test_help_keeps_the_examples_line_continuations():
     text = load_tool("benchmark").build_parser().format_help()
     assert "--batch-sizes 1 2 4 \\\n" in text and "--opts MODEL.ENC.CLIP_PRETRAINED_WEIGHTS" in text
+
+
+def test_encoder_profile_reports_parts_and_differences(tmp_path, capsys):
+    out = tmp_path / "encoder.json"
+    argv = ["--encoder-profile", "--config-file", str(REPO / "configs/tiny_cpu.yaml"), "--iters", "1"]
+    assert load_tool("benchmark").main(argv + ["--threads", "1", "--layer-scale", "0.5", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for label in ("timm", "fused"):
+        assert result[label]["median_s"] > 0 and result[label]["mlp_gmac"] > 0
+        assert set(result[label]["parts_s"]) >= {"mlp matmul", "gelu", "depthwise conv", "layer norm", "rest"}
+    assert result["fused"]["parts_s"]["gelu"] == 0 < result["timm"]["parts_s"]["gelu"]  # fused into the linear
+    assert set(result["differences_fused_vs_timm"]) == {"dense", "res2", "res3", "res4", "res5"}
+    assert 0 < result["differences_fused_vs_timm"]["dense"]["max_abs"] < 1e-5
+    assert result["probability_max_abs_difference"] <= 1e-6
+    assert "mlp matmul + gelu" in capsys.readouterr().out
+
+
+def test_encoder_profile_refuses_models_without_clip(capsys):
+    argv = ["--encoder-profile", "--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--iters", "1"]
+    assert load_tool("benchmark").main(argv) == 2
+    assert "--encoder-profile: only for SED's CLIP encoder" in capsys.readouterr().err

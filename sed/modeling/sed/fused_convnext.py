@@ -3,16 +3,19 @@
 A ConvNeXt block spends most of its time in its MLP (fc1 -> exact GELU -> fc2) over every pixel. PyTorch runs it
 as `addmm` (which first copies the broadcast bias into the output), a separate GELU pass, then the layer scale and
 the residual sum as two more passes. Here oneDNN applies the bias and the GELU inside the matrix product
-(`torch.ops.mkldnn._linear_pointwise`, the kernel torch.compile's CPU backend emits), and the layer scale and
-residual are one `addcmul`: ~20% less encoder time at 768 px on one thread (docs/PERFORMANCE.md).
+(`torch.ops.mkldnn._linear_pointwise`), and the layer scale and residual are one `addcmul`. SED-B's encoder at 768
+px on one CPU thread: ~25% less time in fp32, ~9% in bf16, where the matrix products already ran near the cores'
+peak (`tools/benchmark.py --encoder-profile` measures it).
 
 oneDNN sums the products in another order than PyTorch's BLAS, so the outputs are not bitwise those of timm's
-forward: float32 rounding differences (~1e-7 relative per block), which the tests bound. Under autocast to
-bfloat16 the two matrix products run in bfloat16 (as autocast runs them), the residual stream stays float32.
+forward: float32 rounding differences (~1e-6 of the features' scale after 36 blocks, SED's probabilities within
+1e-6), which the tests bound. Under autocast to bfloat16 the two matrix products run in bfloat16 (as autocast runs
+them) and the residual stream stays float32, as in timm's forward under autocast.
 
 Only where it applies (`fused_blocks_supported`): CPU float32 tensors, no gradient recorded, the trunk in eval
-mode, a PyTorch built with oneDNN that has the op; anything else (training, CUDA, fp16 autocast) runs timm's own
-forward, as does any block of another form than timm's ConvNeXt block with a linear MLP and a GELU.
+mode, a PyTorch built with oneDNN that has the op, not tracing or compiling; anything else (training, CUDA, fp16
+autocast, jit tracing, exports, torch.compile) runs timm's own forward, as does any block of another form than
+timm's ConvNeXt block with a linear MLP and a GELU.
 """
 
 import torch
@@ -28,6 +31,8 @@ def fused_blocks_supported(trunk, x):
         return False
     if trunk.training or torch.is_grad_enabled() or x.device.type != "cpu":
         return False
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return False  # FLOP counts, exports and torch.compile see timm's forward: plain aten operations
     autocast = _autocast_dtype()
     return autocast in (None, torch.bfloat16) and x.dtype in (torch.float32, autocast)
 

@@ -33,7 +33,7 @@ class SEDPredictor(nn.Module):
         text_cache_dir="",
         clip_finetune="full",
         gradient_checkpointing=False,
-        fused_blocks=False,
+        fused_blocks=True,
     ):
         """
         Args:
