@@ -21,9 +21,7 @@ def add_sed_model_config(cfg):
     # convnext_base_w_320 and 0.1 for convnext_large_d_320; other models: their open_clip config's)
     cfg.MODEL.ENC.DROP_PATH_RATE = -1.0
     cfg.MODEL.ENC.HEAD_DROPOUT = -1.0  # dropout of the CLIP projection head in training (< 0: as DROP_PATH_RATE)
-    # CPU inference: the CLIP ConvNeXt blocks' MLPs as oneDNN linear layers with fused bias+GELU (fp32 encoder ~25%
-    # faster; probabilities within 1e-6 of False, timm's forward, see sed/modeling/sed/fused_convnext.py)
-    cfg.MODEL.ENC.FUSED_BLOCKS = True
+    cfg.MODEL.ENC.FUSED_BLOCKS = True  # CPU inference: CLIP blocks as oneDNN linear+GELU (faster, within 1e-6)
     cfg.MODEL.ENC.TEXT_EMBEDDING_CACHE_DIR = "~/.cache/sed/text_embeddings"  # disk cache of class embeddings ("" = off)
     cfg.MODEL.CLIP_PIXEL_MEAN = [122.7709383, 116.7460125, 104.09373615]  # CLIP normalisation mean, RGB 0..255
     cfg.MODEL.CLIP_PIXEL_STD = [68.5005327, 66.6321579, 70.3231630]  # CLIP normalisation std, RGB 0..255

@@ -78,7 +78,7 @@ def fused_block(block, x):
         x: (B, C, H, W) channels-last (then every permutation below is a view, not a copy); float32, or
             bfloat16 under bfloat16 autocast (a stage's downsampling convolution gives it).
     Returns:
-        (B, C, H, W) float32 channels-last.
+        (B, C, H, W) channels-last, float32 (bfloat16 for a bfloat16 `x` in a block without layer scale, as timm's).
     """
     shortcut = x.permute(0, 2, 3, 1)
     y = block.norm(block.conv_dw(x).permute(0, 2, 3, 1))
