@@ -8,8 +8,10 @@ CLIP-normalised image at MODEL.CLIP_RESOLUTION:
 - one profiled run of each (torch.profiler), summed by part: the MLP matrix products (GMAC/s, against the
   cores' matrix-product peak in the same precision), GELU, layer scale + residual, depthwise convolutions,
   layer norms, the rest;
-- the largest absolute and relative differences of the dense embedding and res2..res5, fused against timm's,
-  and of the whole model's probabilities on a synthetic image.
+- the largest absolute and relative differences of the dense embedding and res2..res5, fused against timm's;
+- the whole model on a synthetic image (`--image-size`, `--vocabulary`, `--fast`/`--topk`/`--keep` as for the speed
+  benchmark, random text embeddings): the largest difference of its probabilities, fused against timm's, and CPU
+  seconds of each, alternated `--iters` times.
 The command line is `tools/benchmark.py --encoder-profile`; `--layer-scale G` first draws the trunk's layer scales
 uniformly in [0, G): random initialisation sets them to 1e-6, which scales the MLP branch (and any difference of
 its result) down to nothing, where trained ConvNeXts have layer scales of order 0.1-1.
@@ -137,19 +139,34 @@ def encoder_profile(model, images, precision, iters):
     return result
 
 
-def whole_model_difference(model, inputs):
-    """Largest absolute difference of the model's probabilities with the fused encoder blocks against timm's."""
+def whole_model(model, inputs, iters):
+    """The whole model with the fused encoder blocks against timm's: the largest absolute difference of its
+    probabilities, and CPU seconds of `iters` alternated runs of each (median, min, max)."""
     predictor = model.sem_seg_head.predictor
     saved = predictor.fused_blocks
-    probabilities = []
+    probabilities, seconds = {}, {False: [], True: []}
     try:
-        for fused in (False, True):
-            predictor.fused_blocks = fused
-            with torch.no_grad():
-                probabilities.append([out["sem_seg"].float() for out in model([dict(x) for x in inputs])])
+        with torch.no_grad():
+            for round_ in range(iters + 1):
+                for fused in (False, True):
+                    predictor.fused_blocks = fused
+                    start = time.process_time()
+                    outputs = model([dict(x) for x in inputs])
+                    if round_:
+                        seconds[fused].append(time.process_time() - start)
+                    else:
+                        probabilities[fused] = [out["sem_seg"].float() for out in outputs]
     finally:
         predictor.fused_blocks = saved
-    return max((a - b).abs().max().item() for a, b in zip(*probabilities))
+    return {
+        "probability_max_abs_difference": max(
+            (a - b).abs().max().item() for a, b in zip(probabilities[False], probabilities[True])
+        ),
+        **{
+            f"{label}_s": {"median": statistics.median(s), "min": min(s), "max": max(s)}
+            for label, s in (("timm", seconds[False]), ("fused", seconds[True]))
+        },
+    }
 
 
 def draw_layer_scales(trunk, high, seed=0):
@@ -163,9 +180,20 @@ def draw_layer_scales(trunk, high, seed=0):
 
 def run_encoder_profile(args):
     """`tools/benchmark.py --encoder-profile`: the encoder of the config's SED model (see the module docstring)."""
+    import contextlib
     import tempfile
 
-    from .speed import build_cfg, build_model_timed, is_sed, random_text_embeddings, resolve_device, synthetic_images
+    from .speed import (
+        DEFAULT_VOCABULARY,
+        build_cfg,
+        build_model_timed,
+        is_sed,
+        random_text_embeddings,
+        rejection_override,
+        resolve_device,
+        resolve_vocabulary,
+        synthetic_images,
+    )
 
     device = resolve_device(args.device)
     threads = torch.get_num_threads()
@@ -173,9 +201,12 @@ def run_encoder_profile(args):
         torch.set_num_threads(args.threads)
     try:
         with tempfile.TemporaryDirectory(prefix="sed-encoder-profile-") as cache_dir, random_text_embeddings():
-            opts = list(args.opts) + ["TEST.PRECISION", args.precision]
+            fast = bool(args.fast or args.topk is not None or args.keep is not None)
+            opts = list(args.opts) + ["TEST.PRECISION", args.precision, "TEST.FAST_INFERENCE", str(fast)]
+            opts += ["TEST.TOPK", str(args.topk)] if args.topk is not None else []
             cfg = build_cfg(args.config_file, opts, device, cache_dir)
-            model, _ = build_model_timed(cfg, ["cat", "dog", "grass", "sky"], device)
+            vocabulary, class_names = resolve_vocabulary(args.vocabulary or DEFAULT_VOCABULARY)
+            model, _ = build_model_timed(cfg, class_names, device)
         if not is_sed(model):
             raise ValueError(f"--encoder-profile: only for SED's CLIP encoder; {type(model).__name__} has none.")
         if args.layer_scale:
@@ -187,9 +218,9 @@ def run_encoder_profile(args):
         )
         result["threads"] = torch.get_num_threads()
         result["layer_scale"] = args.layer_scale or "the model's"
-        result["probability_max_abs_difference"] = whole_model_difference(
-            model, synthetic_images(1, tuple(args.image_size))
-        )
+        with rejection_override(args.keep) if args.keep is not None else contextlib.nullcontext():
+            result["whole_model"] = whole_model(model, synthetic_images(1, tuple(args.image_size)), args.iters)
+        result["whole_model"].update(vocabulary=vocabulary, fast_inference=fast, keep=args.keep)
         return result
     finally:
         torch.set_num_threads(threads)
@@ -221,5 +252,15 @@ def format_encoder_profile(result):
     lines.append("fused vs timm, max abs / max rel (|ref| > 1e-3) / max |ref|:")
     for name, d in result["differences_fused_vs_timm"].items():
         lines.append(f"  {name:>5}: {d['max_abs']:.2e} / {d['max_rel']:.2e} / {d['max_ref']:.2f}")
-    lines.append(f"  probabilities of the whole model: max abs {result['probability_max_abs_difference']:.2e}")
+    whole = result["whole_model"]
+    lines.append(f"  probabilities of the whole model: max abs {whole['probability_max_abs_difference']:.2e}")
+    lines.append(
+        f"whole model (SED, TEST.PRECISION {result['precision']}, {whole['vocabulary']}, fast inference "
+        f"{whole['fast_inference']}, keep {whole['keep']}), CPU seconds, alternated: "
+        + ", ".join(
+            f"{label} median {whole[f'{label}_s']['median']:.2f} (min {whole[f'{label}_s']['min']:.2f}, max "
+            f"{whole[f'{label}_s']['max']:.2f})"
+            for label in ("timm", "fused")
+        )
+    )
     return "\n".join(lines)
