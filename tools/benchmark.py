@@ -71,7 +71,11 @@ def build_parser():
         help="input image size (the model resizes it to MODEL.CLIP_RESOLUTION)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the decoder's steps (falls back)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the decoder's steps (falls back); with --encoder-profile: the encoder",
+    )
     parser.add_argument(
         "--random-text-embeddings",
         action="store_true",

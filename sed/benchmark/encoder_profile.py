@@ -12,11 +12,13 @@ CLIP-normalised image at MODEL.CLIP_RESOLUTION:
 - the whole model on a synthetic image (`--image-size`, `--vocabulary`, `--fast`/`--topk`/`--keep` as for the speed
   benchmark, random text embeddings): the largest difference of its probabilities, fused against timm's, and CPU
   seconds of each, alternated `--iters` times.
-The command line is `tools/benchmark.py --encoder-profile`; `--layer-scale G` first draws the trunk's layer scales
+With `--compile`, `encode_image` under torch.compile (timm's forward; inductor's own fusions) is timed and compared
+too. The command line is `tools/benchmark.py --encoder-profile`; `--layer-scale G` first draws the trunk's layer scales
 uniformly in [0, G): random initialisation sets them to 1e-6, which scales the MLP branch (and any difference of
 its result) down to nothing, where trained ConvNeXts have layer scales of order 0.1-1.
 """
 
+import logging
 import statistics
 import time
 
@@ -25,6 +27,8 @@ import torch
 from ..modeling.sed import fused_convnext
 from ..modeling.sed.clip_encoder import STAGE_NAMES, encode_image
 from ..utils.precision import PRECISIONS, inference_precision
+
+logger = logging.getLogger(__name__)
 
 
 def matmul_peaks(dtype, n=2048, iters=3):
@@ -102,40 +106,58 @@ def _differences(a, b):
     }
 
 
-def encoder_profile(model, images, precision, iters):
-    """The measurements of the module docstring for `model` (an SED model) and CLIP-normalised `images`."""
+def compiled_encoder(visual, images, device, precision):
+    """`encode_image` with timm's block forward under torch.compile (inductor makes its own fusions), tried on
+    `images` first. Returns (function or None, description); compiling needs a C++ compiler on the CPU."""
+    compiled = torch.compile(lambda x: encode_image(visual, x, fused_blocks=False))
+    start = time.perf_counter()
+    try:
+        with torch.no_grad(), inference_precision(device, precision):
+            compiled(images)
+    except Exception as e:  # backend failures surface as many exception types
+        logger.warning(f"torch.compile failed ({type(e).__name__}: {str(e)[:300]}); not measured.")
+        return None, f"failed: {type(e).__name__}"
+    return compiled, f"torch.compile of encode_image, first call {time.perf_counter() - start:.0f} s (wall)"
+
+
+def encoder_profile(model, images, precision, iters, compile=False):
+    """The measurements of the module docstring for `model` (an SED model) and CLIP-normalised `images`; with
+    `compile`, also `compiled_encoder`'s seconds and differences."""
     visual = model.sem_seg_head.predictor.clip_model.visual
     device = images.device.type
-
-    def run(fused):
-        with torch.no_grad(), inference_precision(device, precision):
-            return encode_image(visual, images, fused_blocks=fused)
-
-    outputs = {fused: run(fused) for fused in (False, True)}
-    seconds = {False: [], True: []}
-    for _ in range(iters):
-        for fused in seconds:
-            start = time.process_time()
-            run(fused)
-            seconds[fused].append(time.process_time() - start)
-    (features, dense), (fused_features, fused_dense) = outputs[False], outputs[True]
-    differences = {"dense": _differences(fused_dense, dense)}
-    differences.update({k: _differences(fused_features[k], features[k]) for k in STAGE_NAMES})
-    dtype = PRECISIONS[precision] or torch.float32
-    result = {
-        "precision": precision,
-        "image_size": list(images.shape[-2:]),
-        "matmul_peaks_gmac_per_s": matmul_peaks(dtype),
-        "differences_fused_vs_timm": differences,
+    forwards = {
+        "timm": lambda x: encode_image(visual, x, fused_blocks=False),
+        "fused": lambda x: encode_image(visual, x, fused_blocks=True),
     }
-    for fused, label in ((False, "timm"), (True, "fused")):
-        s = seconds[fused]
-        result[label] = {
-            "median_s": statistics.median(s),
-            "min_s": min(s),
-            "max_s": max(s),
-            **profile_parts(lambda fused=fused: run(fused)),
-        }
+    result = {"precision": precision, "image_size": list(images.shape[-2:])}
+    if compile:
+        compiled, result["compiled_as"] = compiled_encoder(visual, images, device, precision)
+        if compiled is not None:
+            forwards["compiled"] = compiled
+
+    def run(label):
+        with torch.no_grad(), inference_precision(device, precision):
+            return forwards[label](images)
+
+    outputs = {label: run(label) for label in forwards}
+    seconds = {label: [] for label in forwards}
+    for _ in range(iters):
+        for label in forwards:
+            start = time.process_time()
+            run(label)
+            seconds[label].append(time.process_time() - start)
+    features, dense = outputs["timm"]
+    for label in forwards:
+        if label != "timm":
+            other_features, other_dense = outputs[label]
+            differences = {"dense": _differences(other_dense, dense)}
+            differences.update({k: _differences(other_features[k], features[k]) for k in STAGE_NAMES})
+            result[f"differences_{label}_vs_timm"] = differences
+    result["matmul_peaks_gmac_per_s"] = matmul_peaks(PRECISIONS[precision] or torch.float32)
+    for label, s in seconds.items():
+        result[label] = {"median_s": statistics.median(s), "min_s": min(s), "max_s": max(s)}
+        if label != "compiled":
+            result[label].update(profile_parts(lambda label=label: run(label)))
     return result
 
 
@@ -213,9 +235,8 @@ def run_encoder_profile(args):
             draw_layer_scales(model.sem_seg_head.predictor.clip_model.visual.trunk, args.layer_scale)
         g = torch.Generator().manual_seed(0)
         images = torch.randn(1, 3, *cfg.MODEL.CLIP_RESOLUTION, generator=g).to(device)
-        result = encoder_profile(
-            model, images.contiguous(memory_format=torch.channels_last), args.precision, args.iters
-        )
+        images = images.contiguous(memory_format=torch.channels_last)
+        result = encoder_profile(model, images, args.precision, args.iters, args.compile)
         result["threads"] = torch.get_num_threads()
         result["layer_scale"] = args.layer_scale or "the model's"
         with rejection_override(args.keep) if args.keep is not None else contextlib.nullcontext():
@@ -249,11 +270,20 @@ def format_encoder_profile(result):
             f"{rate:.0f} GMAC/s = {rate / peak:.0%} of the faster)"
         )
         lines.extend(f"       {part} {s:.3f} s" for part, s in r["parts_s"].items() if part != "mlp matmul")
-    lines.append("fused vs timm, max abs / max rel (|ref| > 1e-3) / max |ref|:")
-    for name, d in result["differences_fused_vs_timm"].items():
-        lines.append(f"  {name:>5}: {d['max_abs']:.2e} / {d['max_rel']:.2e} / {d['max_ref']:.2f}")
+    if "compiled_as" in result:
+        lines.append(f"compiled: {result['compiled_as']}")
+    if "compiled" in result:
+        r = result["compiled"]
+        lines.append(f"compiled: median {r['median_s']:.3f} s (min {r['min_s']:.3f}, max {r['max_s']:.3f})")
+    for label in ("fused", "compiled"):
+        if f"differences_{label}_vs_timm" in result:
+            lines.append(f"{label} vs timm, max abs / max rel (|ref| > 1e-3) / max |ref|:")
+            for name, d in result[f"differences_{label}_vs_timm"].items():
+                lines.append(f"  {name:>5}: {d['max_abs']:.2e} / {d['max_rel']:.2e} / {d['max_ref']:.2f}")
     whole = result["whole_model"]
-    lines.append(f"  probabilities of the whole model: max abs {whole['probability_max_abs_difference']:.2e}")
+    lines.append(
+        f"fused vs timm, probabilities of the whole model: max abs {whole['probability_max_abs_difference']:.2e}"
+    )
     lines.append(
         f"whole model (SED, TEST.PRECISION {result['precision']}, {whole['vocabulary']}, fast inference "
         f"{whole['fast_inference']}, keep {whole['keep']}), CPU seconds, alternated: "

@@ -282,3 +282,19 @@ def test_encoder_profile_refuses_models_without_clip(capsys):
     argv = ["--encoder-profile", "--config-file", str(REPO / "configs/ecenet/ecenet_tiny_cpu.yaml"), "--iters", "1"]
     assert load_tool("benchmark").main(argv) == 2
     assert "--encoder-profile: only for SED's CLIP encoder" in capsys.readouterr().err
+
+
+def test_encoder_profile_compile_falls_back_when_compiling_fails(monkeypatch):
+    import torch
+
+    from sed.benchmark import encoder_profile
+
+    def failing_compile(fn):
+        def compiled(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    compiled, described = encoder_profile.compiled_encoder(None, torch.zeros(1, 3, 32, 32), "cpu", "fp32")
+    assert compiled is None and described == "failed: RuntimeError"
