@@ -4,7 +4,7 @@ A ConvNeXt block spends most of its time in its MLP (fc1 -> exact GELU -> fc2) o
 as `addmm` (which first copies the broadcast bias into the output), a separate GELU pass, then the layer scale and
 the residual sum as two more passes. Here oneDNN applies the bias and the GELU inside the matrix product
 (`torch.ops.mkldnn._linear_pointwise`), and the layer scale and residual are one `addcmul`. SED-B's encoder at 768
-px on one CPU thread: ~25% less time in fp32, ~9% in bf16, where the matrix products already ran near the cores'
+px on one CPU thread: 15-25% less time in fp32, 5-9% in bf16 (shared machine), where the matrix products already ran near the cores'
 peak (`tools/benchmark.py --encoder-profile` measures it).
 
 oneDNN sums the products in another order than PyTorch's BLAS, so the outputs are not bitwise those of timm's
