@@ -497,12 +497,11 @@ class GradualFusionDecoder(nn.Module):
             columns = x.view(b, t, c, -1)  # (B, T, C, H*W)
             for image in range(b):
                 for locations in chunk_slices(columns.shape[-1], locations_per_chunk):
-                    maps = columns[image, :, :, locations]
-                    maps += stage.attend(maps.permute(2, 0, 1)).permute(1, 2, 0)
+                    stage.attention.add_transformed_(columns[image, :, :, locations])
         else:
             flat = sequences.view(-1, t, c)
             for locations in chunk_slices(flat.shape[0], locations_per_chunk):
-                flat[locations] = stage.attend(flat[locations])
+                stage.attention.transform_(flat[locations])
         # 3. per class: upsampling fused with appearance and cost guidance, per chunk of class maps
         appearance = stage.appearance_response(self.decoder_guidance_projection[i](appearance)).unsqueeze(1)
         maps = x.view(b, t, *x.shape[1:])
