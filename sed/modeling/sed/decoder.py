@@ -130,8 +130,9 @@ EMBEDDING_SCORE_ROWS_PER_CLASS_MAP = 64
 # Fast inference holds the cost embedding of every class up to this size (SED-B: 227 classes); above, it embeds
 # the kept classes again rather than hold them all (A-847: 250 MB), at 4% more of the embedding's work.
 HELD_EMBEDDING_BYTES = 64 * 2**20
-# Class attention runs on chunks of locations of about this many elements (locations x classes x channels).
-ATTENTION_CHUNK_ELEMENTS = 2**20
+# Class attention runs on chunks of locations of about this many elements (locations x classes x channels): on
+# the CPU, 2**18 was the fastest of 2**16 .. 2**20 at every SED-B stage (150 classes, 1 thread).
+ATTENTION_CHUNK_ELEMENTS = 2**18
 
 
 def _image_segments(rows, classes):
