@@ -109,32 +109,6 @@ def alternated_cpu_seconds(model, inputs, precisions, iters):
     return seconds
 
 
-def peak_rates(precision, iters=3):
-    """GMAC/s (median of `iters` CPU-timed runs) of a 1024^3 matrix product and a 3x3 256->256 convolution at
-    96x96 (channels-last), in fp32 and in `precision`: what this machine's cores reach, to read the model's against."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
-    x = torch.randn(1, 256, 96, 96).contiguous(memory_format=torch.channels_last)
-    work = {
-        "matmul_1024": (lambda d: (lambda m, n: lambda: m @ n)(a.to(d), b.to(d)), 1024**3),
-        "conv3x3_256_96x96": (lambda d: (lambda c, y: lambda: c(y))(conv.to(d), x.to(d)), 256 * 256 * 9 * 96 * 96),
-    }
-    rates = {}
-    with torch.no_grad():
-        for name, (make, macs) in work.items():
-            for label, d in (("fp32", torch.float32), (precision, dtype)):
-                run = make(d)
-                run()
-                seconds = []
-                for _ in range(iters):
-                    start = time.process_time()
-                    run()
-                    seconds.append(time.process_time() - start)
-                rates[f"{name}_{label}_gmac_per_s"] = macs / statistics.median(seconds) / 1e9
-    return rates
-
-
 def speed(model, inputs, precision, iters):
     from sed.modeling.postprocess import label_outputs
 
@@ -258,11 +232,11 @@ def main(argv=None):
                 f"(range {s['speedup_range'][0]:.2f}x-{s['speedup_range'][1]:.2f}x)"
             )
     if args.peaks:
-        result["peaks"] = peak_rates(args.precision)
-        print(
-            "peak rates, GMAC/s: "
-            + ", ".join(f"{k[: -len('_gmac_per_s')]} {v:.0f}" for k, v in result["peaks"].items())
-        )
+        from sed.benchmark.op_profile import peak_rates
+
+        peaks = peak_rates(["fp32", args.precision], args.device)
+        result["peaks_gmac_per_s"] = {f"{kind}_{precision}": rate for (kind, precision), rate in peaks.items()}
+        print("peak rates, GMAC/s: " + ", ".join(f"{k} {v:.0f}" for k, v in result["peaks_gmac_per_s"].items()))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=1))
     return result

@@ -335,7 +335,7 @@ def compiled_decoder(model, inputs, device, precision, stack):
     steps = [
         (module, name)
         for stage in model.sem_seg_head.predictor.transformer.stages
-        for module, name in [(stage.cnext, "residual"), (stage.attention, "transform"), (stage.conv, "rest")]
+        for module, name in [(stage.cnext, "residual"), (stage.attention, "transform_"), (stage.conv, "rest")]
     ]
     trial = contextlib.ExitStack()
     for module, name in steps:

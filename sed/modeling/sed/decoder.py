@@ -130,8 +130,9 @@ EMBEDDING_SCORE_ROWS_PER_CLASS_MAP = 64
 # Fast inference holds the cost embedding of every class up to this size (SED-B: 227 classes); above, it embeds
 # the kept classes again rather than hold them all (A-847: 250 MB), at 4% more of the embedding's work.
 HELD_EMBEDDING_BYTES = 64 * 2**20
-# Class attention runs on chunks of locations of about this many elements (locations x classes x channels).
-ATTENTION_CHUNK_ELEMENTS = 2**20
+# Class attention runs on chunks of locations of about this many elements (locations x classes x channels): on
+# the CPU, 2**18 was the fastest of 2**16 .. 2**20 at every SED-B stage (150 classes, 1 thread).
+ATTENTION_CHUNK_ELEMENTS = 2**18
 
 
 def _image_segments(rows, classes):
@@ -497,12 +498,11 @@ class GradualFusionDecoder(nn.Module):
             columns = x.view(b, t, c, -1)  # (B, T, C, H*W)
             for image in range(b):
                 for locations in chunk_slices(columns.shape[-1], locations_per_chunk):
-                    maps = columns[image, :, :, locations]
-                    maps += stage.attend(maps.permute(2, 0, 1)).permute(1, 2, 0)
+                    stage.attention.add_transformed_(columns[image, :, :, locations])
         else:
             flat = sequences.view(-1, t, c)
             for locations in chunk_slices(flat.shape[0], locations_per_chunk):
-                flat[locations] = stage.attend(flat[locations])
+                stage.attention.transform_(flat[locations])
         # 3. per class: upsampling fused with appearance and cost guidance, per chunk of class maps
         appearance = stage.appearance_response(self.decoder_guidance_projection[i](appearance)).unsqueeze(1)
         maps = x.view(b, t, *x.shape[1:])
