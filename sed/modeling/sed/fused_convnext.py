@@ -4,8 +4,8 @@ A ConvNeXt block spends most of its time in its MLP (fc1 -> exact GELU -> fc2) o
 as `addmm` (which first copies the broadcast bias into the output), a separate GELU pass, then the layer scale and
 the residual sum as two more passes. Here oneDNN applies the bias and the GELU inside the matrix product
 (`torch.ops.mkldnn._linear_pointwise`), and the layer scale and residual are one `addcmul`. SED-B's encoder at 768
-px on one CPU thread: 15-25% less time in fp32, 5-9% in bf16 (shared machine), where the matrix products already ran near the cores'
-peak (`tools/benchmark.py --encoder-profile` measures it).
+px on one CPU thread: 15-25% less time in fp32, 5-9% in bf16 (shared machine), where the matrix products already
+ran near the cores' peak (`tools/benchmark.py --encoder-profile` measures it).
 
 oneDNN sums the products in another order than PyTorch's BLAS, so the outputs are not bitwise those of timm's
 forward: float32 rounding differences (~1e-6 of the features' scale after 36 blocks, SED's probabilities within
