@@ -24,75 +24,50 @@ import time
 
 import torch
 
-from ..modeling.sed import fused_convnext
 from ..modeling.sed.clip_encoder import STAGE_NAMES, encode_image
-from ..utils.precision import PRECISIONS, inference_precision
+from ..utils.precision import inference_precision
+from .op_profile import ONEDNN_LINEAR, peak_rates, profile_operations
 
 logger = logging.getLogger(__name__)
 
 
-def matmul_peaks(dtype, n=2048, iters=3):
-    """{kernel: GMAC/s} of an n^3 matrix product in `dtype` on this process's threads (median of `iters` CPU-timed
-    runs): torch's `matmul` (BLAS, what timm's blocks run) and oneDNN's linear (the fused blocks'), where present."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    kernels = {"torch matmul": lambda: a @ b}
-    if fused_convnext._LINEAR is not None and torch.backends.mkldnn.is_available():
-        kernels["oneDNN linear"] = lambda: fused_convnext._LINEAR(a, b, None, "none", [], "")
-    peaks = {}
-    with torch.no_grad():
-        for name, run in kernels.items():
-            run()
-            seconds = []
-            for _ in range(iters):
-                start = time.process_time()
-                run()
-                seconds.append(time.process_time() - start)
-            peaks[name] = n**3 / statistics.median(seconds) / 1e9
-    return peaks
-
-
-def _is_depthwise(event):
-    shapes = event.input_shapes
+def _is_depthwise(shapes):
     return len(shapes) > 1 and len(shapes[1]) == 4 and shapes[1][1] == 1
 
 
-def _linear_macs(event):
-    """Multiply-adds of a linear layer event: rows of the input x in_features x out_features."""
-    x, w = event.input_shapes[0], event.input_shapes[1]
-    return (torch.Size(x).numel() // x[-1]) * w[0] * w[1] if x and w else 0
-
-
-# (part, test of a top-level profiler event): the first that matches counts the event's inclusive time. The linear
-# layers are the blocks' MLPs and the projection head (0.5% of the multiply-adds of convnext_base_w_320 at 768 px).
+# (part, test of a top-level operation's name and input shapes): the first that matches counts the operation's
+# inclusive time. The linear layers are the blocks' MLPs and the projection head (0.5% of the multiply-adds of
+# convnext_base_w_320 at 768 px).
 PARTS = (
-    ("mlp matmul", lambda e: e.name in ("aten::linear", "mkldnn::_linear_pointwise")),
-    ("gelu", lambda e: e.name == "aten::gelu"),
-    ("layer scale + residual", lambda e: e.name in ("aten::mul", "aten::add", "aten::addcmul")),
-    ("depthwise conv", lambda e: e.name == "aten::conv2d" and _is_depthwise(e)),
-    ("layer norm", lambda e: e.name == "aten::layer_norm"),
+    ("mlp matmul", lambda name, shapes: name in ("aten::linear", ONEDNN_LINEAR)),
+    ("gelu", lambda name, shapes: name == "aten::gelu"),
+    ("layer scale + residual", lambda name, shapes: name in ("aten::mul", "aten::add", "aten::addcmul")),
+    ("depthwise conv", lambda name, shapes: name == "aten::conv2d" and _is_depthwise(shapes)),
+    ("layer norm", lambda name, shapes: name == "aten::layer_norm"),
 )
 
 
 def profile_parts(run):
-    """{part: seconds} of one call of `run`, and the MLP's multiply-adds, from torch.profiler's top-level events."""
-    from torch.profiler import profile
+    """{part: seconds} of one call of `run`, and the MLP's multiply-adds, from its top-level operations
+    (`op_profile.profile_operations`)."""
+    elapsed = []
 
-    with profile(record_shapes=True) as prof:
+    def timed():
         start = time.process_time()
         run()
-        total = time.process_time() - start
-    events = [e for e in prof.events() if e.cpu_parent is None]
+        elapsed.append(time.process_time() - start)
+
     seconds = {name: 0.0 for name, _ in PARTS}
     macs = 0
-    for event in events:
+    for (_, operation, shapes), (_, us, operation_macs) in profile_operations(timed, {}).items():
         for name, matches in PARTS:
-            if matches(event):
-                seconds[name] += event.cpu_time_total / 1e6
+            if matches(operation, shapes):
+                seconds[name] += us / 1e6
                 if name == "mlp matmul":
-                    macs += _linear_macs(event)
+                    macs += operation_macs
                 break
-    seconds["rest"] = max(0.0, total - sum(seconds.values()))
-    return {"total_s": total, "parts_s": seconds, "mlp_gmac": macs / 1e9}
+    seconds["rest"] = max(0.0, elapsed[0] - sum(seconds.values()))
+    return {"total_s": elapsed[0], "parts_s": seconds, "mlp_gmac": macs / 1e9}
 
 
 def _differences(a, b):
@@ -153,7 +128,12 @@ def encoder_profile(model, images, precision, iters, compile=False):
             differences = {"dense": _differences(other_dense, dense)}
             differences.update({k: _differences(other_features[k], features[k]) for k in STAGE_NAMES})
             result[f"differences_{label}_vs_timm"] = differences
-    result["matmul_peaks_gmac_per_s"] = matmul_peaks(PRECISIONS[precision] or torch.float32)
+    peaks = peak_rates([precision], device)
+    result["matmul_peaks_gmac_per_s"] = {
+        label: peaks[kind, precision]
+        for kind, label in (("matmul", "torch matmul"), ("onednn_linear", "oneDNN linear"))
+        if (kind, precision) in peaks
+    }
     for label, s in seconds.items():
         result[label] = {"median_s": statistics.median(s), "min_s": min(s), "max_s": max(s)}
         if label != "compiled":
@@ -253,7 +233,7 @@ def format_encoder_profile(result):
     peak = max(peaks.values())
     lines = [
         f"CLIP encoder, {result['precision']}, {result['image_size'][0]}x{result['image_size'][1]}, "
-        f"{result['threads']} thread(s), layer scales {result['layer_scale']}; 2048^3 matmul "
+        f"{result['threads']} thread(s), layer scales {result['layer_scale']}; 1024^3 matmul "
         + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items())
         + " GMAC/s",
     ]

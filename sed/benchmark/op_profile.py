@@ -23,8 +23,18 @@ from ..utils.measure import synchronize
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-# Operations whose multiply-adds the profiler counts, by the peak they are read against.
-MATMUL_OPERATIONS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear")
+# Operations whose multiply-adds are counted (by the profiler, or here from their shapes), by the peak they are read
+# against; oneDNN's fused linear layer is what the CLIP encoder's fused blocks run (sed.modeling.sed.fused_convnext).
+ONEDNN_LINEAR = "mkldnn::_linear_pointwise"
+MATMUL_OPERATIONS = (
+    "aten::addmm",
+    "aten::mm",
+    "aten::bmm",
+    "aten::baddbmm",
+    "aten::matmul",
+    "aten::linear",
+    ONEDNN_LINEAR,
+)
 CONVOLUTION_OPERATIONS = ("aten::conv2d", "aten::convolution", "aten::conv_transpose2d")
 PART_PREFIX = "part:"
 
@@ -41,16 +51,30 @@ def _median_seconds(run, iters, device):
     return statistics.median(seconds)
 
 
-def peak_rates(precisions=("fp32",), device="cpu", iters=3):
-    """{(kind, precision): GMAC/s}: the median rate of a 1024^3 matrix product ("matmul") and of a 3x3 256->256
-    convolution at 96x96, channels-last ("conv"), in each precision: what the device reaches at best."""
-    a, b = torch.randn(1024, 1024, device=device), torch.randn(1024, 1024, device=device)
+def onednn_linear():
+    """oneDNN's linear layer with fused post-operations (`torch.ops.mkldnn._linear_pointwise`), None where this
+    PyTorch lacks it or was built without oneDNN."""
+    op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+    return op if op is not None and torch.backends.mkldnn.is_available() else None
+
+
+def peak_rates(precisions=("fp32",), device="cpu", iters=3, size=1024):
+    """{(kind, precision): GMAC/s}: the median rate, in each precision, of a size^3 matrix product by torch's
+    matmul ("matmul", BLAS on the CPU) and by oneDNN's linear layer ("onednn_linear", CPU only, where present), and
+    of a 3x3 256->256 convolution at 96x96, channels-last ("conv"): what the device reaches at best."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(device, memory_format=torch.channels_last)
     x = torch.randn(1, 256, 96, 96, device=device).contiguous(memory_format=torch.channels_last)
     work = {
-        "matmul": (lambda dtype: functools.partial(torch.matmul, a.to(dtype), b.to(dtype)), 1024**3),
+        "matmul": (lambda dtype: functools.partial(torch.matmul, a.to(dtype), b.to(dtype)), size**3),
         "conv": (lambda dtype: functools.partial(conv.to(dtype), x.to(dtype)), 256 * 256 * 9 * 96 * 96),
     }
+    linear = onednn_linear()
+    if linear is not None and torch.device(device).type == "cpu":
+        work["onednn_linear"] = (
+            lambda dtype: functools.partial(linear, a.to(dtype), b.to(dtype), None, "none", [], ""),
+            size**3,
+        )
     rates = {}
     with torch.no_grad():
         for kind, (make, macs) in work.items():
@@ -61,6 +85,8 @@ def peak_rates(precisions=("fp32",), device="cpu", iters=3):
 
 
 def _operation_kind(name):
+    if name == ONEDNN_LINEAR:
+        return "onednn_linear"
     if name in MATMUL_OPERATIONS:
         return "matmul"
     if name in CONVOLUTION_OPERATIONS:
@@ -95,7 +121,7 @@ def marked_parts(parts):
 def profile_operations(run, parts):
     """Runs `run()` once under torch's profiler with `parts` marked (see `marked_parts`).
 
-    Returns {(part, operation, input shapes): [calls, CPU microseconds, multiply-adds]} over the top-level
+    Returns {(part, operation, input shapes as tuples): [calls, CPU microseconds, multiply-adds]} over the top-level
     operations: those called from Python, not from another operation (their time includes their callees', e.g. a
     convolution's oneDNN kernel, a linear layer's matrix product and bias). Time outside every part is "other".
     """
@@ -109,7 +135,7 @@ def profile_operations(run, parts):
         if event.name.startswith(PART_PREFIX) or (parent is not None and not parent.name.startswith(PART_PREFIX)):
             continue
         part = parent.name[len(PART_PREFIX) :] if parent is not None else "other"
-        group = groups[part, event.name, str(event.input_shapes)]
+        group = groups[part, event.name, tuple(tuple(shape) for shape in event.input_shapes)]
         group[0] += 1
         group[1] += event.cpu_time_total
         group[2] += _subtree_flops(event) // 2
@@ -117,10 +143,14 @@ def profile_operations(run, parts):
 
 
 def _subtree_flops(event):
-    if event.name == "aten::conv_transpose2d" and len(event.input_shapes) > 1:
-        # not counted by the profiler: every input pixel adds its channels times the weight into the output
-        (n, _, h, w), weight = event.input_shapes[0], event.input_shapes[1]
+    shapes = event.input_shapes
+    # Not counted by the profiler. A transposed convolution adds every input pixel's channels times the weight into
+    # the output; a linear layer multiplies each row of its input by the (out, in) weight.
+    if event.name == "aten::conv_transpose2d" and len(shapes) > 1 and len(shapes[0]) == 4:
+        (n, _, h, w), weight = shapes[0], shapes[1]
         return 2 * n * h * w * _numel(weight)
+    if event.name == ONEDNN_LINEAR and len(shapes) > 1 and shapes[0] and shapes[1]:
+        return 2 * _numel(shapes[0]) // shapes[0][-1] * _numel(shapes[1])
     return event.flops + sum(_subtree_flops(child) for child in event.cpu_children)
 
 
@@ -134,6 +164,7 @@ def _numel(shape):
 def operation_table(groups, peaks, precision="fp32"):
     """Rows (dicts) of `profile_operations`' groups, slowest first: part, operation, kind (matmul / conv / other),
     input shapes, calls, ms, share of the part's time, GMAC/s and the share of the kind's peak in `peaks`
+    (oneDNN's linear layers read against its own peak where measured, else the matrix product's)
     (`peak_rates`) for `precision`; and totals by (part, kind)."""
     part_us = defaultdict(float)
     for (part, _, _), (_, us, _) in groups.items():
@@ -141,6 +172,8 @@ def operation_table(groups, peaks, precision="fp32"):
     rows, totals = [], defaultdict(lambda: [0.0, 0])
     for (part, name, shapes), (calls, us, macs) in groups.items():
         kind = _operation_kind(name)
+        if (kind, precision) not in peaks and kind == "onednn_linear":
+            kind = "matmul"
         rate = macs / us / 1e3 if macs and us else None
         peak = peaks.get((kind, precision))
         rows.append(
@@ -148,7 +181,7 @@ def operation_table(groups, peaks, precision="fp32"):
                 "part": part,
                 "operation": name,
                 "kind": kind,
-                "input_shapes": shapes,
+                "input_shapes": str([list(shape) for shape in shapes]),
                 "calls": calls,
                 "ms": us / 1e3,
                 "share_of_part": us / part_us[part] if part_us[part] else 0.0,
