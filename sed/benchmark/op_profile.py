@@ -221,11 +221,11 @@ def format_operation_table(rows, summary, peaks, precision="fp32", limit=25):
         "peaks (GMAC/s): "
         + ", ".join(f"{kind} {p} {value:.1f}" for (kind, p), value in sorted(peaks.items()))
         + f"; rates below are read against the {precision} peaks",
-        f"{'part':<10} {'kind':<7} {'ms':>9} {'share':>6} {'GMAC/s':>8} {'peak':>6}",
+        f"{'part':<10} {'kind':<13} {'ms':>9} {'share':>6} {'GMAC/s':>8} {'peak':>6}",
     ]
     for row in summary:
         lines.append(
-            f"{row['part']:<10} {row['kind']:<7} {row['ms']:9.1f} {100 * row['share_of_part']:5.1f}% {rate(row)}"
+            f"{row['part']:<10} {row['kind']:<13} {row['ms']:9.1f} {100 * row['share_of_part']:5.1f}% {rate(row)}"
         )
     lines.append(
         f"{'part':<10} {'operation':<24} {'calls':>5} {'ms':>9} {'share':>6} {'GMAC/s':>8} {'peak':>6}  shapes"
