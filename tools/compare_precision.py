@@ -21,6 +21,7 @@ tools/benchmark.py does), label maps as in evaluation.
 
 import argparse
 import contextlib
+import functools
 import json
 import platform
 import statistics
@@ -32,6 +33,7 @@ from pathlib import Path
 import torch
 
 from sed.benchmark.parity_fixture import ParityFixture
+from sed.utils.measure import alternated_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,25 +97,15 @@ def accuracy(models, seeds, precision):
     return rows
 
 
-def alternated_cpu_seconds(model, inputs, precisions, iters):
-    """{precision: [CPU seconds of each run]}: one warm-up each, then `iters` rounds running every precision once."""
-    seconds = {p: [] for p in precisions}
-    with torch.no_grad():
-        for round_ in range(iters + 1):
-            for precision in precisions:
-                model.precision = precision
-                start = time.process_time()
-                model([dict(x) for x in inputs])
-                if round_:
-                    seconds[precision].append(time.process_time() - start)
-    return seconds
-
-
 def speed(model, inputs, precision, iters):
     from sed.modeling.postprocess import label_outputs
 
-    with label_outputs(model):
-        seconds = alternated_cpu_seconds(model, inputs, ["fp32", precision], iters)
+    def run(p):
+        model.precision = p
+        model([dict(x) for x in inputs])
+
+    with label_outputs(model), torch.no_grad():
+        _, seconds = alternated_cpu_seconds({p: functools.partial(run, p) for p in ["fp32", precision]}, iters)
     summary = {
         p: {"median_s": statistics.median(s), "min_s": min(s), "max_s": max(s), "runs_s": s} for p, s in seconds.items()
     }

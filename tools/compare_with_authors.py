@@ -147,18 +147,6 @@ def runners(ours, theirs, inputs, mode, topk, keep):
     return run_ours, run_theirs
 
 
-def alternate(run_a, run_b, iters):
-    """CPU seconds of `iters` runs each of a and b, alternated (a, b, a, b, ...), after one warm-up each."""
-    seconds = ([], [])
-    for i in range(iters + 1):
-        for run, out in zip((run_a, run_b), seconds):
-            start = time.process_time()
-            run()
-            if i:
-                out.append(time.process_time() - start)
-    return seconds
-
-
 def summary(seconds):
     return {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds), "runs_s": seconds}
 
@@ -183,6 +171,7 @@ def main(argv=None):
     from sed.config import load_config
     from sed.modeling.sed.decoder import GradualFusionDecoder
     from sed.modeling.sed.prompt_templates import get_prompt_templates
+    from sed.utils.measure import alternated_cpu_seconds
 
     authors = import_authors_decoder(args.authors_checkout)
     cfg = load_config(args.config_file, [*args.opts, "TEST.FAST_COMPOSED_SCORES", str(args.composed)])
@@ -200,7 +189,8 @@ def main(argv=None):
         a, b = run_ours(), run_theirs()
         difference = (a - b).abs().max().item()
         kept_equal = torch.equal(a.flatten(1).amax(1) > 0, b.flatten(1).amax(1) > 0)
-        ours_s, theirs_s = alternate(run_ours, run_theirs, args.iters)
+        _, seconds = alternated_cpu_seconds({"ours": run_ours, "theirs": run_theirs}, args.iters)
+        ours_s, theirs_s = seconds["ours"], seconds["theirs"]
     ratios = [t / o for t, o in zip(theirs_s, ours_s)]
     result = {
         "environment": {

@@ -18,6 +18,7 @@ uniformly in [0, G): random initialisation sets them to 1e-6, which scales the M
 its result) down to nothing, where trained ConvNeXts have layer scales of order 0.1-1.
 """
 
+import functools
 import logging
 import statistics
 import time
@@ -25,6 +26,7 @@ import time
 import torch
 
 from ..modeling.sed.clip_encoder import STAGE_NAMES, encode_image
+from ..utils.measure import alternated_cpu_seconds
 from ..utils.precision import inference_precision
 from .op_profile import ONEDNN_LINEAR, peak_rates, profile_operations
 
@@ -114,13 +116,7 @@ def encoder_profile(model, images, precision, iters, compile=False):
         with torch.no_grad(), inference_precision(device, precision):
             return forwards[label](images)
 
-    outputs = {label: run(label) for label in forwards}
-    seconds = {label: [] for label in forwards}
-    for _ in range(iters):
-        for label in forwards:
-            start = time.process_time()
-            run(label)
-            seconds[label].append(time.process_time() - start)
+    outputs, seconds = alternated_cpu_seconds({label: functools.partial(run, label) for label in forwards}, iters)
     features, dense = outputs["timm"]
     for label in forwards:
         if label != "timm":
@@ -146,18 +142,16 @@ def whole_model(model, inputs, iters):
     probabilities, and CPU seconds of `iters` alternated runs of each (median, min, max)."""
     predictor = model.sem_seg_head.predictor
     saved = predictor.fused_blocks
-    probabilities, seconds = {}, {False: [], True: []}
+
+    def run(fused):
+        predictor.fused_blocks = fused
+        return [out["sem_seg"].float() for out in model([dict(x) for x in inputs])]
+
     try:
         with torch.no_grad():
-            for round_ in range(iters + 1):
-                for fused in (False, True):
-                    predictor.fused_blocks = fused
-                    start = time.process_time()
-                    outputs = model([dict(x) for x in inputs])
-                    if round_:
-                        seconds[fused].append(time.process_time() - start)
-                    else:
-                        probabilities[fused] = [out["sem_seg"].float() for out in outputs]
+            probabilities, seconds = alternated_cpu_seconds(
+                {fused: functools.partial(run, fused) for fused in (False, True)}, iters
+            )
     finally:
         predictor.fused_blocks = saved
     return {

@@ -13,15 +13,13 @@ shares of small operations are overstated, the rates of large ones are not.
 
 import contextlib
 import functools
-import statistics
-import time
+import math
 from collections import defaultdict
 
 import torch
 
-from ..utils.measure import synchronize
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from ..utils.measure import timed_runs
+from ..utils.precision import PRECISIONS
 
 # Operations whose multiply-adds are counted (by the profiler, or here from their shapes), by the peak they are read
 # against; oneDNN's fused linear layer is what the CLIP encoder's fused blocks run (sed.modeling.sed.fused_convnext).
@@ -37,18 +35,6 @@ MATMUL_OPERATIONS = (
 )
 CONVOLUTION_OPERATIONS = ("aten::conv2d", "aten::convolution", "aten::conv_transpose2d")
 PART_PREFIX = "part:"
-
-
-def _median_seconds(run, iters, device):
-    run()
-    seconds = []
-    for _ in range(iters):
-        synchronize(device)
-        start = time.perf_counter()
-        run()
-        synchronize(device)
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
 
 
 def onednn_linear():
@@ -79,8 +65,8 @@ def peak_rates(precisions=("fp32",), device="cpu", iters=3, size=1024):
     with torch.no_grad():
         for kind, (make, macs) in work.items():
             for precision in precisions:
-                rates[kind, precision] = macs / _median_seconds(make(DTYPES[precision]), iters, device) / 1e9
-    conv.float()
+                run = make(PRECISIONS[precision] or torch.float32)
+                rates[kind, precision] = macs / timed_runs(lambda run=run: run, iters, warmup=1, device=device)[1] / 1e9
     return rates
 
 
@@ -148,17 +134,10 @@ def _subtree_flops(event):
     # the output; a linear layer multiplies each row of its input by the (out, in) weight.
     if event.name == "aten::conv_transpose2d" and len(shapes) > 1 and len(shapes[0]) == 4:
         (n, _, h, w), weight = shapes[0], shapes[1]
-        return 2 * n * h * w * _numel(weight)
+        return 2 * n * h * w * math.prod(weight)
     if event.name == ONEDNN_LINEAR and len(shapes) > 1 and shapes[0] and shapes[1]:
-        return 2 * _numel(shapes[0]) // shapes[0][-1] * _numel(shapes[1])
+        return 2 * math.prod(shapes[0]) // shapes[0][-1] * math.prod(shapes[1])
     return event.flops + sum(_subtree_flops(child) for child in event.cpu_children)
-
-
-def _numel(shape):
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 def operation_table(groups, peaks, precision="fp32"):

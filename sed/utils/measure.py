@@ -107,6 +107,20 @@ def timed_runs(make_run, iters, warmup=0, device="cpu"):
     return result, statistics.median(seconds), peak.peak_mib
 
 
+def alternated_cpu_seconds(runs, iters):
+    """Runs each of `runs` ({label: function}) once as a warm-up, then `iters` rounds of each in turn, so that the
+    load of a shared machine hits all alike. Returns ({label: its warm-up result}, {label: [CPU seconds
+    (time.process_time) of each timed run]})."""
+    results = {label: run() for label, run in runs.items()}
+    seconds = {label: [] for label in runs}
+    for _ in range(iters):
+        for label, run in runs.items():
+            start = time.process_time()
+            run()
+            seconds[label].append(time.process_time() - start)
+    return results, seconds
+
+
 def environment(device, threads=None):
     """The machine a measurement ran on: torch, Python, CPU model and count, GPU, load average."""
     info = {
