@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fused_convnext import fused_mlp, fused_mlp_supported
+
 
 class ConvNeXtBlock(nn.Module):
     """ConvNeXt block: depthwise conv, LayerNorm, MLP (x4, GELU), layer scale, residual.
@@ -35,6 +37,21 @@ class ConvNeXtBlock(nn.Module):
 
     def forward(self, x):
         return x + self.residual(x)
+
+    @torch.no_grad()
+    def add_residual_(self, x):
+        """Inference: `x` (N, C, H, W) += the block's branch, in place; returns `x`.
+
+        On the CPU the MLP runs as oneDNN's fused linear layers (`fused_convnext.fused_mlp`: no separate GELU and
+        bias passes) and layer scale + residual as one `addcmul_`: float32 rounding differences from `forward`.
+        """
+        y = self.norm(self.dwconv(x).permute(0, 2, 3, 1))
+        if fused_mlp_supported(y) and self.act.approximate in ("none", "tanh"):
+            y = fused_mlp(y, self.pwconv1, self.pwconv2, self.act.approximate)
+        else:
+            y = self.pwconv2(self.act(self.pwconv1(y)))
+        x.permute(0, 2, 3, 1).addcmul_(y, self.gamma)
+        return x
 
 
 class DoubleConv(nn.Module):

@@ -27,9 +27,15 @@ _LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
 
 def fused_blocks_supported(trunk, x):
     """True if `fused_block` may replace the blocks of `trunk` (a timm ConvNeXt) on input `x` (B, C, H, W)."""
+    return not trunk.training and fused_mlp_supported(x)
+
+
+def fused_mlp_supported(x):
+    """True if `fused_mlp` may run on `x` (or a block may, on its input `x`): CPU inference, float32 or bfloat16
+    autocast, a PyTorch with oneDNN's fused linear layer, not tracing or compiling."""
     if _LINEAR is None or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
         return False
-    if trunk.training or torch.is_grad_enabled() or x.device.type != "cpu":
+    if torch.is_grad_enabled() or x.device.type != "cpu":
         return False
     if torch.jit.is_tracing() or torch.compiler.is_compiling():
         return False  # FLOP counts, exports and torch.compile see timm's forward: plain aten operations
@@ -82,14 +88,20 @@ def fused_block(block, x):
     """
     shortcut = x.permute(0, 2, 3, 1)
     y = block.norm(block.conv_dw(x).permute(0, 2, 3, 1))
-    fc1, fc2 = block.mlp.fc1, block.mlp.fc2
-    dtype = _autocast_dtype() or torch.float32
+    y = fused_mlp(y, block.mlp.fc1, block.mlp.fc2, _gelu_algorithm(block.mlp.act))
     with torch.autocast("cpu", enabled=False):
-        # Outside autocast: the op has no autocast rule, the casts below are the ones autocast would make.
-        y = _LINEAR(y.to(dtype), fc1.weight.to(dtype), fc1.bias.to(dtype), "gelu", [], _gelu_algorithm(block.mlp.act))
-        y = _LINEAR(y, fc2.weight.to(dtype), fc2.bias.to(dtype), "none", [], "")
         y = torch.addcmul(shortcut, y, block.gamma) if block.gamma is not None else shortcut + y
     return y.permute(0, 3, 1, 2)
+
+
+def fused_mlp(x, fc1, fc2, gelu="none"):
+    """fc2(GELU(fc1(x))) for (..., C) `x` where `fused_mlp_supported`: both linear layers in oneDNN, the bias and
+    the GELU ("none": exact, "tanh") inside the first. float32, or bfloat16 under bfloat16 autocast (the casts
+    autocast would make; the op has no autocast rule)."""
+    dtype = _autocast_dtype() or torch.float32
+    with torch.autocast("cpu", enabled=False):
+        y = _LINEAR(x.to(dtype), fc1.weight.to(dtype), fc1.bias.to(dtype), "gelu", [], gelu)
+        return _LINEAR(y, fc2.weight.to(dtype), fc2.bias.to(dtype), "none", [], "")
 
 
 def run_stage(stage, x, fused):

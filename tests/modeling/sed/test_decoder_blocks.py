@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from sed.modeling.sed.class_attention import LinearAttention
@@ -56,3 +57,41 @@ def test_stage_is_equivariant_to_class_order():
     torch.testing.assert_close(
         stage(x, appearance, cost)[:, order], stage(x[:, order], appearance, cost[:, order]), atol=1e-5, rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "rows_of_a_buffer"])
+def test_convnext_inference_in_place_equals_forward(monkeypatch, fused, layout):
+    """Inference adds the ConvNeXt block's branch into the maps in place (the MLP as oneDNN's fused linear
+    layers where available, else as in `forward`): `forward`'s output to float32 rounding, in any layout the
+    decoder hands it, including rows of a larger buffer."""
+    from sed.modeling.sed import fused_convnext
+
+    if not fused:
+        monkeypatch.setattr(fused_convnext, "_LINEAR", None)
+    elif fused_convnext._LINEAR is None:
+        pytest.skip("this PyTorch has no oneDNN fused linear")
+    block = make_stage().cnext
+    maps = torch.randn(5, 16, 7, 9)
+    with torch.no_grad():
+        reference = block(maps)
+        if layout == "channels_last":
+            maps = maps.contiguous(memory_format=torch.channels_last)
+        buffer = torch.cat([torch.zeros(1, 16, 7, 9), maps, torch.zeros(1, 16, 7, 9)])
+        target = buffer[1:6] if layout == "rows_of_a_buffer" else maps
+        out = block.add_residual_(target)
+    assert out is target
+    torch.testing.assert_close(out, reference, atol=2e-6, rtol=1e-5)
+    if layout == "rows_of_a_buffer":
+        assert not buffer[0].any() and not buffer[6].any()
+
+
+def test_convnext_inference_under_bf16_autocast_stays_near_fp32():
+    block = make_stage().cnext
+    maps = torch.randn(3, 16, 8, 8)
+    with torch.no_grad():
+        reference = block(maps)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = block.add_residual_(maps.clone())
+    assert out.dtype == torch.float32
+    assert (out - reference).abs().max() <= 3e-2 * reference.abs().max()
