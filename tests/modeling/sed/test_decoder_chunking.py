@@ -215,3 +215,20 @@ def test_channels_last_fusion_keeps_outputs(fast):
         nchw, channels_last = [nchw], [channels_last]
     for out, ref in zip(channels_last, nchw):
         torch.testing.assert_close(out.sigmoid(), ref.sigmoid(), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kernel,size", [(3, (6, 7)), (3, (1, 2)), (5, (4, 9)), (1, (3, 3))])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_heads_by_taps_equal_the_convolution(kernel, size, channels_last):
+    """Inference scores with the one-channel heads as a product per kernel tap plus shifted sums (CPU speed):
+    the convolution's scores to float32 rounding, at the borders, on maps smaller than the kernel, in both
+    layouts the stages produce."""
+    from sed.modeling.sed.decoder import _score_by_taps
+
+    torch.manual_seed(0)
+    head = torch.nn.Conv2d(16, 1, kernel, padding=kernel // 2)
+    x = torch.randn(4, 16, *size)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(_score_by_taps(head, x), _score(head, x), atol=1e-5, rtol=1e-5)
