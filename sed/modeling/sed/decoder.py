@@ -103,8 +103,9 @@ class FusionStage(nn.Module):
             out.view(g, r, *out.shape[1:]).add_(appearance_response)
         else:
             out = self.conv.first_conv(up, up_weight)
-            out = out.view(g, r, *out.shape[1:]) + appearance_response
-            out = out.add_(self.conv.first_conv(cost_guidance, cost_weight).view_as(out)).flatten(0, 1)
+            grouped = out.view(g, r, *out.shape[1:])
+            out = (grouped.add_(appearance_response) if inference else grouped + appearance_response).flatten(0, 1)
+            out = out.add_(self.conv.first_conv(cost_guidance, cost_weight))
         out = self.conv.rest(out)
         return out.view(g, r, *out.shape[1:])
 
@@ -186,6 +187,10 @@ SPECTRAL_EMBEDDING_ROWS_PER_CLASS_MAP = 16
 # Fast inference holds the cost embedding of every class up to this size (SED-B: 227 classes); above, it embeds
 # the kept classes again rather than hold them all (A-847: 250 MB), at 4% more of the embedding's work.
 HELD_EMBEDDING_BYTES = 64 * 2**20
+# Inference holds each stage's cost guidance for the next stage (which then projects it once more instead of
+# projecting the raw cost maps again) up to this size: SED-B at 768 px holds stage 1's for up to 227 classes,
+# stage 2's for up to 113.
+HELD_GUIDANCE_BYTES = 64 * 2**20
 # Class attention runs on chunks of locations of about this many elements (locations x classes x channels): on
 # the CPU, 2**18 was the fastest of 2**16 .. 2**20 at every SED-B stage (150 classes, 1 thread).
 ATTENTION_CHUNK_ELEMENTS = 2**18
@@ -494,16 +499,20 @@ class GradualFusionDecoder(nn.Module):
             cost = cost[kept]
             t = len(kept)
             x = x[kept] if hold else _map_rows(lambda rows: (embed_rows(rows),), b * t, embed_chunk)[0]
+        guidance = (cost, 0)  # the classes' cost guidance at the last level held (0: the raw cost maps)
         for i in range(len(self.stages)):
             last = i + 1 == len(self.stages)
             head = self.head if last else (self.aux_heads[i + 1] if score else None)
             allocate = None if memory is None or last else functools.partial(memory.allocate, i + 1)
-            x, scores = self._stage_inference(i, x, cost, guidance_features[i], b, t, chunk, head, last, allocate)
+            x, scores, held = self._stage_inference(
+                i, x, guidance, guidance_features[i], b, t, chunk, head, last, allocate
+            )
+            guidance = guidance if held is None else (held, i + 1)
             if with_aux and not last:
                 aux.append(scores)
             if topk is not None and not last:
                 keep = category_rejection(scores, topk)
-                x, cost, kept = x[keep], cost[keep], kept[keep]
+                x, guidance, kept = x[keep], (guidance[0][keep], guidance[1]), kept[keep]
                 t = len(kept)
         return [scores, *aux], kept
 
@@ -531,17 +540,20 @@ class GradualFusionDecoder(nn.Module):
             scores = scores + taps[:, tap, dy : dy + h, dx : dx + w]
         return scores
 
-    def _stage_inference(self, i, x, cost, appearance, b, t, chunk, head, last, allocate=None):
+    def _stage_inference(self, i, x, guidance, appearance, b, t, chunk, head, last, allocate=None):
         """Stage i on class maps x (B*T, C, H, W), which it overwrites; see `_inference`.
 
         Args:
-            cost: (B*T, P, h, w) raw cost maps; their guidance at this stage is recomputed chunk by chunk.
+            guidance: (maps, level): the classes' cost guidance after `level` of its projections (0: the raw cost
+                maps (B*T, P, h, w)), from which this stage's is computed chunk by chunk.
             appearance: (B, C_i, 2H, 2W) encoder features of the stage.
             head: the head to score the stage's output with, or None.
             last: only the head's scores are needed, not the stage's output.
             allocate: gives the memory of the stage's output (see `_map_rows`), or None: new memory.
         Returns:
-            (stage output (B*T, C_out, 2H, 2W) or None if `last`, head scores (B*T, 2H, 2W) or None).
+            (stage output (B*T, C_out, 2H, 2W) or None if `last`, head scores (B*T, 2H, 2W) or None, this stage's
+            cost guidance (B*T, g, 2H, 2W) for the next stage to start from, or None: not held, when `last` or
+            above HELD_GUIDANCE_BYTES).
         """
         stage = self.stages[i]
         n, c = x.shape[:2]
@@ -572,12 +584,21 @@ class GradualFusionDecoder(nn.Module):
             for locations in chunk_slices(flat.shape[0], locations_per_chunk):
                 stage.attention.transform_(flat[locations])
         # 3. per class: upsampling fused with appearance and cost guidance, per chunk of class maps
-        appearance = stage.appearance_response(self.decoder_guidance_projection[i](appearance)).unsqueeze(1)
+        appearance = stage.appearance_response(self.decoder_guidance_projection[i](appearance))
+        if stage.channels_last_inference:  # the layout of the maps it is added to (a mixed-layout sum is slow)
+            appearance = appearance.contiguous(memory_format=torch.channels_last)
+        appearance = appearance.unsqueeze(1)
         maps = x.view(b, t, *x.shape[1:])
 
+        source, level = guidance
+        projections = self.decoder_corr_guidance_projection
+        scale = 1 << (i + 1 - level)  # each projection upsamples 2x
+        size = n * projections[i][0].out_channels * source.shape[-2] * source.shape[-1] * scale * scale
+        hold = not last and size * source.element_size() <= HELD_GUIDANCE_BYTES
+
         def fuse(rows):
-            guidance = cost[rows]
-            for projection in self.decoder_corr_guidance_projection[: i + 1]:
+            guidance = source[rows]
+            for projection in projections[level : i + 1]:
                 guidance = projection(guidance)
             outs = [
                 stage.fuse(
@@ -589,6 +610,7 @@ class GradualFusionDecoder(nn.Module):
                 for image, classes, part in _image_segments(rows, t)
             ]
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
-            return None if last else out, None if head is None else _full_precision_score(head, out)
+            score = None if head is None else _full_precision_score(head, out)
+            return None if last else out, score, guidance if hold else None
 
         return _map_rows(fuse, n, chunk, allocate)

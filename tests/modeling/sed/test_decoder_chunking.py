@@ -232,3 +232,31 @@ def test_heads_by_taps_equal_the_convolution(kernel, size, channels_last):
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         torch.testing.assert_close(_score_by_taps(head, x), _score(head, x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_held_cost_guidance_gives_the_recomputed_outputs(monkeypatch, fast):
+    """Each stage's cost guidance is held for the next stage (within HELD_GUIDANCE_BYTES) instead of projecting the
+    raw cost maps again: the same numbers, with and without rejection between the stages."""
+    from sed.modeling.sed import decoder as decoder_module
+
+    decoder = make_decoder((1, 1))
+    decoder.class_chunk_size = 4
+    cost, guidance = make_inputs(batch=1 if fast else 2, classes=12, spatial_noise=0.2)
+    outputs, projections = {}, []
+    decoder.decoder_corr_guidance_projection[0].register_forward_hook(lambda *_: projections.append(1))
+    for budget in (2**30, 0):
+        monkeypatch.setattr(decoder_module, "HELD_GUIDANCE_BYTES", budget)
+        projections.clear()
+        with torch.no_grad():
+            if fast:
+                logits, kept = decoder.forward_with_rejection(cost, guidance, topk=1)
+                outputs[budget] = [logits, kept]
+            else:
+                outputs[budget] = decoder(cost, guidance, with_aux=True)
+        chunks = len(projections)
+        if budget:
+            held_chunks = chunks
+    assert chunks == 3 * held_chunks  # the first projection: once, against once per stage
+    for held, recomputed in zip(outputs[2**30], outputs[0]):
+        assert torch.equal(held, recomputed)
