@@ -4,6 +4,7 @@ Module names follow the released checkpoints (`...predictor.transformer.*`).
 """
 
 import functools
+import itertools
 
 import torch
 from detectron2.config import configurable
@@ -50,6 +51,7 @@ class FusionStage(nn.Module):
         self.guidance_channels = guidance_channels
         self.out_channels = out_channels
         self.channels_last_inference = out_channels <= CHANNELS_LAST_FUSION_MAX_CHANNELS
+        self._composed_upsampling_cache = None
 
     def class_features(self, maps):
         """(N, C, H, W) class maps -> (ConvNeXt block output (N, C, H, W), its pooled maps (N, C, h', w'))."""
@@ -89,25 +91,71 @@ class FusionStage(nn.Module):
         g, r, _, h, w = maps.shape
         up_weight, _, cost_weight = self._fusion_weights()
         maps, cost_guidance = maps.flatten(0, 1), cost_guidance.flatten(0, 1)
-        inference = not torch.is_grad_enabled()
-        channels_last = inference and self.channels_last_inference
-        if channels_last:  # see CHANNELS_LAST_FUSION_MAX_CHANNELS
-            maps = maps.contiguous(memory_format=torch.channels_last)
-            cost_guidance = cost_guidance.contiguous(memory_format=torch.channels_last)
         if attended is not None:
             maps = maps + self.attention.unpool(attended.flatten(0, 1), (h, w))
-        up = self.up(maps)
-        if inference and not channels_last:
-            # one convolution of the upsampled and cost maps together: fewer, larger operations (NCHW stages)
-            out = self.conv.first_conv(torch.cat([up, cost_guidance], 1), torch.cat([up_weight, cost_weight], 1))
-            out.view(g, r, *out.shape[1:]).add_(appearance_response)
+        if torch.is_grad_enabled() or torch.jit.is_tracing():  # training and exports: the layers as they are
+            out = self.conv.first_conv(self.up(maps), up_weight)
+            out = (out.view(g, r, *out.shape[1:]) + appearance_response).flatten(0, 1)
+            out = out + self.conv.first_conv(cost_guidance, cost_weight)
         else:
-            out = self.conv.first_conv(up, up_weight)
-            grouped = out.view(g, r, *out.shape[1:])
-            out = (grouped.add_(appearance_response) if inference else grouped + appearance_response).flatten(0, 1)
-            out = out.add_(self.conv.first_conv(cost_guidance, cost_weight))
+            channels_last = self.channels_last_inference  # see CHANNELS_LAST_FUSION_MAX_CHANNELS
+            if channels_last:
+                cost_guidance = cost_guidance.contiguous(memory_format=torch.channels_last)
+            out, bias = self._upsampled_fusion(maps, channels_last)
+            out.view(g, r, *out.shape[1:]).add_(appearance_response + bias)
+            out.add_(self.conv.first_conv(cost_guidance, cost_weight))
         out = self.conv.rest(out)
         return out.view(g, r, *out.shape[1:])
+
+    def _upsampled_fusion(self, maps, channels_last):
+        """Inference: the fusion convolution's term of the upsampled maps, conv3x3(up(maps)), computed as one 2x2
+        convolution of `maps` (N, C, H, W) into the four sub-pixel phases (composed kernels, half the
+        multiply-adds of the two layers and no (N, C - g, 2H, 2W) intermediate), then interleaved.
+
+        Returns ((N, C_out, 2H, 2W) without the upsampling's bias, its term (C_out, 2H, 2W): the bias through the
+        convolution, which differs at the borders where the convolution's zero padding starts).
+        """
+        n, _, h, w = maps.shape
+        kernel, bias = self._composed_upsampling(h, w, maps.device)
+        c_out = bias.shape[0]
+        if channels_last:
+            maps = maps.contiguous(memory_format=torch.channels_last)
+        # window (p, q) of the padded maps covers rows p-1, p and columns q-1, q; phase (a, b) of output pixel
+        # (2i + a, 2j + b) reads window (i + a, j + b)
+        phases = nn.functional.conv2d(nn.functional.pad(maps, (1, 1, 1, 1)), kernel)  # (N, 4*C_out, H+1, W+1)
+        if channels_last:
+            out = phases.new_empty(n, h, 2, w, 2, c_out).permute(0, 5, 1, 2, 3, 4)
+        else:
+            out = phases.new_empty(n, c_out, h, 2, w, 2)
+        for a in range(2):
+            for b in range(2):
+                phase = 2 * a + b
+                out[:, :, :, a, :, b] = phases[:, phase * c_out : (phase + 1) * c_out, a : a + h, b : b + w]
+        return out.view(n, c_out, 2 * h, 2 * w), bias
+
+    def _composed_upsampling(self, h, w, device):
+        """(kernel (4*C_out, C, 2, 2), bias term (C_out, 2H, 2W)) of `_upsampled_fusion` for (H, W) maps, computed
+        in float64 from the current weights (cached while they stay the same)."""
+        up_weight = self._fusion_weights()[0]
+        key = (h, w, device) + tuple((p.data_ptr(), p._version) for p in (self.up.weight, self.up.bias, up_weight))
+        if self._composed_upsampling_cache is None or self._composed_upsampling_cache[0] != key:
+            f64 = torch.float64
+            conv = up_weight.detach().to(f64)  # (C_out, C - g, 3, 3)
+            transposed, up_bias = self.up.weight.detach().to(f64), self.up.bias.detach().to(f64)  # (C, C - g, 2, 2)
+            kernel = conv.new_zeros(2, 2, conv.shape[0], transposed.shape[0], 2, 2)  # (a, b, C_out, C, 2, 2)
+            for a, b, dy, dx in itertools.product(range(2), range(2), range(3), range(3)):
+                # the convolution's tap (dy, dx) at phase (a, b) reads up() at 2(i + sy) + ay: maps row i + sy,
+                # transposed tap ay (floor division), i.e. window row sy - a + 1
+                (sy, ay), (sx, ax) = divmod(a + dy - 1, 2), divmod(b + dx - 1, 2)
+                kernel[a, b, :, :, sy - a + 1, sx - b + 1] += conv[:, :, dy, dx] @ transposed[:, :, ay, ax].t()
+            bias = nn.functional.conv2d(up_bias.view(1, -1, 1, 1).expand(1, -1, 2 * h, 2 * w), conv, padding=1)[0]
+            dtype = self.up.weight.dtype
+            self._composed_upsampling_cache = (
+                key,
+                kernel.flatten(0, 2).to(device, dtype),
+                bias.to(device, dtype),
+            )
+        return self._composed_upsampling_cache[1:]
 
     def _fusion_weights(self):
         """The fusion convolution's weight split into its (upsampled maps, appearance, cost) input channels."""

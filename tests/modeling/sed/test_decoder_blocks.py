@@ -95,3 +95,27 @@ def test_convnext_inference_under_bf16_autocast_stays_near_fp32():
             out = block.add_residual_(maps.clone())
     assert out.dtype == torch.float32
     assert (out - reference).abs().max() <= 3e-2 * reference.abs().max()
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("size", [(8, 8), (5, 7), (1, 1)])
+def test_inference_fusion_with_composed_upsampling_equals_the_layers(channels_last, size):
+    """Inference composes the 2x2 transposed convolution with the fusion's 3x3 convolution (one 2x2 convolution into
+    four sub-pixel phases, the upsampling's bias added as its own term): the layers' output to float32 rounding,
+    at the borders too, in both layouts, and again after the weights change (cached kernels)."""
+    stage = make_stage()
+    stage.channels_last_inference = channels_last
+    h, w = size
+    maps, attended = torch.randn(2, 3, 16, h, w), torch.randn(2, 3, 16, h, w)
+    appearance, cost = torch.randn(2, 4, 2 * h, 2 * w), torch.randn(2, 3, 4, 2 * h, 2 * w)
+    for _ in range(2):
+        response = stage.appearance_response(appearance).unsqueeze(1)
+        layers = stage.fuse(maps, attended, response, cost)  # autograd on: the layers as they are
+        with torch.no_grad():
+            composed = stage.fuse(maps, attended, response, cost)
+        torch.testing.assert_close(composed, layers, atol=1e-5, rtol=1e-5)
+        if channels_last:  # the layout the rest of the fusion runs in
+            assert composed.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            stage.up.weight.add_(torch.randn_like(stage.up.weight))
+            stage.up.bias.add_(1.0)
