@@ -354,9 +354,10 @@ class GradualFusionDecoder(nn.Module):
                 vocabularies, but the scores equal the authors' only to float rounding (~1e-6 instead of ~1e-7),
                 so a class tied with the k-th to that precision may be kept or rejected unlike theirs. False: the
                 authors' order (embed every class, then head0).
-            spectral_cost_embedding: CPU float32 inference computes the cost embedding `conv1` through the
-                discrete Fourier transform (`spectral_conv.SpectralConvolution`): ~4x faster, as close to the
-                exact convolution as conv2d's float32 result but not bitwise equal to it. False: conv2d.
+            spectral_cost_embedding: CPU inference computes the cost embedding `conv1` through the discrete
+                Fourier transform (`spectral_conv.SpectralConvolution`), in float32 also under TEST.PRECISION bf16:
+                ~4x faster, as close to the exact convolution as conv2d's float32 result but not bitwise equal to
+                it. False: conv2d.
         """
         super().__init__()
         self.conv1 = nn.Conv2d(prompt_channels, hidden_dim, kernel_size=7, padding=3)
@@ -530,7 +531,8 @@ class GradualFusionDecoder(nn.Module):
             composed = self._embedding_score_kernels() if self.composed_rejection_scores else None
             hold = (
                 composed is None
-                and b * t * self.conv1.out_channels * h * w * cost.element_size() <= HELD_EMBEDDING_BYTES
+                and b * t * self.conv1.out_channels * h * w * (4 if spectral else cost.element_size())
+                <= HELD_EMBEDDING_BYTES
             )
 
             def score_rows(rows):

@@ -13,8 +13,9 @@ factors of modulus 1. Measured on SED-B's shapes, the outputs are as close to th
 oneDNN's direct float32 convolution is (`tests/modeling/sed/test_spectral_conv.py` checks it), but not bitwise
 equal to it.
 
-Only where it applies (`spectral_conv_supported`): CPU float32 tensors, no gradient recorded, no autocast, not
-tracing or compiling; anything else (training, CUDA, bf16/fp16 autocast, exports) runs `nn.Conv2d` itself.
+Only where it applies (`spectral_conv_supported`): CPU float32 or bfloat16 maps (computed in float32 either way, also
+under bfloat16 autocast), no gradient recorded, not tracing or compiling; anything else (training, CUDA, exports)
+runs `nn.Conv2d` itself.
 """
 
 import math
@@ -34,9 +35,9 @@ def spectral_conv_supported(conv, x):
         and k_w % 2 == 1
         and conv.padding == (k_h // 2, k_w // 2)
     )
-    if not shape_ok or x.device.type != "cpu" or x.dtype != torch.float32 or conv.weight.dtype != torch.float32:
+    if not shape_ok or x.device.type != "cpu" or conv.weight.dtype != torch.float32:
         return False
-    if torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"):
+    if x.dtype not in (torch.float32, torch.bfloat16) or torch.is_grad_enabled():
         return False
     return not (torch.jit.is_tracing() or torch.compiler.is_compiling())
 
@@ -108,7 +109,15 @@ class SpectralConvolution:
         return self._plan
 
     def __call__(self, conv, x):
-        """(N, P, H, W) float32 -> (N, C, H, W), equal to `conv(x)` up to float32 rounding."""
+        """(N, P, H, W) -> (N, C, H, W) float32, equal to float32 `conv(x)` up to float32 rounding.
+
+        Always computed in float32, also from bfloat16 maps or under bfloat16 autocast (TEST.PRECISION bf16): its
+        products are few enough that float32 costs less than conv2d in bfloat16, and keeps conv2d's accuracy.
+        """
+        with torch.autocast("cpu", enabled=False):
+            return self._convolve(conv, x.float())
+
+    def _convolve(self, conv, x):
         n, p, height, width = x.shape
         plan = self.plan(conv, height, width)
         c = conv.out_channels

@@ -72,14 +72,27 @@ def test_new_weights_are_transformed_again():
         torch.testing.assert_close(spectral(conv, bigger), conv(bigger), atol=1e-5, rtol=1e-5)
 
 
-def test_applies_only_to_cpu_float32_inference():
+def test_bf16_maps_and_autocast_run_in_float32():
+    """TEST.PRECISION bf16 hands it bfloat16 cost maps under autocast: it computes in float32 (cheaper than
+    conv2d in bfloat16 here, and as accurate as float32 conv2d on the same maps)."""
+    torch.manual_seed(4)
+    conv = nn.Conv2d(6, 8, 7, padding=3)
+    x = torch.randn(3, 6, 12, 12).bfloat16()
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert spectral_conv_supported(conv, x)
+            out = SpectralConvolution()(conv, x)
+        reference = conv(x.float())
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_applies_only_to_cpu_inference():
     conv = nn.Conv2d(4, 5, 7, padding=3)
     x = torch.randn(1, 4, 8, 8)
     with torch.no_grad():
         assert spectral_conv_supported(conv, x)
         assert not spectral_conv_supported(conv, x.double())
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert not spectral_conv_supported(conv, x)  # TEST.PRECISION bf16 runs conv2d under autocast
         for other in (
             nn.Conv2d(4, 5, 7, padding=3, stride=2),
             nn.Conv2d(4, 5, 7, padding=2),
