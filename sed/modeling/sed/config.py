@@ -53,7 +53,7 @@ def add_sed_model_config(cfg):
     # True: rejection scores every class through head0 composed with the cost embedding (decoder ~2x faster at
     # 847 classes; scores equal to ~1e-6, so near-ties may be decided unlike the authors'); False: their order
     cfg.TEST.FAST_COMPOSED_SCORES = False
-    # True: CPU inference computes the cost embedding conv1 through the DFT, in float32 also under bf16 (~4x faster;
+    # True: CPU inference computes the cost embedding conv1 through the DFT, in float32 also under bf16 (3-4x faster;
     # as close to the exact convolution as conv2d, not bitwise equal); False: conv2d
     cfg.TEST.SPECTRAL_COST_EMBEDDING = True
     # False (authors'): the 1/4-resolution map is cut to the input's size before the resize, which stretches

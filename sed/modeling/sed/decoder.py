@@ -356,7 +356,7 @@ class GradualFusionDecoder(nn.Module):
                 authors' order (embed every class, then head0).
             spectral_cost_embedding: CPU inference computes the cost embedding `conv1` through the discrete
                 Fourier transform (`spectral_conv.SpectralConvolution`), in float32 also under TEST.PRECISION bf16:
-                ~4x faster, as close to the exact convolution as conv2d's float32 result but not bitwise equal to
+                3-4x faster, as close to the exact convolution as conv2d's float32 result but not bitwise equal to
                 it. False: conv2d.
         """
         super().__init__()
