@@ -227,10 +227,10 @@ AUTO_CHUNK_ELEMENTS_OTHER_DEVICES = 2**23
 # Rejection's scoring of every class runs on chunks of this many times the stages' rows: its maps are the cost
 # map's size, 64x smaller than the final maps (measured faster than the stages' chunk on the CPU, 1 thread).
 EMBEDDING_SCORE_ROWS_PER_CLASS_MAP = 64
-# The cost embedding through the DFT (`spectral_cost_embedding`) runs on chunks of this many times the stages'
-# rows: its matrix products need tens of rows to run at speed (SED-B, 150 classes, 1 thread: 3 rows 0.59 s,
-# 24-96 rows 0.17-0.18 s, conv2d 0.67 s).
-SPECTRAL_EMBEDDING_ROWS_PER_CLASS_MAP = 16
+# The cost embedding through the DFT (`spectral_cost_embedding`) runs on chunks of at least this many rows (more if
+# the stages' chunk is larger): its matrix products need tens of rows to run at speed (SED-B, 150 classes,
+# 1 thread: 3 rows 0.59 s, 24-96 rows 0.17-0.18 s, conv2d 0.67 s).
+SPECTRAL_EMBEDDING_ROWS = 48
 # Fast inference holds the cost embedding of every class up to this size (SED-B: 227 classes); above, it embeds
 # the kept classes again rather than hold them all (A-847: 250 MB), at 4% more of the embedding's work.
 HELD_EMBEDDING_BYTES = 64 * 2**20
@@ -502,7 +502,7 @@ class GradualFusionDecoder(nn.Module):
         cost = cost_map.transpose(1, 2).reshape(b * t, p, h, w)  # one (P, h, w) cost map per class and image
         chunk = self.rows_per_chunk((h, w), cost_map.device)
         spectral = self.spectral_embedding is not None and spectral_conv_supported(self.conv1, cost)
-        embed_chunk = chunk * SPECTRAL_EMBEDDING_ROWS_PER_CLASS_MAP if spectral else chunk
+        embed_chunk = max(chunk, SPECTRAL_EMBEDDING_ROWS) if spectral else chunk
 
         def embed_rows(rows):
             return self.spectral_embedding(self.conv1, cost[rows]) if spectral else self.conv1(cost[rows])
