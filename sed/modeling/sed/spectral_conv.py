@@ -9,9 +9,9 @@ products on the 24x24 maps. Everything runs as large float32 matrix products; th
 in float64 once per weight version.
 
 Float32 rounding: each output sums 80 x 49 products either way; the transforms add sums of at most 27 terms with
-factors of modulus 1. Measured on SED-B's shapes, the outputs are as close to the exact (float64) convolution as
-oneDNN's direct float32 convolution is (`tests/modeling/sed/test_spectral_conv.py` checks it), but not bitwise
-equal to it.
+factors of modulus 1. On SED-B's shapes the outputs are no further from the exact (float64) convolution than twice
+oneDNN's direct float32 convolution is (`tests/modeling/sed/test_spectral_conv.py`; measured closer), but they are
+not bitwise equal to conv2d's.
 
 Only where it applies (`spectral_conv_supported`): CPU float32 or bfloat16 maps (computed in float32 either way, also
 under bfloat16 autocast), no gradient recorded, not tracing or compiling; anything else (training, CUDA, exports)
@@ -136,8 +136,3 @@ class SpectralConvolution:
         # a 2-D transposition, which torch copies in cache blocks (a 4-D permutation reads element by element)
         out = out.t().contiguous().view(n, c, height, width)
         return out if conv.bias is None else out.add_(conv.bias[:, None, None])
-
-
-def embed(conv, spectral, x):
-    """`conv(x)`, through `spectral` (a SpectralConvolution) where `spectral_conv_supported`."""
-    return spectral(conv, x) if spectral is not None and spectral_conv_supported(conv, x) else conv(x)
