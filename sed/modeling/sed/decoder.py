@@ -200,13 +200,21 @@ def _score_by_taps(head, x):
     """
     n, c, h, w = x.shape
     k_h, k_w = head.kernel_size
-    pad_h, pad_w = head.padding
     weight = head.weight[0].permute(1, 2, 0).reshape(k_h * k_w, c)  # (K, C), taps in row-major (dy, dx) order
     # bmm, not matmul, which would copy x into (N*H*W, C) rows for a narrow (C, K) product; x.flatten(2) is a view
     # in both layouts (channels-last: a transposed operand, which the product reads as it is)
     taps = torch.bmm(weight.expand(n, -1, -1), x.flatten(2)).view(n, k_h, k_w, h, w)
-    scores = x.new_empty(n, h, w)
-    scores.copy_(taps[:, pad_h, pad_w]).add_(head.bias[0])
+    return _sum_shifted_taps(taps, head.padding, head.bias[0])
+
+
+def _sum_shifted_taps(taps, padding, bias):
+    """(N, kH, kW, H, W) maps of each kernel tap of a one-output-channel, stride-1 convolution zero-padded by
+    `padding` -> (N, H, W) scores: `bias` plus each tap's map shifted into place (taps falling outside the map,
+    on the padding, add nothing)."""
+    n, k_h, k_w, h, w = taps.shape
+    pad_h, pad_w = padding
+    scores = taps.new_empty(n, h, w)
+    scores.copy_(taps[:, pad_h, pad_w]).add_(bias)
     for dy in range(k_h):
         for dx in range(k_w):
             oy, ox = dy - pad_h, dx - pad_w  # scores[y, x] += taps[dy, dx][y + oy, x + ox] where inside
@@ -577,17 +585,11 @@ class GradualFusionDecoder(nn.Module):
         """(N, P, h, w) cost maps -> (N, h, w) = head0(conv1(cost)), without the (N, C, h, w) cost embedding.
 
         head0 zero-pads the embedding, so each of its taps is the composed convolution's channel for that tap,
-        zero-padded by one and shifted: 9 channels instead of C = 128, about 14x fewer multiply-adds.
+        shifted into place (`_sum_shifted_taps`): 9 channels instead of C = 128, about 14x fewer multiply-adds.
         """
-        h, w = cost.shape[-2:]
         with full_precision(cost.device):  # rejection ranks these scores (see `_full_precision_score`)
             taps = nn.functional.conv2d(cost.float(), weight, bias, padding=self.conv1.padding)
-        taps = nn.functional.pad(taps, (1, 1, 1, 1))
-        scores = self.head0.bias.expand(cost.shape[0], h, w)
-        for tap in range(9):
-            dy, dx = divmod(tap, 3)
-            scores = scores + taps[:, tap, dy : dy + h, dx : dx + w]
-        return scores
+        return _sum_shifted_taps(taps.unflatten(1, self.head0.kernel_size), self.head0.padding, self.head0.bias[0])
 
     def _stage_inference(self, i, x, guidance, appearance, b, t, chunk, head, last, allocate=None):
         """Stage i on class maps x (B*T, C, H, W), which it overwrites; see `_inference`.

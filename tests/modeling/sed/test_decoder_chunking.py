@@ -193,28 +193,38 @@ def test_stage_outputs_share_memory_when_rows_grow(monkeypatch, dims, shared):
     assert (blocks[0].memory is not None) == shared
 
 
+def assert_variant_keeps_outputs(decoder, use_variant, fast):
+    """Runs `decoder` with `use_variant(False)` then `use_variant(True)` on the same inputs: the same kept classes
+    (fast inference) and the same probabilities to float rounding (1e-6), full inference's aux outputs included."""
+    cost, guidance = make_inputs(batch=1, classes=12, spatial_noise=0.2)
+    outputs = {}
+    with torch.no_grad():
+        for variant in (False, True):
+            use_variant(variant)
+            if fast:
+                outputs[variant] = decoder.forward_with_rejection(cost, guidance, topk=1)
+            else:
+                outputs[variant] = (decoder(cost, guidance, with_aux=True), None)
+    (reference, kept_reference), (variant, kept) = outputs[False], outputs[True]
+    if fast:
+        assert torch.equal(kept, kept_reference)
+        reference, variant = [reference], [variant]
+    for out, ref in zip(variant, reference):
+        torch.testing.assert_close(out.sigmoid(), ref.sigmoid(), atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("fast", [False, True])
 def test_channels_last_fusion_keeps_outputs(fast):
     """The narrow stages' fusion runs channels-last in inference (speed on the CPU): the same kept classes and
     probabilities as the NCHW layout, to float rounding (1e-6)."""
     decoder = make_decoder((1, 1))
     assert [stage.channels_last_inference for stage in decoder.stages] == [False, True, True]
-    cost, guidance = make_inputs(batch=1, classes=12, spatial_noise=0.2)
-    outputs = {}
-    with torch.no_grad():
-        for channels_last in (False, True):
-            for stage in decoder.stages[1:]:
-                stage.channels_last_inference = channels_last
-            if fast:
-                outputs[channels_last] = decoder.forward_with_rejection(cost, guidance, topk=1)
-            else:
-                outputs[channels_last] = (decoder(cost, guidance, with_aux=True), None)
-    (nchw, kept_nchw), (channels_last, kept) = outputs[False], outputs[True]
-    if fast:
-        assert torch.equal(kept, kept_nchw)
-        nchw, channels_last = [nchw], [channels_last]
-    for out, ref in zip(channels_last, nchw):
-        torch.testing.assert_close(out.sigmoid(), ref.sigmoid(), atol=1e-6, rtol=0)
+
+    def use_channels_last(channels_last):
+        for stage in decoder.stages[1:]:
+            stage.channels_last_inference = channels_last
+
+    assert_variant_keeps_outputs(decoder, use_channels_last, fast)
 
 
 @pytest.mark.parametrize("kernel,size", [(3, (6, 7)), (3, (1, 2)), (5, (4, 9)), (1, (3, 3))])

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from sed.modeling.sed.spectral_conv import SpectralConvolution, spectral_conv_supported
-from tests.modeling.sed.test_decoder_chunking import make_decoder, make_inputs
+from tests.modeling.sed.test_decoder_chunking import assert_variant_keeps_outputs, make_decoder
 
 
 def exact_and_float32(conv, x):
@@ -109,21 +109,11 @@ def test_decoder_outputs_and_kept_classes_stay(fast):
     probabilities to float rounding (1e-6), in full and fast inference."""
     decoder = make_decoder((1, 1))
     assert decoder.spectral_embedding is not None
-    cost, guidance = make_inputs(batch=1, classes=12, spatial_noise=0.2)
-    outputs = {}
-    with torch.no_grad():
-        for spectral in (False, True):
-            decoder.spectral_embedding = SpectralConvolution() if spectral else None
-            if fast:
-                outputs[spectral] = decoder.forward_with_rejection(cost, guidance, topk=1)
-            else:
-                outputs[spectral] = (decoder(cost, guidance, with_aux=True), None)
-    (conv2d, kept_conv2d), (spectral, kept) = outputs[False], outputs[True]
-    if fast:
-        assert torch.equal(kept, kept_conv2d)
-        conv2d, spectral = [conv2d], [spectral]
-    for out, ref in zip(spectral, conv2d):
-        torch.testing.assert_close(out.sigmoid(), ref.sigmoid(), atol=1e-6, rtol=0)
+
+    def use_spectral(spectral):
+        decoder.spectral_embedding = SpectralConvolution() if spectral else None
+
+    assert_variant_keeps_outputs(decoder, use_spectral, fast)
 
 
 def test_config_key_reaches_the_model_and_probabilities_stay_within_1e6(parity, monkeypatch):
